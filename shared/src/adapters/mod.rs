@@ -1,0 +1,3 @@
+//! Adapters: the real implementations of the ports and their in-memory twins.
+
+pub mod memory;

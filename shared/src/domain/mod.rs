@@ -1,0 +1,12 @@
+//! The domain: money, payments, refunds and the decisions commands take on them. No AWS or HTTP types.
+
+pub mod money;
+pub mod payment;
+pub mod refund;
+
+pub use money::{Currency, Money, MoneyError};
+pub use payment::{Payment, PaymentStatus, Rejection};
+pub use refund::{Refund, RefundStatus};
+
+/// Identifies a shop (an ACP tenant). Every record and secret is scoped by it.
+pub type TenantId = String;

@@ -1,0 +1,482 @@
+//! The payment record and its status machine (contract §4), plus the checks each command makes before any
+//! money moves. Every match on a status is exhaustive: adding a status forces a decision everywhere.
+
+use super::TenantId;
+use super::money::{Currency, Money};
+use super::refund::RefundStatus;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// A payment's status (contract §4). Refunds are separate records; the payment stays `captured`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Created, not yet authorized by the PSP.
+    New,
+    /// Authorized; money is held.
+    Authorized,
+    /// The PSP refused the authorization. Terminal.
+    AuthorizationFailed,
+    /// Capture asked for, result not yet known.
+    CaptureRequested,
+    /// Captured. Terminal for status; refunds follow as their own records.
+    Captured,
+    /// The capture failed; it may be retried.
+    CaptureFailed,
+    /// Canceled; the hold is released. Terminal.
+    Canceled,
+    /// The cancellation failed; only `canceled` may follow.
+    CancellationFailed,
+}
+
+impl PaymentStatus {
+    /// Every status, for table tests and exhaustive iteration.
+    pub const ALL: [PaymentStatus; 8] = [
+        PaymentStatus::New,
+        PaymentStatus::Authorized,
+        PaymentStatus::AuthorizationFailed,
+        PaymentStatus::CaptureRequested,
+        PaymentStatus::Captured,
+        PaymentStatus::CaptureFailed,
+        PaymentStatus::Canceled,
+        PaymentStatus::CancellationFailed,
+    ];
+
+    /// The statuses this one may move to (contract §4 `ALLOWED_TRANSITIONS`).
+    pub fn allowed_next(self) -> &'static [PaymentStatus] {
+        use PaymentStatus::*;
+        match self {
+            New => &[
+                Authorized,
+                AuthorizationFailed,
+                Canceled,
+                CancellationFailed,
+                Captured,
+                CaptureFailed,
+            ],
+            Authorized => &[Captured, CaptureFailed, CaptureRequested, Canceled, CancellationFailed],
+            CaptureRequested => &[Captured, CaptureFailed, Canceled, CancellationFailed],
+            CaptureFailed => &[Captured, CaptureRequested],
+            CancellationFailed => &[Canceled],
+            Captured | Canceled | AuthorizationFailed => &[],
+        }
+    }
+
+    /// Whether a move from `self` to `to` is allowed. Staying in the same status is not a move.
+    pub fn can_move_to(self, to: PaymentStatus) -> bool {
+        self.allowed_next().contains(&to)
+    }
+
+    /// The snake_case name used on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::New => "new",
+            PaymentStatus::Authorized => "authorized",
+            PaymentStatus::AuthorizationFailed => "authorization_failed",
+            PaymentStatus::CaptureRequested => "capture_requested",
+            PaymentStatus::Captured => "captured",
+            PaymentStatus::CaptureFailed => "capture_failed",
+            PaymentStatus::Canceled => "canceled",
+            PaymentStatus::CancellationFailed => "cancellation_failed",
+        }
+    }
+}
+
+/// Why a command was refused without asking the PSP. Each becomes the command's `...Failed` event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No payment is known for the order.
+    #[error("no payment is known for this order")]
+    UnknownPayment,
+    /// The payment's status does not allow the command.
+    #[error("a payment in status {status} cannot be {action}")]
+    NotAllowed {
+        /// The payment's status.
+        status: &'static str,
+        /// What was asked, e.g. "captured".
+        action: &'static str,
+    },
+    /// The amount asked for is more than is available.
+    #[error("amount {requested} exceeds the available {available}")]
+    AmountExceeds {
+        /// Minor units asked for.
+        requested: i64,
+        /// Minor units available.
+        available: i64,
+    },
+    /// The amount is zero or negative where a positive one is needed.
+    #[error("amount must not be zero")]
+    ZeroAmount,
+    /// The command's currency is not the payment's.
+    #[error("currency {given} does not match the payment's {expected}")]
+    CurrencyMismatch {
+        /// The command's currency.
+        given: String,
+        /// The payment's currency.
+        expected: &'static str,
+    },
+    /// Some items already have a pending or succeeded refund.
+    #[error("items {0:?} are already refunded or being refunded")]
+    ItemsAlreadyRefunded(Vec<i64>),
+    /// The same command identity arrived earlier with a different amount or currency.
+    #[error("this command was already received with a different amount or currency")]
+    PayloadMismatch,
+    /// The PSP refused the operation (a 4xx decline).
+    #[error("declined by the PSP: {0}")]
+    Declined(String),
+}
+
+/// One entry of the status history shown to the tenant in PaymentUpdated `details`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The status entered.
+    pub status: PaymentStatus,
+    /// When, as `YYYY-MM-DD HH:MM:SS` UTC.
+    pub at: String,
+}
+
+/// A payment the app manages for a tenant's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The shop.
+    pub tenant: TenantId,
+    /// The app's payment id (`transactionId` / `paymentReference`).
+    pub transaction_id: String,
+    /// The tenant's order reference; absent for a headless payment until confirmed.
+    pub order_reference: Option<String>,
+    /// The PSP's id for the payment (a Stripe PaymentIntent `pi_…`).
+    pub psp_reference: String,
+    /// Current status.
+    pub status: PaymentStatus,
+    /// The authorized (ordered) amount.
+    pub amount: Money,
+    /// Minor units captured.
+    pub captured: i64,
+    /// Minor units refunded (refunds that succeeded).
+    pub refunded: i64,
+    /// Minor units in refunds still pending at the PSP.
+    pub refunding: i64,
+    /// Items with a pending, processing or succeeded refund.
+    pub refunded_item_ids: BTreeSet<i64>,
+    /// Status history, oldest first.
+    pub history: Vec<StatusChange>,
+    /// Optimistic-concurrency version, incremented on every change.
+    pub version: u64,
+}
+
+impl Payment {
+    /// A new payment in status `new`.
+    pub fn new(
+        tenant: TenantId,
+        transaction_id: String,
+        order_reference: Option<String>,
+        psp_reference: String,
+        amount: Money,
+        at: &str,
+    ) -> Self {
+        Payment {
+            tenant,
+            transaction_id,
+            order_reference,
+            psp_reference,
+            status: PaymentStatus::New,
+            amount,
+            captured: 0,
+            refunded: 0,
+            refunding: 0,
+            refunded_item_ids: BTreeSet::new(),
+            history: vec![StatusChange {
+                status: PaymentStatus::New,
+                at: at.to_string(),
+            }],
+            version: 0,
+        }
+    }
+
+    /// Moves to `to`. `Ok(None)` when already there (no change, no event); an error when not allowed.
+    pub fn moved_to(&self, to: PaymentStatus, at: &str) -> Result<Option<Payment>, Rejection> {
+        if self.status == to {
+            return Ok(None);
+        }
+        if !self.status.can_move_to(to) {
+            return Err(self.not_allowed(to.as_str()));
+        }
+        let mut next = self.clone();
+        next.status = to;
+        next.history.push(StatusChange {
+            status: to,
+            at: at.to_string(),
+        });
+        next.version += 1;
+        Ok(Some(next))
+    }
+
+    fn not_allowed(&self, action: &'static str) -> Rejection {
+        Rejection::NotAllowed {
+            status: self.status.as_str(),
+            action,
+        }
+    }
+
+    fn check_currency(&self, code: Option<&str>) -> Result<(), Rejection> {
+        match code {
+            None => Ok(()),
+            Some(code) => match Currency::parse(code) {
+                Ok(c) if c == self.amount.currency => Ok(()),
+                _ => Err(Rejection::CurrencyMismatch {
+                    given: code.to_string(),
+                    expected: self.amount.currency.code(),
+                }),
+            },
+        }
+    }
+
+    /// Checks a capture and returns the amount to capture: the command's, or the whole authorization.
+    pub fn plan_capture(&self, amount: Option<i64>, currency: Option<&str>) -> Result<i64, Rejection> {
+        if !self.status.can_move_to(PaymentStatus::Captured) {
+            return Err(self.not_allowed("captured"));
+        }
+        self.check_currency(currency)?;
+        let available = self.amount.minor - self.captured;
+        let requested = amount.unwrap_or(available);
+        if requested <= 0 {
+            return Err(Rejection::ZeroAmount);
+        }
+        if requested > available {
+            return Err(Rejection::AmountExceeds { requested, available });
+        }
+        Ok(requested)
+    }
+
+    /// Checks a cancellation.
+    pub fn plan_cancel(&self) -> Result<(), Rejection> {
+        if self.status.can_move_to(PaymentStatus::Canceled) {
+            Ok(())
+        } else {
+            Err(self.not_allowed("canceled"))
+        }
+    }
+
+    /// Checks a refund of `amount` (sign ignored, decision §9.5) for `items`; returns the positive amount.
+    pub fn plan_refund(&self, amount: i64, currency: Option<&str>, items: &[i64]) -> Result<i64, Rejection> {
+        match self.status {
+            PaymentStatus::Captured => {}
+            PaymentStatus::New
+            | PaymentStatus::Authorized
+            | PaymentStatus::AuthorizationFailed
+            | PaymentStatus::CaptureRequested
+            | PaymentStatus::CaptureFailed
+            | PaymentStatus::Canceled
+            | PaymentStatus::CancellationFailed => return Err(self.not_allowed("refunded")),
+        }
+        self.check_currency(currency)?;
+        let requested = amount.checked_abs().ok_or(Rejection::ZeroAmount)?;
+        if requested == 0 {
+            return Err(Rejection::ZeroAmount);
+        }
+        let taken: Vec<i64> = items
+            .iter()
+            .copied()
+            .filter(|i| self.refunded_item_ids.contains(i))
+            .collect();
+        if !taken.is_empty() {
+            return Err(Rejection::ItemsAlreadyRefunded(taken));
+        }
+        let available = self.refundable();
+        if requested > available {
+            return Err(Rejection::AmountExceeds { requested, available });
+        }
+        Ok(requested)
+    }
+
+    /// Minor units that may still be refunded: Σcaptured − Σrefunded − Σpending refunds.
+    pub fn refundable(&self) -> i64 {
+        self.captured - self.refunded - self.refunding
+    }
+
+    /// The payment after the PSP captured `amount`.
+    pub fn captured(&self, amount: i64, at: &str) -> Result<Option<Payment>, Rejection> {
+        let mut next = self.moved_to(PaymentStatus::Captured, at)?;
+        if let Some(p) = next.as_mut() {
+            p.captured = amount;
+        }
+        Ok(next)
+    }
+
+    /// The payment after a refund of `amount` for `items` moved from `from` (None: new) to `to`.
+    /// Pending refunds reserve their amount and items; failed or canceled ones give them back.
+    pub fn refund_moved(&self, amount: i64, items: &[i64], from: Option<RefundStatus>, to: RefundStatus) -> Payment {
+        let mut next = self.clone();
+        let bucket = |s: Option<RefundStatus>| s.map(RefundStatus::bucket);
+        match bucket(from) {
+            Some(RefundBucket::Reserved) => next.refunding -= amount,
+            Some(RefundBucket::Refunded) => next.refunded -= amount,
+            Some(RefundBucket::Released) | None => {}
+        }
+        match to.bucket() {
+            RefundBucket::Reserved => next.refunding += amount,
+            RefundBucket::Refunded => next.refunded += amount,
+            RefundBucket::Released => {}
+        }
+        match to.bucket() {
+            RefundBucket::Reserved | RefundBucket::Refunded => next.refunded_item_ids.extend(items),
+            RefundBucket::Released => {
+                for i in items {
+                    next.refunded_item_ids.remove(i);
+                }
+            }
+        }
+        next.version += 1;
+        next
+    }
+}
+
+/// Where a refund's amount counts on its payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundBucket {
+    /// Pending at the PSP: reserved against the captured amount.
+    Reserved,
+    /// Succeeded.
+    Refunded,
+    /// Failed or canceled: counts nowhere.
+    Released,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PaymentStatus::*;
+
+    fn payment(status: PaymentStatus) -> Payment {
+        let mut p = Payment::new(
+            "tenant".into(),
+            "tx-1".into(),
+            Some("DE--1".into()),
+            "pi_1".into(),
+            Money::new(1000, Currency::parse("EUR").unwrap()),
+            "2026-01-01 00:00:00",
+        );
+        p.status = status;
+        if status == Captured {
+            p.captured = 1000;
+        }
+        p
+    }
+
+    /// The whole transition table of contract §4, written out: every (from, to) pair.
+    #[test]
+    fn every_transition_pair_matches_the_contract() {
+        let allowed: &[(PaymentStatus, &[PaymentStatus])] = &[
+            (
+                New,
+                &[
+                    Authorized,
+                    AuthorizationFailed,
+                    Canceled,
+                    CancellationFailed,
+                    Captured,
+                    CaptureFailed,
+                ],
+            ),
+            (
+                Authorized,
+                &[Captured, CaptureFailed, CaptureRequested, Canceled, CancellationFailed],
+            ),
+            (AuthorizationFailed, &[]),
+            (
+                CaptureRequested,
+                &[Captured, CaptureFailed, Canceled, CancellationFailed],
+            ),
+            (Captured, &[]),
+            (CaptureFailed, &[Captured, CaptureRequested]),
+            (Canceled, &[]),
+            (CancellationFailed, &[Canceled]),
+        ];
+        for (from, tos) in allowed {
+            for to in PaymentStatus::ALL {
+                let p = payment(*from);
+                let result = p.moved_to(to, "t");
+                if *from == to {
+                    assert_eq!(result, Ok(None), "{from:?} -> itself is no change");
+                } else if tos.contains(&to) {
+                    let next = result.unwrap().unwrap();
+                    assert_eq!(next.status, to);
+                    assert_eq!(next.version, p.version + 1);
+                    assert_eq!(next.history.last().unwrap().status, to);
+                } else {
+                    assert!(result.is_err(), "{from:?} -> {to:?} must be refused");
+                }
+            }
+        }
+    }
+
+    /// Each command checked in each status.
+    #[test]
+    fn commands_per_status() {
+        for status in PaymentStatus::ALL {
+            let p = payment(status);
+            let capture_ok = matches!(status, New | Authorized | CaptureRequested | CaptureFailed);
+            assert_eq!(
+                p.plan_capture(Some(500), Some("EUR")).is_ok(),
+                capture_ok,
+                "capture in {status:?}"
+            );
+            let cancel_ok = matches!(status, New | Authorized | CaptureRequested | CancellationFailed);
+            assert_eq!(p.plan_cancel().is_ok(), cancel_ok, "cancel in {status:?}");
+            assert_eq!(
+                p.plan_refund(-100, Some("EUR"), &[1]).is_ok(),
+                status == Captured,
+                "refund in {status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn capture_defaults_to_the_whole_authorization_and_never_exceeds_it() {
+        let p = payment(Authorized);
+        assert_eq!(p.plan_capture(None, None), Ok(1000));
+        assert_eq!(p.plan_capture(Some(600), Some("eur")), Ok(600));
+        assert_eq!(
+            p.plan_capture(Some(1001), None),
+            Err(Rejection::AmountExceeds {
+                requested: 1001,
+                available: 1000
+            })
+        );
+        assert_eq!(p.plan_capture(Some(0), None), Err(Rejection::ZeroAmount));
+        assert!(matches!(
+            p.plan_capture(Some(10), Some("USD")),
+            Err(Rejection::CurrencyMismatch { .. })
+        ));
+        let captured = p.captured(600, "t").unwrap().unwrap();
+        assert_eq!((captured.status, captured.captured), (Captured, 600));
+        assert!(captured.plan_capture(Some(400), None).is_err(), "no second capture");
+    }
+
+    #[test]
+    fn refunds_never_exceed_what_was_captured() {
+        let mut p = payment(Captured);
+        p.captured = 600;
+        assert_eq!(p.plan_refund(-300, None, &[1]), Ok(300));
+        let p = p.refund_moved(300, &[1], None, RefundStatus::Succeeded);
+        assert_eq!(
+            p.plan_refund(-300, None, &[1]),
+            Err(Rejection::ItemsAlreadyRefunded(vec![1]))
+        );
+        assert_eq!(p.plan_refund(-300, None, &[2]), Ok(300));
+        let p = p.refund_moved(300, &[2], None, RefundStatus::Pending);
+        assert_eq!((p.refunded, p.refunding, p.refundable()), (300, 300, 0));
+        assert_eq!(
+            p.plan_refund(-1, None, &[3]),
+            Err(Rejection::AmountExceeds {
+                requested: 1,
+                available: 0
+            })
+        );
+        // The pending refund fails later: its amount and items are free again.
+        let p = p.refund_moved(300, &[2], Some(RefundStatus::Pending), RefundStatus::Failed);
+        assert_eq!((p.refunded, p.refunding, p.refundable()), (300, 0, 300));
+        assert_eq!(p.plan_refund(-300, None, &[2]), Ok(300));
+        assert_eq!(p.plan_refund(0, None, &[4]), Err(Rejection::ZeroAmount));
+    }
+}

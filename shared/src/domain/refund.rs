@@ -1,0 +1,60 @@
+//! A refund is its own record (decision §9.7): one per RefundPayment, with its own status.
+
+use super::payment::RefundBucket;
+use serde::{Deserialize, Serialize};
+
+/// A refund's status at the PSP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Accepted by the PSP, not final yet.
+    Pending,
+    /// Being processed (e.g. needs an action).
+    Processing,
+    /// Money returned.
+    Succeeded,
+    /// The PSP could not refund.
+    Failed,
+    /// Canceled before it completed.
+    Canceled,
+}
+
+impl RefundStatus {
+    /// Where the refund's amount counts on the payment.
+    pub fn bucket(self) -> RefundBucket {
+        match self {
+            RefundStatus::Pending | RefundStatus::Processing => RefundBucket::Reserved,
+            RefundStatus::Succeeded => RefundBucket::Refunded,
+            RefundStatus::Failed | RefundStatus::Canceled => RefundBucket::Released,
+        }
+    }
+
+    /// Whether the refund can still change.
+    pub fn is_final(self) -> bool {
+        match self {
+            RefundStatus::Pending | RefundStatus::Processing => false,
+            RefundStatus::Succeeded | RefundStatus::Failed | RefundStatus::Canceled => true,
+        }
+    }
+}
+
+/// A refund of (part of) a captured payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// The refund's id: the idempotency key of the RefundPayment that asked for it.
+    pub refund_id: String,
+    /// The payment's `transactionId`.
+    pub transaction_id: String,
+    /// The PSP's id (`re_…`), once known.
+    pub psp_reference: Option<String>,
+    /// Status at the PSP.
+    pub status: RefundStatus,
+    /// Positive minor units refunded.
+    pub amount: i64,
+    /// The command's `amount` exactly as received (negative), echoed in the reply.
+    pub requested_amount: i64,
+    /// The command's `orderItemIds`, echoed in the reply.
+    pub order_item_ids: Vec<i64>,
+    /// The command's currency, echoed in the reply.
+    pub currency_iso_code: Option<String>,
+}

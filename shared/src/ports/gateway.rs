@@ -1,0 +1,106 @@
+//! The payment service provider (PSP), seen from the domain: create, read, capture, cancel and refund a
+//! payment. Implementations map the PSP's statuses onto the domain's exhaustively.
+
+use crate::domain::{Money, PaymentStatus, RefundStatus};
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// What the PSP says about a payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PspPaymentIntent {
+    /// The PSP's id (`pi_…`).
+    pub id: String,
+    /// The PSP status mapped onto the domain's.
+    pub status: PaymentStatus,
+    /// The authorized amount in minor units.
+    pub amount: i64,
+    /// Minor units captured so far.
+    pub amount_captured: i64,
+    /// Upper-case ISO 4217 code.
+    pub currency: String,
+    /// The client secret for the shop's frontend, when the PSP returns one (never logged).
+    pub client_secret: Option<String>,
+}
+
+/// What the PSP says about a refund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PspRefund {
+    /// The PSP's id (`re_…`).
+    pub id: String,
+    /// The PSP status mapped onto the domain's.
+    pub status: RefundStatus,
+    /// Minor units.
+    pub amount: i64,
+}
+
+/// A PSP call that did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PspError {
+    /// The PSP refused (a 4xx other than 409/429): a business failure, nothing happened.
+    #[error("declined by the PSP ({code}): {message}")]
+    Declined {
+        /// The PSP's error code, or the HTTP status when it gave none.
+        code: String,
+        /// The PSP's message (never contains card data).
+        message: String,
+    },
+    /// Timeout, 5xx, 409 (request in flight), 429 or a network error: the call may or may not have taken
+    /// effect. Settled by retrying with the same idempotency key or by re-reading; never a failure event.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+/// A payment to create at the PSP, with manual capture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatePayment {
+    /// Amount and currency to authorize.
+    pub amount: Money,
+    /// Reconciliation data stored on the PSP object (orderReference, tenantIdentifier, transactionId).
+    pub metadata: BTreeMap<String, String>,
+    /// The same key on every retry of the same creation.
+    pub idempotency_key: String,
+}
+
+/// The PSP operations the app uses. `tenant` selects the tenant's own credentials.
+pub trait PaymentGateway: Send + Sync {
+    /// Creates a payment with manual capture.
+    fn create_payment(
+        &self,
+        tenant: &str,
+        request: &CreatePayment,
+    ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
+
+    /// Reads a payment's current state (the authoritative answer after an unknown outcome).
+    fn get_payment(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+    ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
+
+    /// Captures `amount` of an authorized payment.
+    fn capture(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        amount: i64,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
+
+    /// Cancels a payment that is not captured.
+    fn cancel(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
+
+    /// Refunds `amount` (positive) of a captured payment. Several partial refunds are allowed.
+    fn refund(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        amount: i64,
+        idempotency_key: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<PspRefund, PspError>> + Send;
+}

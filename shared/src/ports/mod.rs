@@ -1,0 +1,12 @@
+//! Ports: one small trait per capability the use cases need. Each has a real adapter and an in-memory
+//! twin in [`crate::adapters`]. Methods return `Send` futures so handlers can run on any tokio runtime.
+
+pub mod clock;
+pub mod gateway;
+pub mod publisher;
+pub mod store;
+
+pub use clock::Clock;
+pub use gateway::{PaymentGateway, PspError, PspPaymentIntent, PspRefund};
+pub use publisher::{EventPublisher, PublishError};
+pub use store::{Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError};

@@ -1,0 +1,193 @@
+//! The payment store: payments, refunds and operation records (idempotency plus outbox).
+//!
+//! An *operation* is one command (or, later, one webhook event) identified by a deterministic key. Its
+//! record follows the Powertools idempotency protocol (IN_PROGRESS with a lease → COMPLETED) and, once
+//! completed, holds the events the operation produced: the outbox. The state change, the completed
+//! record and its events are written in one transaction; publishing happens after the commit.
+//!
+//! While an operation is in progress it also holds a lease on its payment, so two different commands
+//! on one payment can never both move money.
+
+use crate::acp::BusEvent;
+use crate::domain::{Payment, Refund, TenantId};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+/// Where an operation is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OperationState {
+    /// Claimed by a worker holding the lease until `lease_until`.
+    InProgress,
+    /// Done; `events` is its outbox.
+    Completed,
+}
+
+/// The idempotency and outbox record of one operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The operation's deterministic key.
+    pub key: String,
+    /// Hash of the parts of the payload not in the key (amount, currency): same key, other payload is refused.
+    pub fingerprint: String,
+    /// Life-cycle state.
+    pub state: OperationState,
+    /// Random token of the worker holding the lease.
+    pub lease_token: String,
+    /// Unix seconds until which the lease holds.
+    pub lease_until: i64,
+    /// How many times the operation was claimed before.
+    pub attempts: u32,
+    /// A previous attempt ended with an unknown PSP outcome: re-read the PSP before acting.
+    pub outcome_unknown: bool,
+    /// The transaction id of the payment the operation works on, if any.
+    pub payment: Option<String>,
+    /// The events produced (the outbox), set on completion.
+    pub events: Vec<BusEvent>,
+    /// Whether the outbox has been published.
+    pub published: bool,
+    /// Unix seconds until which one worker is publishing the outbox.
+    pub publish_lease_until: i64,
+    /// Unix seconds after which the record may be deleted (DynamoDB TTL).
+    pub expires_at: i64,
+}
+
+/// A request to claim an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The operation's key.
+    pub key: String,
+    /// Payload fingerprint.
+    pub fingerprint: String,
+    /// This worker's random token.
+    pub token: String,
+    /// The payment to lease, if the operation works on one.
+    pub payment: Option<String>,
+    /// Unix seconds now.
+    pub now: i64,
+    /// Unix seconds until which the lease holds (about the function timeout).
+    pub lease_until: i64,
+    /// Unix seconds for the record's TTL.
+    pub expires_at: i64,
+}
+
+/// The result of a claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This worker holds the operation (and the payment's lease).
+    Acquired {
+        /// Claims before this one (0 on first delivery).
+        attempts: u32,
+        /// A previous attempt ended with an unknown PSP outcome.
+        outcome_unknown: bool,
+    },
+    /// The operation exists and is completed or leased by another worker.
+    Existing(OperationRecord),
+    /// Another operation holds the payment's lease: try again later.
+    PaymentBusy,
+}
+
+/// How a commit changes the payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentWrite {
+    /// Replace the payment if it is still at `expected_version`; releases the lease.
+    Replace {
+        /// The new state.
+        payment: Payment,
+        /// The version read before.
+        expected_version: u64,
+    },
+    /// The payment did not change; only release the lease.
+    Release {
+        /// The payment's transaction id.
+        transaction_id: String,
+    },
+}
+
+/// Completes an operation atomically: the payment change, the refund record and the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The operation's key.
+    pub key: String,
+    /// The token the lease was claimed with; the commit fails if the lease was lost.
+    pub token: String,
+    /// The payment change, if the operation works on a payment.
+    pub payment: Option<PaymentWrite>,
+    /// A refund record to put (new) or replace.
+    pub refund: Option<Refund>,
+    /// The outbox.
+    pub events: Vec<BusEvent>,
+    /// Unix seconds until which the committing worker publishes the outbox.
+    pub publish_lease_until: i64,
+}
+
+/// A store failure.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A condition failed: the lease was lost, the version moved or the item exists. Retry later.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend failed (throttling, network). Retry later.
+    #[error("store unavailable: {0}")]
+    Backend(String),
+}
+
+/// Payments, refunds and operation records.
+pub trait PaymentStore: Send + Sync {
+    /// Inserts a new payment (and its order alias). `Conflict` if it exists.
+    fn insert_payment(&self, payment: &Payment) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads a payment by its transaction id (strongly consistent).
+    fn get_payment(
+        &self,
+        tenant: &str,
+        transaction_id: &str,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+
+    /// Reads the payment of an order (strongly consistent).
+    fn find_payment_by_order(
+        &self,
+        tenant: &str,
+        order_reference: &str,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+
+    /// Reads a refund record.
+    fn get_refund(
+        &self,
+        tenant: &str,
+        transaction_id: &str,
+        refund_id: &str,
+    ) -> impl Future<Output = Result<Option<Refund>, StoreError>> + Send;
+
+    /// Claims an operation: creates it IN_PROGRESS (or takes over an expired lease) and leases its payment.
+    fn claim(&self, request: &ClaimRequest) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Gives up a claim after an unknown PSP outcome: marks it, and frees both leases for the retry.
+    fn release_unknown(
+        &self,
+        tenant: &str,
+        key: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Completes an operation atomically (see [`Commit`]).
+    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the right to publish a completed operation's outbox; false if another worker holds it.
+    fn take_publish_lease(
+        &self,
+        tenant: &str,
+        key: &str,
+        now: i64,
+        until: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Marks a completed operation's outbox as published.
+    fn mark_published(&self, tenant: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
