@@ -182,6 +182,14 @@ impl InboundCommand {
             InboundCommand::RefundPayment(r) => &r.order_reference,
         }
     }
+
+    /// The order item ids as received.
+    pub fn order_item_ids(&self) -> Vec<i64> {
+        match self {
+            InboundCommand::CapturePayment(p) | InboundCommand::CancelPayment(p) => p.order_item_ids.clone(),
+            InboundCommand::RefundPayment(r) => r.item_ids(),
+        }
+    }
 }
 
 /// A message the app sends (the 16 outbound messages). Each variant knows its name and channel.

@@ -1,1 +1,567 @@
-//! In-memory twins of the ports, for unit and handler tests.
+//! In-memory twins of the ports, for unit and handler tests. They keep the same conditions as the real
+//! adapters (one mutex stands in for DynamoDB's conditional writes and transactions). Every call yields
+//! to the scheduler first, so concurrent callers interleave as they would against a real service.
+
+use crate::acp::BusEvent;
+use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
+use crate::ports::gateway::CreatePayment;
+use crate::ports::{
+    Claim, ClaimRequest, Clock, Commit, EventPublisher, OperationRecord, OperationState, PaymentGateway, PaymentStore,
+    PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError,
+};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use time::OffsetDateTime;
+use tokio::task::yield_now;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another test thread panicked; the data is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Key = (String, String);
+
+#[derive(Clone, Debug)]
+struct LeasedPayment {
+    payment: Payment,
+    lease: Option<(String, i64)>,
+}
+
+#[derive(Default)]
+struct StoreState {
+    payments: HashMap<Key, LeasedPayment>,
+    orders: HashMap<Key, String>,
+    refunds: HashMap<(String, String, String), Refund>,
+    operations: HashMap<Key, OperationRecord>,
+}
+
+/// The payment store in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<StoreState>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads an operation record (for tests).
+    pub fn operation(&self, tenant: &str, key: &str) -> Option<OperationRecord> {
+        lock(&self.state)
+            .operations
+            .get(&(tenant.to_string(), key.to_string()))
+            .cloned()
+    }
+}
+
+fn lease_free(lease: &Option<(String, i64)>, key: &str, now: i64) -> bool {
+    match lease {
+        None => true,
+        Some((holder, until)) => holder == key || *until < now,
+    }
+}
+
+impl PaymentStore for MemoryStore {
+    async fn insert_payment(&self, payment: &Payment) -> Result<(), StoreError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        let key = (payment.tenant.clone(), payment.transaction_id.clone());
+        let order = payment.order_reference.clone().map(|o| (payment.tenant.clone(), o));
+        if s.payments.contains_key(&key) || order.as_ref().is_some_and(|o| s.orders.contains_key(o)) {
+            return Err(StoreError::Conflict("payment exists".into()));
+        }
+        if let Some(o) = order {
+            s.orders.insert(o, payment.transaction_id.clone());
+        }
+        s.payments.insert(
+            key,
+            LeasedPayment {
+                payment: payment.clone(),
+                lease: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get_payment(&self, tenant: &str, transaction_id: &str) -> Result<Option<Payment>, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        Ok(s.payments
+            .get(&(tenant.to_string(), transaction_id.to_string()))
+            .map(|p| p.payment.clone()))
+    }
+
+    async fn find_payment_by_order(&self, tenant: &str, order_reference: &str) -> Result<Option<Payment>, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        Ok(s.orders
+            .get(&(tenant.to_string(), order_reference.to_string()))
+            .and_then(|tx| s.payments.get(&(tenant.to_string(), tx.clone())))
+            .map(|p| p.payment.clone()))
+    }
+
+    async fn get_refund(
+        &self,
+        tenant: &str,
+        transaction_id: &str,
+        refund_id: &str,
+    ) -> Result<Option<Refund>, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        Ok(s.refunds
+            .get(&(tenant.to_string(), transaction_id.to_string(), refund_id.to_string()))
+            .cloned())
+    }
+
+    async fn claim(&self, r: &ClaimRequest) -> Result<Claim, StoreError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        let op_key = (r.tenant.clone(), r.key.clone());
+        let (attempts, outcome_unknown) = match s.operations.get(&op_key) {
+            None => (0, false),
+            Some(op) if op.state == OperationState::InProgress && op.lease_until < r.now => {
+                (op.attempts + 1, op.outcome_unknown)
+            }
+            Some(op) => return Ok(Claim::Existing(op.clone())),
+        };
+        if let Some(tx) = &r.payment {
+            let Some(p) = s.payments.get_mut(&(r.tenant.clone(), tx.clone())) else {
+                return Err(StoreError::Conflict("payment does not exist".into()));
+            };
+            if !lease_free(&p.lease, &r.key, r.now) {
+                return Ok(Claim::PaymentBusy);
+            }
+            p.lease = Some((r.key.clone(), r.lease_until));
+        }
+        s.operations.insert(
+            op_key,
+            OperationRecord {
+                tenant: r.tenant.clone(),
+                key: r.key.clone(),
+                fingerprint: r.fingerprint.clone(),
+                state: OperationState::InProgress,
+                lease_token: r.token.clone(),
+                lease_until: r.lease_until,
+                attempts,
+                outcome_unknown,
+                payment: r.payment.clone(),
+                events: Vec::new(),
+                published: false,
+                publish_lease_until: 0,
+                expires_at: r.expires_at,
+            },
+        );
+        Ok(Claim::Acquired {
+            attempts,
+            outcome_unknown,
+        })
+    }
+
+    async fn release_unknown(&self, tenant: &str, key: &str, token: &str) -> Result<(), StoreError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        let op_key = (tenant.to_string(), key.to_string());
+        let op = s.operations.get(&op_key).cloned();
+        let Some(op) = op.filter(|o| o.state == OperationState::InProgress && o.lease_token == token) else {
+            return Err(StoreError::Conflict("lease lost".into()));
+        };
+        if let Some(tx) = &op.payment
+            && let Some(p) = s.payments.get_mut(&(tenant.to_string(), tx.clone()))
+            && p.lease.as_ref().is_some_and(|(holder, _)| holder == key)
+        {
+            p.lease = None;
+        }
+        if let Some(o) = s.operations.get_mut(&op_key) {
+            o.outcome_unknown = true;
+            o.lease_until = 0;
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, c: &Commit) -> Result<(), StoreError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        let op_key = (c.tenant.clone(), c.key.clone());
+        // Check every condition first, then apply: all or nothing, like a transaction.
+        match s.operations.get(&op_key) {
+            Some(op) if op.state == OperationState::InProgress && op.lease_token == c.token => {}
+            _ => return Err(StoreError::Conflict("operation lease lost".into())),
+        }
+        let holds = |p: &LeasedPayment| p.lease.as_ref().is_some_and(|(holder, _)| holder == &c.key);
+        let payment_key = match &c.payment {
+            None => None,
+            Some(PaymentWrite::Replace {
+                payment,
+                expected_version,
+            }) => {
+                let key = (c.tenant.clone(), payment.transaction_id.clone());
+                match s.payments.get(&key) {
+                    Some(p) if holds(p) && p.payment.version == *expected_version => Some(key),
+                    _ => return Err(StoreError::Conflict("payment changed or lease lost".into())),
+                }
+            }
+            Some(PaymentWrite::Release { transaction_id }) => {
+                let key = (c.tenant.clone(), transaction_id.clone());
+                match s.payments.get(&key) {
+                    Some(p) if holds(p) => Some(key),
+                    _ => return Err(StoreError::Conflict("payment lease lost".into())),
+                }
+            }
+        };
+        if let (Some(key), Some(write)) = (payment_key, &c.payment)
+            && let Some(p) = s.payments.get_mut(&key)
+        {
+            p.lease = None;
+            if let PaymentWrite::Replace { payment, .. } = write {
+                p.payment = payment.clone();
+            }
+        }
+        if let Some(r) = &c.refund {
+            s.refunds.insert(
+                (c.tenant.clone(), r.transaction_id.clone(), r.refund_id.clone()),
+                r.clone(),
+            );
+        }
+        if let Some(op) = s.operations.get_mut(&op_key) {
+            op.state = OperationState::Completed;
+            op.events = c.events.clone();
+            op.published = false;
+            op.publish_lease_until = c.publish_lease_until;
+        }
+        Ok(())
+    }
+
+    async fn take_publish_lease(&self, tenant: &str, key: &str, now: i64, until: i64) -> Result<bool, StoreError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        match s.operations.get_mut(&(tenant.to_string(), key.to_string())) {
+            Some(op) if op.state == OperationState::Completed && !op.published && op.publish_lease_until < now => {
+                op.publish_lease_until = until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mark_published(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        if let Some(op) = s.operations.get_mut(&(tenant.to_string(), key.to_string())) {
+            op.published = true;
+        }
+        Ok(())
+    }
+}
+
+/// An event bus in memory: keeps what was published; can be told to fail.
+#[derive(Default)]
+pub struct MemoryPublisher {
+    published: Mutex<Vec<BusEvent>>,
+    failures: Mutex<u32>,
+}
+
+impl MemoryPublisher {
+    /// An empty bus.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every event published so far, in order.
+    pub fn published(&self) -> Vec<BusEvent> {
+        lock(&self.published).clone()
+    }
+
+    /// The next `n` publish calls fail without publishing anything.
+    pub fn fail_next(&self, n: u32) {
+        *lock(&self.failures) = n;
+    }
+}
+
+impl EventPublisher for MemoryPublisher {
+    async fn publish(&self, events: &[BusEvent]) -> Result<(), PublishError> {
+        yield_now().await;
+        {
+            let mut failures = lock(&self.failures);
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(PublishError {
+                    failed: events.len(),
+                    total: events.len(),
+                    reason: "injected".into(),
+                });
+            }
+        }
+        lock(&self.published).extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// A fault to inject into the next matching [`MemoryGateway`] call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GatewayFault {
+    /// Answer with this error without doing anything.
+    Fail(PspError),
+    /// Do the operation, then answer "unknown" (the response was lost).
+    ApplyThenLose,
+}
+
+#[derive(Clone, Debug)]
+struct MemoryIntent {
+    intent: PspPaymentIntent,
+    refunded: i64,
+}
+
+#[derive(Clone, Debug)]
+enum Saved {
+    Intent(Result<PspPaymentIntent, PspError>),
+    Refund(Result<PspRefund, PspError>),
+}
+
+#[derive(Default)]
+struct GatewayState {
+    intents: HashMap<String, MemoryIntent>,
+    /// Stripe's idempotency layer: the first result per key is replayed.
+    idempotency: HashMap<String, Saved>,
+    faults: VecDeque<(&'static str, GatewayFault)>,
+    /// Operations that reached the PSP and took effect, by name.
+    effects: BTreeMap<&'static str, u32>,
+    next_id: u64,
+}
+
+/// A PSP in memory with Stripe's semantics: manual capture, single capture, partial refunds up to the
+/// captured amount, idempotency keys replayed. Faults can be injected per operation.
+#[derive(Default)]
+pub struct MemoryGateway {
+    state: Mutex<GatewayState>,
+}
+
+impl MemoryGateway {
+    /// An empty PSP.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an authorized payment of `amount` minor units, as if the customer had paid; returns its id.
+    pub fn authorized_payment(&self, amount: i64, currency: &str) -> String {
+        let mut s = lock(&self.state);
+        s.next_id += 1;
+        let id = format!("pi_mem_{}", s.next_id);
+        let intent = PspPaymentIntent {
+            id: id.clone(),
+            status: PaymentStatus::Authorized,
+            amount,
+            amount_captured: 0,
+            currency: currency.to_string(),
+            client_secret: None,
+        };
+        s.intents.insert(id.clone(), MemoryIntent { intent, refunded: 0 });
+        id
+    }
+
+    /// Injects `fault` into the next call of `operation` (`capture`, `cancel`, `refund`, `get_payment`).
+    pub fn inject(&self, operation: &'static str, fault: GatewayFault) {
+        lock(&self.state).faults.push_back((operation, fault));
+    }
+
+    /// How many times `operation` took effect at the PSP.
+    pub fn effects(&self, operation: &str) -> u32 {
+        lock(&self.state).effects.get(operation).copied().unwrap_or(0)
+    }
+
+    /// The PSP's current view of a payment.
+    pub fn intent(&self, id: &str) -> Option<PspPaymentIntent> {
+        lock(&self.state).intents.get(id).map(|i| i.intent.clone())
+    }
+
+    fn take_fault(s: &mut GatewayState, operation: &str) -> Option<GatewayFault> {
+        let pos = s.faults.iter().position(|(op, _)| *op == operation)?;
+        s.faults.remove(pos).map(|(_, f)| f)
+    }
+
+    fn declined(message: &str) -> PspError {
+        PspError::Declined {
+            code: "invalid_request_error".into(),
+            message: message.into(),
+        }
+    }
+
+    /// Runs one mutating call with Stripe's idempotency and the injected faults.
+    fn mutate<T: Clone>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        wrap: fn(Result<T, PspError>) -> Saved,
+        unwrap: fn(&Saved) -> Option<Result<T, PspError>>,
+        apply: impl FnOnce(&mut GatewayState) -> Result<T, PspError>,
+    ) -> Result<T, PspError> {
+        let mut s = lock(&self.state);
+        // An injected failure stands for the network: the request never reaches the PSP.
+        let fault = Self::take_fault(&mut s, operation);
+        if let Some(GatewayFault::Fail(e)) = fault {
+            return Err(e);
+        }
+        if let Some(saved) = s.idempotency.get(key).and_then(unwrap) {
+            return saved;
+        }
+        let result = apply(&mut s);
+        if result.is_ok() {
+            *s.effects.entry(operation).or_default() += 1;
+        }
+        s.idempotency.insert(key.to_string(), wrap(result.clone()));
+        match fault {
+            Some(GatewayFault::ApplyThenLose) => Err(PspError::Unknown("response lost (injected)".into())),
+            Some(GatewayFault::Fail(_)) | None => result,
+        }
+    }
+}
+
+fn intent_mut<'a>(s: &'a mut GatewayState, id: &str) -> Result<&'a mut MemoryIntent, PspError> {
+    s.intents
+        .get_mut(id)
+        .ok_or_else(|| MemoryGateway::declined("No such payment_intent"))
+}
+
+fn saved_intent(saved: &Saved) -> Option<Result<PspPaymentIntent, PspError>> {
+    match saved {
+        Saved::Intent(r) => Some(r.clone()),
+        Saved::Refund(_) => None,
+    }
+}
+
+fn saved_refund(saved: &Saved) -> Option<Result<PspRefund, PspError>> {
+    match saved {
+        Saved::Refund(r) => Some(r.clone()),
+        Saved::Intent(_) => None,
+    }
+}
+
+impl PaymentGateway for MemoryGateway {
+    async fn create_payment(&self, _tenant: &str, request: &CreatePayment) -> Result<PspPaymentIntent, PspError> {
+        yield_now().await;
+        self.mutate(
+            "create_payment",
+            &request.idempotency_key,
+            Saved::Intent,
+            saved_intent,
+            |s| {
+                s.next_id += 1;
+                let intent = PspPaymentIntent {
+                    id: format!("pi_mem_{}", s.next_id),
+                    status: PaymentStatus::New,
+                    amount: request.amount.minor,
+                    amount_captured: 0,
+                    currency: request.amount.currency.code().to_string(),
+                    client_secret: Some(format!("pi_mem_{}_secret", s.next_id)),
+                };
+                s.intents.insert(
+                    intent.id.clone(),
+                    MemoryIntent {
+                        intent: intent.clone(),
+                        refunded: 0,
+                    },
+                );
+                Ok(intent)
+            },
+        )
+    }
+
+    async fn get_payment(&self, _tenant: &str, psp_reference: &str) -> Result<PspPaymentIntent, PspError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        if let Some(GatewayFault::Fail(e)) = Self::take_fault(&mut s, "get_payment") {
+            return Err(e);
+        }
+        intent_mut(&mut s, psp_reference).map(|i| i.intent.clone())
+    }
+
+    async fn capture(
+        &self,
+        _t: &str,
+        psp_reference: &str,
+        amount: i64,
+        key: &str,
+    ) -> Result<PspPaymentIntent, PspError> {
+        yield_now().await;
+        self.mutate("capture", key, Saved::Intent, saved_intent, |s| {
+            let i = intent_mut(s, psp_reference)?;
+            if i.intent.status != PaymentStatus::Authorized {
+                return Err(Self::declined("This PaymentIntent could not be captured"));
+            }
+            if amount > i.intent.amount {
+                return Err(Self::declined("amount_to_capture exceeds amount_capturable"));
+            }
+            i.intent.status = PaymentStatus::Captured;
+            i.intent.amount_captured = amount;
+            Ok(i.intent.clone())
+        })
+    }
+
+    async fn cancel(&self, _t: &str, psp_reference: &str, key: &str) -> Result<PspPaymentIntent, PspError> {
+        yield_now().await;
+        self.mutate("cancel", key, Saved::Intent, saved_intent, |s| {
+            let i = intent_mut(s, psp_reference)?;
+            match i.intent.status {
+                PaymentStatus::Captured | PaymentStatus::Canceled => {
+                    Err(Self::declined("This PaymentIntent could not be canceled"))
+                }
+                _ => {
+                    i.intent.status = PaymentStatus::Canceled;
+                    Ok(i.intent.clone())
+                }
+            }
+        })
+    }
+
+    async fn refund(
+        &self,
+        _t: &str,
+        psp_reference: &str,
+        amount: i64,
+        key: &str,
+        _metadata: &BTreeMap<String, String>,
+    ) -> Result<PspRefund, PspError> {
+        yield_now().await;
+        self.mutate("refund", key, Saved::Refund, saved_refund, |s| {
+            s.next_id += 1;
+            let id = format!("re_mem_{}", s.next_id);
+            let i = intent_mut(s, psp_reference)?;
+            if amount > i.intent.amount_captured - i.refunded {
+                return Err(Self::declined("Refund amount is greater than unrefunded amount"));
+            }
+            i.refunded += amount;
+            Ok(PspRefund {
+                id,
+                status: RefundStatus::Succeeded,
+                amount,
+            })
+        })
+    }
+}
+
+/// A clock that stands still unless moved.
+pub struct FixedClock {
+    now: AtomicI64,
+}
+
+impl FixedClock {
+    /// A clock at `at`.
+    pub fn at(at: OffsetDateTime) -> Self {
+        FixedClock {
+            now: AtomicI64::new(at.unix_timestamp()),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, seconds: i64) {
+        self.now.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.now.load(Ordering::SeqCst)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}

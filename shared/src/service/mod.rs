@@ -1,1 +1,6 @@
-//! Use cases.
+//! Use cases: what happens when a command (or, later, a webhook) arrives.
+
+pub mod commands;
+pub mod operation;
+
+pub use commands::{CommandError, CommandReport, CommandService, Settings};

@@ -1,0 +1,576 @@
+//! Processing one Spryker command (CapturePayment, CancelPayment, RefundPayment), exactly once:
+//!
+//! 1. **claim** the command's operation record (idempotency, Powertools semantics) and lease its payment,
+//!    so a redelivered command, or another command on the same payment, cannot move money concurrently;
+//! 2. **decide** with the domain whether the PSP is called at all, and call it with an idempotency key
+//!    derived from the command (an unknown outcome is never a failure: the claim is released and the
+//!    command retried, re-reading the PSP first);
+//! 3. **commit** the payment change, the refund record and the resulting events (the outbox) in one
+//!    transaction;
+//! 4. **publish** the outbox, then mark it published. A crash in between is repaired by the next delivery.
+
+use super::operation::OperationId;
+use crate::acp::event::event_id;
+use crate::acp::{
+    BusEvent, InboundCommand, InboundMessage, OutgoingMessage, PaymentDetailsPayload, PaymentPayload, RefundPayment,
+};
+use crate::domain::payment::RefundBucket;
+use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus, Rejection};
+use crate::ports::{
+    Claim, ClaimRequest, Clock, Commit, EventPublisher, OperationRecord, OperationState, PaymentGateway, PaymentStore,
+    PaymentWrite, PspError, PspPaymentIntent, PublishError, StoreError,
+};
+use backon::{ExponentialBuilder, Retryable};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+use time::macros::format_description;
+
+/// Tunables of command processing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The app identifier: the events' `Source`, `actorId` and `publisher`.
+    pub app_identifier: String,
+    /// How long a claim holds its leases; at least the function timeout.
+    pub lease_seconds: i64,
+    /// How long an operation record is kept (DynamoDB TTL): duplicates within it have no effect.
+    pub record_ttl_seconds: i64,
+    /// How long one worker may take to publish an outbox before another may.
+    pub publish_lease_seconds: i64,
+    /// PSP calls per delivery while the outcome is unknown (same idempotency key each time).
+    pub psp_attempts: usize,
+    /// First delay between those calls (doubling, with jitter).
+    pub psp_retry_delay: Duration,
+}
+
+impl Settings {
+    /// Defaults for `app_identifier`: 60 s leases, 30 days of idempotency, 3 PSP attempts.
+    pub fn new(app_identifier: impl Into<String>) -> Self {
+        Settings {
+            app_identifier: app_identifier.into(),
+            lease_seconds: 60,
+            record_ttl_seconds: 30 * 24 * 3600,
+            publish_lease_seconds: 30,
+            psp_attempts: 3,
+            psp_retry_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A command that could not be finished now. Every variant is retryable: the SQS record is reported as
+/// a batch item failure and delivered again after its visibility timeout.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Another delivery of the same command holds it, or is publishing its outcome.
+    #[error("the same command is being processed by another delivery")]
+    InProgress,
+    /// Another command holds the payment's lease.
+    #[error("another command is in progress on this payment")]
+    PaymentBusy,
+    /// The PSP's answer is unknown (timeout, 5xx, 429): retried with the same idempotency key.
+    #[error("PSP outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// The store failed or a condition failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Events could not be published; they stay in the outbox.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// What handling a command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandReport {
+    /// Processed now; these messages were published.
+    Completed(Vec<String>),
+    /// Processed and published before: nothing to do.
+    Duplicate,
+    /// Processed before; its outbox was published now.
+    Republished(Vec<String>),
+}
+
+/// What a command leads to, before it is committed.
+struct Outcome {
+    messages: Vec<OutgoingMessage>,
+    payment: Option<PaymentWrite>,
+    refund: Option<Refund>,
+}
+
+/// The reply that tells the tenant the command failed, echoing the command (decision §9.6).
+fn failure_message(command: &InboundCommand) -> OutgoingMessage {
+    match command {
+        InboundCommand::CapturePayment(c) => OutgoingMessage::PaymentCaptureFailed(c.clone()),
+        InboundCommand::CancelPayment(c) => OutgoingMessage::PaymentCancellationFailed(c.clone()),
+        InboundCommand::RefundPayment(r) => OutgoingMessage::PaymentRefundFailed(refund_echo(r)),
+    }
+}
+
+/// A refund reply echoes the command's `amount` and `orderItemIds` exactly as received (decision §9.5).
+fn refund_echo(r: &RefundPayment) -> PaymentPayload {
+    PaymentPayload {
+        order_reference: r.order_reference.clone(),
+        order_item_ids: r.item_ids(),
+        amount: Some(r.amount),
+        currency_iso_code: r.currency_iso_code.clone(),
+    }
+}
+
+/// PaymentUpdated for a changed payment; `details` carries the PSP id, amounts and status history.
+fn payment_updated(p: &Payment) -> OutgoingMessage {
+    let history: BTreeMap<String, &str> = p
+        .history
+        .iter()
+        .map(|h| (format!("External status \"{}\"", h.status.as_str()), h.at.as_str()))
+        .collect();
+    let details = serde_json::json!({
+        "status": p.status.as_str(),
+        "pspReference": p.psp_reference,
+        "amount": p.amount.minor,
+        "currencyIsoCode": p.amount.currency.code(),
+        "capturedAmount": p.captured,
+        "refundedAmount": p.refunded,
+        "pendingRefundAmount": p.refunding,
+        "statusHistory": history,
+    });
+    OutgoingMessage::PaymentUpdated(PaymentDetailsPayload {
+        entity_reference: p.order_reference.clone(),
+        payment_reference: p.transaction_id.clone(),
+        details: Some(details.to_string()),
+    })
+}
+
+impl Outcome {
+    /// The payment moved from `before` to `after` (or stayed, when `None`); `messages` follow PaymentUpdated.
+    fn changed(before: &Payment, after: Option<Payment>, messages: Vec<OutgoingMessage>) -> Self {
+        match after {
+            Some(next) => {
+                let mut all = vec![payment_updated(&next)];
+                all.extend(messages);
+                Outcome {
+                    messages: all,
+                    payment: Some(PaymentWrite::Replace {
+                        payment: next,
+                        expected_version: before.version,
+                    }),
+                    refund: None,
+                }
+            }
+            None => Outcome {
+                messages,
+                payment: Some(PaymentWrite::Release {
+                    transaction_id: before.transaction_id.clone(),
+                }),
+                refund: None,
+            },
+        }
+    }
+
+    /// The command was refused before any PSP call.
+    fn rejected(command: &InboundCommand, payment: Option<&Payment>, why: &Rejection) -> Self {
+        tracing::warn!(command = command.name(), reason = %why, "command refused");
+        Outcome {
+            messages: vec![failure_message(command)],
+            payment: payment.map(|p| PaymentWrite::Release {
+                transaction_id: p.transaction_id.clone(),
+            }),
+            refund: None,
+        }
+    }
+}
+
+/// Processes commands. Generic over its ports so tests run it on the in-memory twins.
+pub struct CommandService<S, G, P, C> {
+    /// Payments, refunds and operation records.
+    pub store: S,
+    /// The PSP.
+    pub gateway: G,
+    /// The event bus.
+    pub publisher: P,
+    /// The clock.
+    pub clock: C,
+    /// Tunables.
+    pub settings: Settings,
+}
+
+impl<S, G, P, C> CommandService<S, G, P, C>
+where
+    S: PaymentStore,
+    G: PaymentGateway,
+    P: EventPublisher,
+    C: Clock,
+{
+    /// Handles one command. `Ok` means the record may be deleted from the queue; `Err` means retry it.
+    #[tracing::instrument(skip_all, fields(tenant = %msg.tenant_identifier, command = msg.command.name()))]
+    pub async fn handle(&self, msg: &InboundMessage) -> Result<CommandReport, CommandError> {
+        let tenant = msg.tenant_identifier.as_str();
+        let id = OperationId::of(tenant, &msg.command);
+        let now = self.clock.epoch_seconds();
+        let found = self
+            .store
+            .find_payment_by_order(tenant, msg.command.order_reference())
+            .await?;
+        let transaction_id = found.map(|p| p.transaction_id);
+        let token = uuid::Uuid::new_v4().to_string();
+        let claim = ClaimRequest {
+            tenant: tenant.to_string(),
+            key: id.key.clone(),
+            fingerprint: id.fingerprint.clone(),
+            token: token.clone(),
+            payment: transaction_id.clone(),
+            now,
+            lease_until: now + self.settings.lease_seconds,
+            expires_at: now + self.settings.record_ttl_seconds,
+        };
+        let retrying_unknown = match self.store.claim(&claim).await? {
+            Claim::Acquired {
+                outcome_unknown,
+                attempts,
+            } => {
+                tracing::info!(key = %id.key, attempts, outcome_unknown, "command claimed");
+                outcome_unknown
+            }
+            Claim::Existing(record) => return self.on_existing(msg, &id, record).await,
+            Claim::PaymentBusy => return Err(CommandError::PaymentBusy),
+        };
+        // The lease is ours now: read the payment again, the first read may predate another commit.
+        let payment = match &transaction_id {
+            Some(tx) => self.store.get_payment(tenant, tx).await?,
+            None => None,
+        };
+        let outcome = match self.decide(msg, &id, payment.as_ref(), retrying_unknown).await {
+            Ok(outcome) => outcome,
+            Err(reason) => {
+                tracing::warn!(key = %id.key, %reason, "PSP outcome unknown; the command will be retried");
+                self.store.release_unknown(tenant, &id.key, &token).await?;
+                return Err(CommandError::OutcomeUnknown(reason));
+            }
+        };
+        let events = self.render(msg, &id, &outcome.messages);
+        let commit = Commit {
+            tenant: tenant.to_string(),
+            key: id.key.clone(),
+            token,
+            payment: outcome.payment,
+            refund: outcome.refund,
+            events: events.clone(),
+            publish_lease_until: self.clock.epoch_seconds() + self.settings.publish_lease_seconds,
+        };
+        self.store.commit(&commit).await?;
+        self.publish_outbox(tenant, &id.key, &events).await?;
+        Ok(CommandReport::Completed(
+            events.into_iter().map(|e| e.detail_type).collect(),
+        ))
+    }
+
+    /// The command's operation exists already: a redelivery.
+    async fn on_existing(
+        &self,
+        msg: &InboundMessage,
+        id: &OperationId,
+        record: OperationRecord,
+    ) -> Result<CommandReport, CommandError> {
+        let tenant = msg.tenant_identifier.as_str();
+        if record.fingerprint != id.fingerprint {
+            // Same command identity with another amount or currency: refused before reaching the PSP.
+            // Its event id differs from the original's (it includes the new fingerprint).
+            tracing::warn!(key = %id.key, reason = %Rejection::PayloadMismatch, "command refused");
+            let events = self.render(msg, id, &[failure_message(&msg.command)]);
+            self.publisher.publish(&events).await?;
+            return Ok(CommandReport::Completed(
+                events.into_iter().map(|e| e.detail_type).collect(),
+            ));
+        }
+        match record.state {
+            OperationState::InProgress => Err(CommandError::InProgress),
+            OperationState::Completed if record.published => Ok(CommandReport::Duplicate),
+            OperationState::Completed => {
+                let now = self.clock.epoch_seconds();
+                let until = now + self.settings.publish_lease_seconds;
+                if !self.store.take_publish_lease(tenant, &id.key, now, until).await? {
+                    return Err(CommandError::InProgress);
+                }
+                self.publish_outbox(tenant, &id.key, &record.events).await?;
+                Ok(CommandReport::Republished(
+                    record.events.into_iter().map(|e| e.detail_type).collect(),
+                ))
+            }
+        }
+    }
+
+    async fn publish_outbox(&self, tenant: &str, key: &str, events: &[BusEvent]) -> Result<(), CommandError> {
+        if !events.is_empty() {
+            self.publisher.publish(events).await?;
+        }
+        self.store.mark_published(tenant, key).await?;
+        Ok(())
+    }
+
+    /// Renders messages as bus events with ids derived from the command, so a republish keeps them.
+    fn render(&self, msg: &InboundMessage, id: &OperationId, messages: &[OutgoingMessage]) -> Vec<BusEvent> {
+        let tenant = msg.tenant_identifier.as_str();
+        let correlation_id = msg
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let at = self.clock.now();
+        messages
+            .iter()
+            .map(|m| {
+                let event_id = event_id(&[tenant, &id.key, &id.fingerprint, m.name()]);
+                BusEvent::render(m, tenant, &self.settings.app_identifier, &correlation_id, event_id, at)
+            })
+            .collect()
+    }
+
+    /// The history timestamp for a status change happening now.
+    fn history_time(&self) -> String {
+        let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        self.clock.now().format(&format).unwrap_or_default()
+    }
+
+    /// Calls the PSP, retrying an unknown outcome a few times with the same idempotency key.
+    async fn psp<T, F, Fut>(&self, call: F) -> Result<T, PspError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, PspError>>,
+    {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.settings.psp_retry_delay)
+            .with_max_times(self.settings.psp_attempts.saturating_sub(1))
+            .with_jitter();
+        call.retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e| matches!(e, PspError::Unknown(_)))
+            .notify(|e, after| tracing::warn!(error = %e, ?after, "PSP call failed; retrying with the same key"))
+            .await
+    }
+
+    /// Decides and performs the command. `Err` carries the reason of an unknown PSP outcome.
+    async fn decide(
+        &self,
+        msg: &InboundMessage,
+        id: &OperationId,
+        payment: Option<&Payment>,
+        retrying_unknown: bool,
+    ) -> Result<Outcome, String> {
+        let Some(payment) = payment else {
+            return Ok(Outcome::rejected(&msg.command, None, &Rejection::UnknownPayment));
+        };
+        let tenant = msg.tenant_identifier.as_str();
+        let result = match &msg.command {
+            InboundCommand::CapturePayment(c) => self.capture(tenant, id, payment, c, retrying_unknown).await,
+            InboundCommand::CancelPayment(c) => self.cancel(tenant, id, payment, c, retrying_unknown).await,
+            InboundCommand::RefundPayment(r) => self.refund(tenant, id, payment, r).await,
+        };
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(PspError::Unknown(reason)) => Err(reason),
+            // Only a read can end here (declines of the command itself become failure events): the
+            // state at the PSP could not be learned, so the outcome stays unknown.
+            Err(declined @ PspError::Declined { .. }) => Err(format!("reading the PSP's state failed: {declined}")),
+        }
+    }
+
+    /// After an unknown outcome the PSP may already have done it: read before acting again.
+    async fn done_earlier(
+        &self,
+        tenant: &str,
+        payment: &Payment,
+        retrying_unknown: bool,
+        done: PaymentStatus,
+    ) -> Result<Option<PspPaymentIntent>, PspError> {
+        if !retrying_unknown {
+            return Ok(None);
+        }
+        let intent = self
+            .psp(|| self.gateway.get_payment(tenant, &payment.psp_reference))
+            .await?;
+        Ok((intent.status == done).then_some(intent))
+    }
+
+    async fn capture(
+        &self,
+        tenant: &str,
+        id: &OperationId,
+        payment: &Payment,
+        cmd: &PaymentPayload,
+        retrying_unknown: bool,
+    ) -> Result<Outcome, PspError> {
+        let command = InboundCommand::CapturePayment(cmd.clone());
+        let amount = match payment.plan_capture(cmd.amount, cmd.currency_iso_code.as_deref()) {
+            Ok(amount) => amount,
+            Err(why) => return Ok(Outcome::rejected(&command, Some(payment), &why)),
+        };
+        let key = id.psp_idempotency_key();
+        let result = match self
+            .done_earlier(tenant, payment, retrying_unknown, PaymentStatus::Captured)
+            .await?
+        {
+            Some(intent) => Ok(intent),
+            None => {
+                self.psp(|| self.gateway.capture(tenant, &payment.psp_reference, amount, &key))
+                    .await
+            }
+        };
+        let at = self.history_time();
+        let captured_reply = |captured: i64| {
+            OutgoingMessage::PaymentCaptured(PaymentPayload {
+                amount: Some(captured),
+                currency_iso_code: Some(
+                    cmd.currency_iso_code
+                        .clone()
+                        .unwrap_or_else(|| payment.amount.currency.code().to_string()),
+                ),
+                ..cmd.clone()
+            })
+        };
+        let failed = |reason: &str| {
+            tracing::warn!(reason, "capture failed at the PSP");
+            let next = payment.moved_to(PaymentStatus::CaptureFailed, &at).ok().flatten();
+            Outcome::changed(payment, next, vec![failure_message(&command)])
+        };
+        match result {
+            Ok(intent) => Ok(match intent.status {
+                PaymentStatus::Captured => {
+                    let captured = if intent.amount_captured > 0 {
+                        intent.amount_captured
+                    } else {
+                        amount
+                    };
+                    match payment.captured(captured, &at) {
+                        Ok(next) => Outcome::changed(payment, next, vec![captured_reply(captured)]),
+                        Err(why) => Outcome::rejected(&command, Some(payment), &why),
+                    }
+                }
+                PaymentStatus::Canceled | PaymentStatus::AuthorizationFailed => failed(intent.status.as_str()),
+                // Accepted but not final: the PSP's webhook finishes it.
+                PaymentStatus::New
+                | PaymentStatus::Authorized
+                | PaymentStatus::CaptureRequested
+                | PaymentStatus::CaptureFailed
+                | PaymentStatus::CancellationFailed => {
+                    let next = payment.moved_to(PaymentStatus::CaptureRequested, &at).ok().flatten();
+                    Outcome::changed(payment, next, vec![])
+                }
+            }),
+            Err(PspError::Declined { message, .. }) => Ok(failed(&message)),
+            Err(unknown @ PspError::Unknown(_)) => Err(unknown),
+        }
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &str,
+        id: &OperationId,
+        payment: &Payment,
+        cmd: &PaymentPayload,
+        retrying_unknown: bool,
+    ) -> Result<Outcome, PspError> {
+        let command = InboundCommand::CancelPayment(cmd.clone());
+        if let Err(why) = payment.plan_cancel() {
+            return Ok(Outcome::rejected(&command, Some(payment), &why));
+        }
+        let key = id.psp_idempotency_key();
+        let result = match self
+            .done_earlier(tenant, payment, retrying_unknown, PaymentStatus::Canceled)
+            .await?
+        {
+            Some(intent) => Ok(intent),
+            None => {
+                self.psp(|| self.gateway.cancel(tenant, &payment.psp_reference, &key))
+                    .await
+            }
+        };
+        let at = self.history_time();
+        let failed = |reason: &str| {
+            tracing::warn!(reason, "cancellation failed at the PSP");
+            let next = payment.moved_to(PaymentStatus::CancellationFailed, &at).ok().flatten();
+            Outcome::changed(payment, next, vec![failure_message(&command)])
+        };
+        match result {
+            Ok(intent) => Ok(match intent.status {
+                PaymentStatus::Canceled => match payment.moved_to(PaymentStatus::Canceled, &at) {
+                    Ok(next) => Outcome::changed(payment, next, vec![OutgoingMessage::PaymentCanceled(cmd.clone())]),
+                    Err(why) => Outcome::rejected(&command, Some(payment), &why),
+                },
+                PaymentStatus::New
+                | PaymentStatus::Authorized
+                | PaymentStatus::AuthorizationFailed
+                | PaymentStatus::CaptureRequested
+                | PaymentStatus::Captured
+                | PaymentStatus::CaptureFailed
+                | PaymentStatus::CancellationFailed => failed(intent.status.as_str()),
+            }),
+            Err(PspError::Declined { message, .. }) => Ok(failed(&message)),
+            Err(unknown @ PspError::Unknown(_)) => Err(unknown),
+        }
+    }
+
+    async fn refund(
+        &self,
+        tenant: &str,
+        id: &OperationId,
+        payment: &Payment,
+        cmd: &RefundPayment,
+    ) -> Result<Outcome, PspError> {
+        let command = InboundCommand::RefundPayment(cmd.clone());
+        let items = cmd.item_ids();
+        let amount = match payment.plan_refund(cmd.amount, cmd.currency_iso_code.as_deref(), &items) {
+            Ok(amount) => amount,
+            Err(why) => return Ok(Outcome::rejected(&command, Some(payment), &why)),
+        };
+        let metadata = BTreeMap::from([
+            ("tenantIdentifier".to_string(), tenant.to_string()),
+            ("transactionId".to_string(), payment.transaction_id.clone()),
+            ("orderReference".to_string(), cmd.order_reference.clone()),
+            ("refundId".to_string(), id.key.clone()),
+        ]);
+        let key = id.psp_idempotency_key();
+        let mut refund = Refund {
+            refund_id: id.key.clone(),
+            transaction_id: payment.transaction_id.clone(),
+            psp_reference: None,
+            status: RefundStatus::Failed,
+            amount,
+            requested_amount: cmd.amount,
+            order_item_ids: items.clone(),
+            currency_iso_code: cmd.currency_iso_code.clone(),
+        };
+        let result = self
+            .psp(|| {
+                self.gateway
+                    .refund(tenant, &payment.psp_reference, amount, &key, &metadata)
+            })
+            .await;
+        let mut outcome = match result {
+            Ok(psp_refund) => {
+                refund.psp_reference = Some(psp_refund.id);
+                refund.status = psp_refund.status;
+                let reply = match psp_refund.status {
+                    RefundStatus::Succeeded => vec![OutgoingMessage::PaymentRefunded(refund_echo(cmd))],
+                    RefundStatus::Failed | RefundStatus::Canceled => vec![failure_message(&command)],
+                    // Not final yet: the refund webhook answers later.
+                    RefundStatus::Pending | RefundStatus::Processing => vec![],
+                };
+                let next = match psp_refund.status.bucket() {
+                    RefundBucket::Released => None,
+                    RefundBucket::Reserved | RefundBucket::Refunded => {
+                        Some(payment.refund_moved(amount, &items, None, psp_refund.status))
+                    }
+                };
+                Outcome::changed(payment, next, reply)
+            }
+            Err(PspError::Declined { message, .. }) => {
+                tracing::warn!(reason = %message, "refund declined by the PSP");
+                Outcome::changed(payment, None, vec![failure_message(&command)])
+            }
+            Err(unknown @ PspError::Unknown(_)) => return Err(unknown),
+        };
+        outcome.refund = Some(refund);
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+#[path = "commands_tests.rs"]
+mod tests;

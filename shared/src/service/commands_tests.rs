@@ -1,0 +1,426 @@
+//! Command processing on the in-memory twins: every promise of issue 2 at unit level.
+
+use super::*;
+use crate::acp::{InboundMessage, RefundOrderItem};
+use crate::adapters::memory::{FixedClock, GatewayFault, MemoryGateway, MemoryPublisher, MemoryStore};
+use crate::domain::{Currency, Money};
+use time::macros::datetime;
+
+type Svc = CommandService<MemoryStore, MemoryGateway, MemoryPublisher, FixedClock>;
+
+const TENANT: &str = "tenant-a";
+
+fn service() -> Svc {
+    CommandService {
+        store: MemoryStore::new(),
+        gateway: MemoryGateway::new(),
+        publisher: MemoryPublisher::new(),
+        clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
+        settings: Settings {
+            psp_retry_delay: Duration::from_millis(1),
+            ..Settings::new("app-test")
+        },
+    }
+}
+
+/// An order whose payment the customer has authorized at the PSP.
+async fn authorized(svc: &Svc, order: &str, amount: i64) -> Payment {
+    let pi = svc.gateway.authorized_payment(amount, "EUR");
+    let eur = Currency::parse("EUR").unwrap();
+    let p = Payment::new(
+        TENANT.into(),
+        format!("tx-{order}"),
+        Some(order.into()),
+        pi,
+        Money::new(amount, eur),
+        "t0",
+    );
+    let p = p.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap();
+    svc.store.insert_payment(&p).await.unwrap();
+    p
+}
+
+fn message(command: InboundCommand) -> InboundMessage {
+    InboundMessage {
+        tenant_identifier: TENANT.into(),
+        correlation_id: Some("corr-1".into()),
+        command,
+    }
+}
+
+fn capture(order: &str, items: Vec<i64>, amount: Option<i64>) -> InboundMessage {
+    message(InboundCommand::CapturePayment(PaymentPayload {
+        order_reference: order.into(),
+        order_item_ids: items,
+        amount,
+        currency_iso_code: Some("EUR".into()),
+    }))
+}
+
+fn cancel(order: &str) -> InboundMessage {
+    message(InboundCommand::CancelPayment(PaymentPayload {
+        order_reference: order.into(),
+        order_item_ids: vec![1],
+        amount: Some(0),
+        currency_iso_code: Some("EUR".into()),
+    }))
+}
+
+fn refund(order: &str, items: Vec<i64>, amount: i64) -> InboundMessage {
+    message(InboundCommand::RefundPayment(RefundPayment {
+        order_reference: order.into(),
+        order_items: items
+            .iter()
+            .map(|i| RefundOrderItem {
+                order_item_id: *i,
+                sku: None,
+            })
+            .collect(),
+        order_item_ids: Some(items),
+        amount,
+        currency_iso_code: Some("EUR".into()),
+    }))
+}
+
+fn names(svc: &Svc) -> Vec<String> {
+    svc.publisher.published().into_iter().map(|e| e.detail_type).collect()
+}
+
+fn payload(event: &BusEvent) -> serde_json::Value {
+    event.parsed_detail().unwrap().payload
+}
+
+async fn payment(svc: &Svc, order: &str) -> Payment {
+    svc.store.find_payment_by_order(TENANT, order).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn capture_moves_money_once_and_answers_with_captured() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    let report = svc.handle(&capture("DE--1", vec![1, 2], Some(1000))).await.unwrap();
+    assert_eq!(
+        report,
+        CommandReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+    );
+    let events = svc.publisher.published();
+    assert_eq!(
+        payload(&events[1]),
+        serde_json::json!({"orderReference": "DE--1", "orderItemIds": [1, 2], "amount": 1000, "currencyIsoCode": "EUR"})
+    );
+    let updated = payload(&events[0]);
+    assert_eq!(
+        (
+            updated["entityReference"].as_str(),
+            updated["paymentReference"].as_str()
+        ),
+        (Some("DE--1"), Some("tx-DE--1"))
+    );
+    let detail = events[1].parsed_detail().unwrap();
+    assert_eq!(detail.message_attributes.correlation_id, "corr-1");
+    assert_eq!(detail.message_attributes.tenant_identifier, TENANT);
+    let p = payment(&svc, "DE--1").await;
+    assert_eq!((p.status, p.captured), (PaymentStatus::Captured, 1000));
+    assert_eq!(svc.gateway.effects("capture"), 1);
+}
+
+#[tokio::test]
+async fn the_same_capture_three_times_in_a_row_has_one_effect_and_one_result() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    let msg = capture("DE--1", vec![1], Some(1000));
+    svc.handle(&msg).await.unwrap();
+    assert_eq!(svc.handle(&msg).await.unwrap(), CommandReport::Duplicate);
+    // Item order does not make a new command.
+    assert_eq!(
+        svc.handle(&capture("DE--1", vec![1], Some(1000))).await.unwrap(),
+        CommandReport::Duplicate
+    );
+    assert_eq!(svc.gateway.effects("capture"), 1);
+    assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptured"]);
+}
+
+#[tokio::test]
+async fn the_same_capture_three_times_at_once_has_one_effect_and_one_result() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    let msg = capture("DE--1", vec![1], Some(1000));
+    let results = futures::future::join_all([svc.handle(&msg), svc.handle(&msg), svc.handle(&msg)]).await;
+    let completed = results
+        .iter()
+        .filter(|r| matches!(r, Ok(CommandReport::Completed(_))))
+        .count();
+    assert_eq!(completed, 1, "{results:?}");
+    for r in &results {
+        assert!(
+            matches!(
+                r,
+                Ok(_) | Err(CommandError::InProgress) | Err(CommandError::PaymentBusy)
+            ),
+            "{r:?}"
+        );
+    }
+    // The ones told to retry come back later and find the work done.
+    assert_eq!(svc.handle(&msg).await.unwrap(), CommandReport::Duplicate);
+    assert_eq!(svc.gateway.effects("capture"), 1);
+    let events = svc.publisher.published();
+    assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptured"]);
+    assert_ne!(events[0].event_id, events[1].event_id);
+}
+
+#[tokio::test]
+async fn a_lost_psp_response_is_retried_with_the_same_key_and_never_reported_as_failed() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    svc.gateway.inject("capture", GatewayFault::ApplyThenLose);
+    let report = svc.handle(&capture("DE--1", vec![1], None)).await.unwrap();
+    assert_eq!(
+        report,
+        CommandReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+    );
+    assert_eq!(svc.gateway.effects("capture"), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_across_deliveries_reads_the_psp_before_capturing_again() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    let unknown = || GatewayFault::Fail(PspError::Unknown("timeout".into()));
+    svc.gateway.inject("capture", GatewayFault::ApplyThenLose);
+    svc.gateway.inject("capture", unknown());
+    svc.gateway.inject("capture", unknown());
+    let msg = capture("DE--1", vec![1], Some(700));
+    assert!(matches!(svc.handle(&msg).await, Err(CommandError::OutcomeUnknown(_))));
+    assert!(
+        svc.publisher.published().is_empty(),
+        "an unknown outcome is not a failure"
+    );
+    // The next delivery comes at once: the claim was released.
+    let report = svc.handle(&msg).await.unwrap();
+    assert_eq!(
+        report,
+        CommandReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+    );
+    assert_eq!(svc.gateway.effects("capture"), 1);
+    assert_eq!(payload(&svc.publisher.published()[1])["amount"], 700);
+}
+
+#[tokio::test]
+async fn a_crash_after_the_psp_call_is_finished_by_the_next_delivery_after_the_lease() {
+    let svc = service();
+    let p = authorized(&svc, "DE--1", 1000).await;
+    let msg = capture("DE--1", vec![1], None);
+    let id = OperationId::of(TENANT, &msg.command);
+    // A worker claimed the command, captured at the PSP and died before committing.
+    let claim = ClaimRequest {
+        tenant: TENANT.into(),
+        key: id.key.clone(),
+        fingerprint: id.fingerprint.clone(),
+        token: "dead-worker".into(),
+        payment: Some(p.transaction_id.clone()),
+        now: svc.clock.epoch_seconds(),
+        lease_until: svc.clock.epoch_seconds() + 60,
+        expires_at: svc.clock.epoch_seconds() + 3600,
+    };
+    assert!(matches!(svc.store.claim(&claim).await.unwrap(), Claim::Acquired { .. }));
+    svc.gateway
+        .capture(TENANT, &p.psp_reference, 1000, &id.psp_idempotency_key())
+        .await
+        .unwrap();
+    assert!(matches!(svc.handle(&msg).await, Err(CommandError::InProgress)));
+    svc.clock.advance(61);
+    let report = svc.handle(&msg).await.unwrap();
+    assert_eq!(
+        report,
+        CommandReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+    );
+    assert_eq!(svc.gateway.effects("capture"), 1);
+}
+
+#[tokio::test]
+async fn a_crash_between_commit_and_publish_ends_in_exactly_one_publication() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    let msg = capture("DE--1", vec![1], None);
+    svc.publisher.fail_next(1);
+    assert!(matches!(svc.handle(&msg).await, Err(CommandError::Publish(_))));
+    assert!(svc.publisher.published().is_empty());
+    // Too early: the first worker's publish lease still holds.
+    assert!(matches!(svc.handle(&msg).await, Err(CommandError::InProgress)));
+    svc.clock.advance(31);
+    assert_eq!(
+        svc.handle(&msg).await.unwrap(),
+        CommandReport::Republished(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+    );
+    assert_eq!(svc.handle(&msg).await.unwrap(), CommandReport::Duplicate);
+    assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptured"]);
+    assert_eq!(svc.gateway.effects("capture"), 1);
+}
+
+#[tokio::test]
+async fn a_decline_is_a_capture_failure() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    let declined = PspError::Declined {
+        code: "card_declined".into(),
+        message: "declined".into(),
+    };
+    svc.gateway.inject("capture", GatewayFault::Fail(declined));
+    svc.handle(&capture("DE--1", vec![1], None)).await.unwrap();
+    assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptureFailed"]);
+    assert_eq!(payment(&svc, "DE--1").await.status, PaymentStatus::CaptureFailed);
+    // A retried capture after the failure is a new attempt with its own outcome.
+    svc.handle(&capture("DE--1", vec![2], None)).await.unwrap();
+    assert_eq!(payment(&svc, "DE--1").await.status, PaymentStatus::Captured);
+}
+
+#[tokio::test]
+async fn commands_for_unknown_payments_fail() {
+    let svc = service();
+    svc.handle(&capture("DE--404", vec![1], None)).await.unwrap();
+    svc.handle(&cancel("DE--404")).await.unwrap();
+    svc.handle(&refund("DE--404", vec![1], -100)).await.unwrap();
+    assert_eq!(
+        names(&svc),
+        vec![
+            "PaymentCaptureFailed",
+            "PaymentCancellationFailed",
+            "PaymentRefundFailed"
+        ]
+    );
+    let refund_failed = payload(&svc.publisher.published()[2]);
+    assert_eq!(refund_failed["amount"], -100, "a refund's amount is echoed as received");
+}
+
+#[tokio::test]
+async fn cancel_releases_an_authorization_but_never_a_capture() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    svc.handle(&cancel("DE--1")).await.unwrap();
+    assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCanceled"]);
+    assert_eq!(
+        payload(&svc.publisher.published()[1])["orderItemIds"],
+        serde_json::json!([1])
+    );
+    assert_eq!(payment(&svc, "DE--1").await.status, PaymentStatus::Canceled);
+
+    authorized(&svc, "DE--2", 1000).await;
+    svc.handle(&capture("DE--2", vec![1], None)).await.unwrap();
+    svc.handle(&cancel("DE--2")).await.unwrap();
+    assert_eq!(names(&svc)[4], "PaymentCancellationFailed");
+    assert_eq!(
+        svc.gateway.effects("cancel"),
+        1,
+        "no PSP call for a refused cancellation"
+    );
+    assert_eq!(payment(&svc, "DE--2").await.status, PaymentStatus::Captured);
+}
+
+#[tokio::test]
+async fn partial_refunds_add_up_to_at_most_the_captured_amount() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    svc.handle(&capture("DE--1", vec![1, 2, 3], Some(600))).await.unwrap();
+    svc.handle(&refund("DE--1", vec![1], -300)).await.unwrap();
+    svc.handle(&refund("DE--1", vec![2], -200)).await.unwrap();
+    svc.handle(&refund("DE--1", vec![3], -101)).await.unwrap();
+    let events = svc.publisher.published();
+    let tail: Vec<&str> = events[2..].iter().map(|e| e.detail_type.as_str()).collect();
+    assert_eq!(
+        tail,
+        vec![
+            "PaymentUpdated",
+            "PaymentRefunded",
+            "PaymentUpdated",
+            "PaymentRefunded",
+            "PaymentRefundFailed"
+        ]
+    );
+    assert_eq!(
+        payload(&events[3]),
+        serde_json::json!({"orderReference": "DE--1", "orderItemIds": [1], "amount": -300, "currencyIsoCode": "EUR"})
+    );
+    let p = payment(&svc, "DE--1").await;
+    assert_eq!((p.status, p.captured, p.refunded), (PaymentStatus::Captured, 600, 500));
+    assert_eq!(svc.gateway.effects("refund"), 2);
+    let stored = svc
+        .store
+        .get_refund(
+            TENANT,
+            &p.transaction_id,
+            &OperationId::of(TENANT, &refund("DE--1", vec![1], -300).command).key,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.amount, stored.requested_amount),
+        (RefundStatus::Succeeded, 300, -300)
+    );
+}
+
+#[tokio::test]
+async fn concurrent_refunds_never_exceed_the_captured_amount() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    svc.handle(&capture("DE--1", vec![1, 2, 3], None)).await.unwrap();
+    let (a, b, c) = (
+        refund("DE--1", vec![1], -600),
+        refund("DE--1", vec![2], -600),
+        refund("DE--1", vec![3], -600),
+    );
+    // Deliveries told to retry are retried until every command has its answer.
+    for _ in 0..5 {
+        let _ = futures::future::join_all([svc.handle(&a), svc.handle(&b), svc.handle(&c)]).await;
+    }
+    let results: Vec<String> = names(&svc)
+        .into_iter()
+        .filter(|n| n.starts_with("PaymentRefund"))
+        .collect();
+    assert_eq!(
+        results.iter().filter(|n| *n == "PaymentRefunded").count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|n| *n == "PaymentRefundFailed").count(),
+        2,
+        "{results:?}"
+    );
+    assert_eq!(payment(&svc, "DE--1").await.refunded, 600);
+}
+
+#[tokio::test]
+async fn the_same_command_with_another_amount_is_refused_before_the_psp() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    svc.handle(&capture("DE--1", vec![1], Some(500))).await.unwrap();
+    svc.handle(&capture("DE--1", vec![1], Some(600))).await.unwrap();
+    assert_eq!(
+        names(&svc),
+        vec!["PaymentUpdated", "PaymentCaptured", "PaymentCaptureFailed"]
+    );
+    assert_eq!(svc.gateway.effects("capture"), 1);
+}
+
+#[tokio::test]
+async fn another_command_in_flight_on_the_payment_makes_this_one_wait() {
+    let svc = service();
+    let p = authorized(&svc, "DE--1", 1000).await;
+    let other = ClaimRequest {
+        tenant: TENANT.into(),
+        key: "someone-else".into(),
+        fingerprint: String::new(),
+        token: "t".into(),
+        payment: Some(p.transaction_id),
+        now: svc.clock.epoch_seconds(),
+        lease_until: svc.clock.epoch_seconds() + 60,
+        expires_at: svc.clock.epoch_seconds() + 3600,
+    };
+    svc.store.claim(&other).await.unwrap();
+    let msg = capture("DE--1", vec![1], None);
+    assert!(matches!(svc.handle(&msg).await, Err(CommandError::PaymentBusy)));
+    assert_eq!(svc.gateway.effects("capture"), 0);
+    svc.clock.advance(61);
+    assert!(matches!(svc.handle(&msg).await, Ok(CommandReport::Completed(_))));
+}
