@@ -1,1 +1,8 @@
-//! placeholder
+//! The Lambda functions. Each binary under `src/bin/<name>/main.rs` only wires things together; the
+//! handlers live here with their tests.
+//!
+//! * [`command_handler`]: CapturePayment, CancelPayment and RefundPayment from their SQS queues.
+//! * [`wiring`]: building the clients once per cold start from the environment.
+
+pub mod command_handler;
+pub mod wiring;

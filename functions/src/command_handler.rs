@@ -1,0 +1,147 @@
+//! The SQS handler shared by the three command functions. A record's path:
+//! queue → [`handle_batch`] → envelope parser (`shared::acp::envelope`) → command service
+//! (`shared::service::commands`: state machine, PSP, store, outbox) → events on the bus.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{Error, LambdaEvent};
+use shared::acp::{InboundMessage, parse_record};
+use shared::batch;
+use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore};
+use shared::service::CommandService;
+
+/// Reads one record; a command for another queue is an error for that record only (decision §9.1).
+fn parse(record: &SqsMessage, accepts: &str) -> Result<(String, InboundMessage), String> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message = parse_record(body, &batch::string_attributes(record)).map_err(|e| e.to_string())?;
+    if message.command.name() != accepts {
+        return Err(format!("{} does not belong on the {accepts} queue", message.command.name()));
+    }
+    // Records of one payment run in order; different payments run concurrently.
+    let group = format!("{}#{}", message.tenant_identifier, message.command.order_reference());
+    Ok((group, message))
+}
+
+/// Handles one SQS batch of `accepts` commands (`CapturePayment`, `CancelPayment` or `RefundPayment`),
+/// reporting the records to retry as batch item failures.
+pub async fn handle_batch<S, G, P, C>(
+    service: &CommandService<S, G, P, C>,
+    accepts: &'static str,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error>
+where
+    S: PaymentStore,
+    G: PaymentGateway,
+    P: EventPublisher,
+    C: Clock,
+{
+    let response = batch::process(
+        &event.payload,
+        |record| parse(record, accepts),
+        |message| async move {
+            let report = service.handle(&message).await.map_err(|e| e.to_string())?;
+            tracing::info!(?report, "command handled");
+            Ok(())
+        },
+    )
+    .await;
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_runtime::Context;
+    use shared::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};
+    use shared::domain::{Currency, Money, Payment, PaymentStatus};
+    use shared::service::Settings;
+    use std::time::Duration;
+    use time::macros::datetime;
+
+    type Svc = CommandService<MemoryStore, MemoryGateway, MemoryPublisher, FixedClock>;
+
+    fn service() -> Svc {
+        CommandService {
+            store: MemoryStore::new(),
+            gateway: MemoryGateway::new(),
+            publisher: MemoryPublisher::new(),
+            clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
+            settings: Settings { psp_retry_delay: Duration::from_millis(1), ..Settings::new("app-test") },
+        }
+    }
+
+    async fn authorized(svc: &Svc, order: &str, amount: i64) {
+        let pi = svc.gateway.authorized_payment(amount, "EUR");
+        let money = Money::new(amount, Currency::parse("EUR").unwrap());
+        let p = Payment::new("demo-tenant".into(), format!("tx-{order}"), Some(order.into()), pi, money, "t0");
+        svc.store.insert_payment(&p.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap()).await.unwrap();
+    }
+
+    fn event(json: &str) -> LambdaEvent<SqsEvent> {
+        LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+    }
+
+    fn failures(r: &SqsBatchResponse) -> Vec<&str> {
+        r.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    fn published(svc: &Svc) -> Vec<(String, String)> {
+        svc.publisher
+            .published()
+            .into_iter()
+            .map(|e| (e.detail_type.clone(), e.parsed_detail().unwrap().payload["orderReference"].to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn each_sample_event_gets_its_answer() {
+        let svc = service();
+        authorized(&svc, "DE--1001", 12000).await;
+        authorized(&svc, "DE--1002", 3000).await;
+        let capture = handle_batch(&svc, "CapturePayment", event(include_str!("../../events/capture-payment.json")));
+        assert!(capture.await.unwrap().batch_item_failures.is_empty());
+        let cancel = handle_batch(&svc, "CancelPayment", event(include_str!("../../events/cancel-payment.json")));
+        assert!(cancel.await.unwrap().batch_item_failures.is_empty());
+        let refund = handle_batch(&svc, "RefundPayment", event(include_str!("../../events/refund-payment.json")));
+        assert!(refund.await.unwrap().batch_item_failures.is_empty());
+        let names: Vec<String> = published(&svc).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            vec![
+                "PaymentUpdated",
+                "PaymentCaptured",
+                "PaymentUpdated",
+                "PaymentCanceled",
+                "PaymentUpdated",
+                "PaymentRefunded"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mixed_batch_fails_only_its_bad_records() {
+        let svc = service();
+        for (order, amount) in [("DE--2001", 4000), ("DE--2002", 5000), ("DE--2003", 3000)] {
+            authorized(&svc, order, amount).await;
+        }
+        let response = handle_batch(&svc, "CapturePayment", event(include_str!("../tests/fixtures/capture_mixed_batch.json")))
+            .await
+            .unwrap();
+        // a4 is not JSON; a5 is a CancelPayment on the capture queue.
+        assert_eq!(failures(&response), vec!["a4", "a5"]);
+        let captured: Vec<String> =
+            published(&svc).into_iter().filter(|(n, _)| n == "PaymentCaptured").map(|(_, o)| o).collect();
+        assert_eq!(captured.len(), 3, "raw, SNS and HTTP-channel records are all read: {captured:?}");
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_batch_has_no_second_effect() {
+        let svc = service();
+        authorized(&svc, "DE--1001", 12000).await;
+        for _ in 0..3 {
+            let r = handle_batch(&svc, "CapturePayment", event(include_str!("../../events/capture-payment.json")));
+            assert!(r.await.unwrap().batch_item_failures.is_empty());
+        }
+        assert_eq!(svc.gateway.effects("capture"), 1);
+        assert_eq!(published(&svc).len(), 2);
+    }
+}

@@ -1,0 +1,1 @@
+//! Cold-start wiring, shared by every function binary: read the environment, build each client once.
