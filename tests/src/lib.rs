@@ -1,1 +1,8 @@
-//! placeholder
+//! Test support shared by the integration tests: doubles and helpers that stand in for the outside world.
+//!
+//! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
+//! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
+//!   localstripe runs.
+
+pub mod fault_proxy;
+pub mod stripe_customer;

@@ -1,0 +1,519 @@
+//! Stripe as the [`PaymentGateway`]: PaymentIntents with manual capture, captures, cancellations and
+//! refunds over Stripe's form-encoded REST API (https://docs.stripe.com/api).
+//!
+//! Hyperswitch connector style: this module does HTTP, [`transformers`] holds Stripe's wire types and
+//! the one exhaustive status mapping per object. Every mutating call sends the caller's
+//! `Idempotency-Key` unchanged, so a retry after an unknown outcome replays Stripe's saved answer
+//! (reliability §1.1). API keys are fetched per tenant through [`ApiKeys`] and never logged.
+
+mod transformers;
+
+use crate::ports::gateway::{CreatePayment, PaymentGateway, PspError, PspPaymentIntent, PspRefund};
+use reqwest::{Method, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+use transformers::{Form, StripePaymentIntent, StripeRefund};
+
+/// Where a tenant's Stripe secret key comes from.
+pub trait ApiKeys: Send + Sync {
+    /// The secret key (`sk_…`) of `tenant`'s Stripe account.
+    fn api_key(&self, tenant: &str) -> impl Future<Output = Result<SecretString, PspError>> + Send;
+}
+
+/// One key for every tenant (local stacks and tests).
+#[derive(Clone, Debug)]
+pub struct StaticApiKey(SecretString);
+
+impl StaticApiKey {
+    /// Wraps `key`.
+    pub fn new(key: SecretString) -> Self {
+        StaticApiKey(key)
+    }
+}
+
+impl ApiKeys for StaticApiKey {
+    async fn api_key(&self, _tenant: &str) -> Result<SecretString, PspError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// HTTP timeouts towards Stripe. A timeout is an unknown outcome, never a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time to establish the TCP/TLS connection.
+    pub connect: Duration,
+    /// Time for the whole request, from sending to the last byte of the answer.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    /// 3 s to connect, 20 s per request: well under a Lambda's timeout, above Stripe's usual latency.
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(3),
+            request: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Why a [`StripeGateway`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StripeConfigError {
+    /// The base URL is not an absolute `http(s)` URL.
+    #[error("invalid Stripe base URL {0:?}")]
+    BaseUrl(String),
+    /// The HTTP client could not be built (TLS setup).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// The Stripe adapter. Build it once per cold start; it holds one connection-pooling HTTP client.
+pub struct StripeGateway<K: ApiKeys> {
+    base_url: Url,
+    keys: K,
+    client: reqwest::Client,
+}
+
+impl<K: ApiKeys> StripeGateway<K> {
+    /// A gateway talking to `base_url` (`https://api.stripe.com`, or a local stand-in such as
+    /// `http://127.0.0.1:8420`), authenticating each call with the tenant's key from `keys`.
+    pub fn new(base_url: &str, keys: K, timeouts: Timeouts) -> Result<Self, StripeConfigError> {
+        let base_url = Url::parse(base_url)
+            .ok()
+            .filter(|url| !url.cannot_be_a_base() && matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| StripeConfigError::BaseUrl(base_url.to_string()))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            .build()?;
+        Ok(StripeGateway { base_url, keys, client })
+    }
+
+    /// The URL of `segments` under the base, each segment percent-encoded (ids cannot change the path).
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base_url.clone();
+        // The constructor refused cannot-be-a-base URLs, the only case where this is `Err`.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// Sends one request and decodes a 2xx body as `T`; anything else is classified into a [`PspError`].
+    async fn send<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        method: Method,
+        segments: &[&str],
+        form: Option<&Form>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, PspError> {
+        let key = self.keys.api_key(tenant).await?;
+        let mut request = self
+            .client
+            .request(method, self.url(segments))
+            .bearer_auth(key.expose_secret());
+        if let Some(form) = form {
+            request = request.form(form);
+        }
+        if let Some(idempotency_key) = idempotency_key {
+            request = request.header("Idempotency-Key", idempotency_key);
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport_error)?;
+        if !status.is_success() {
+            return Err(transformers::classify_error(status, &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| PspError::Unknown(format!("unreadable Stripe answer (HTTP {status}): {e}")))
+    }
+}
+
+/// A timeout or connection failure: the request may or may not have reached Stripe.
+fn transport_error(error: reqwest::Error) -> PspError {
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    PspError::Unknown(format!("{kind} talking to Stripe: {error}"))
+}
+
+impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
+    async fn create_payment(&self, tenant: &str, request: &CreatePayment) -> Result<PspPaymentIntent, PspError> {
+        let form = transformers::create_payment_form(request);
+        self.send::<StripePaymentIntent>(
+            tenant,
+            Method::POST,
+            &["v1", "payment_intents"],
+            Some(&form),
+            Some(&request.idempotency_key),
+        )
+        .await
+        .map(Into::into)
+    }
+
+    async fn get_payment(&self, tenant: &str, psp_reference: &str) -> Result<PspPaymentIntent, PspError> {
+        self.send::<StripePaymentIntent>(
+            tenant,
+            Method::GET,
+            &["v1", "payment_intents", psp_reference],
+            None,
+            None,
+        )
+        .await
+        .map(Into::into)
+    }
+
+    async fn capture(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        amount: i64,
+        idempotency_key: &str,
+    ) -> Result<PspPaymentIntent, PspError> {
+        let form = transformers::capture_form(amount);
+        self.send::<StripePaymentIntent>(
+            tenant,
+            Method::POST,
+            &["v1", "payment_intents", psp_reference, "capture"],
+            Some(&form),
+            Some(idempotency_key),
+        )
+        .await
+        .map(Into::into)
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        idempotency_key: &str,
+    ) -> Result<PspPaymentIntent, PspError> {
+        // No `cancellation_reason`: localstripe rejects it.
+        self.send::<StripePaymentIntent>(
+            tenant,
+            Method::POST,
+            &["v1", "payment_intents", psp_reference, "cancel"],
+            None,
+            Some(idempotency_key),
+        )
+        .await
+        .map(Into::into)
+    }
+
+    async fn refund(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        amount: i64,
+        idempotency_key: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<PspRefund, PspError> {
+        let form = transformers::refund_form(psp_reference, amount, metadata);
+        self.send::<StripeRefund>(
+            tenant,
+            Method::POST,
+            &["v1", "refunds"],
+            Some(&form),
+            Some(idempotency_key),
+        )
+        .await
+        .map(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, Money, PaymentStatus, RefundStatus};
+    use serde_json::json;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const KEY: &str = "sk_test_secret";
+
+    fn gateway(server: &MockServer) -> StripeGateway<StaticApiKey> {
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_millis(300),
+        };
+        StripeGateway::new(&server.uri(), StaticApiKey::new(KEY.into()), timeouts).unwrap()
+    }
+
+    fn intent_body(status: &str) -> serde_json::Value {
+        json!({"id": "pi_123", "object": "payment_intent", "status": status, "amount": 1000, "currency": "eur",
+               "client_secret": "pi_123_secret_x", "last_payment_error": null, "latest_charge": null})
+    }
+
+    /// The form fields of the only request the server received.
+    async fn form_of_single_request(server: &MockServer) -> Vec<(String, String)> {
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 1);
+        let body = String::from_utf8(requests[0].body.clone()).unwrap();
+        Url::parse(&format!("http://x/?{body}"))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect()
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[tokio::test]
+    async fn create_payment_posts_a_manual_capture_intent_with_key_and_metadata() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .and(header("authorization", format!("Bearer {KEY}").as_str()))
+            .and(header("idempotency-key", "create:t1:p1"))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(intent_body("requires_payment_method")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let request = CreatePayment {
+            amount: Money::new(1000, Currency::parse("EUR").unwrap()),
+            metadata: BTreeMap::from([
+                ("orderReference".to_string(), "DE--1".to_string()),
+                ("tenantIdentifier".to_string(), "t1".to_string()),
+            ]),
+            idempotency_key: "create:t1:p1".into(),
+        };
+        let intent = gateway(&server).create_payment("t1", &request).await.unwrap();
+        assert_eq!(
+            intent,
+            PspPaymentIntent {
+                id: "pi_123".into(),
+                status: PaymentStatus::New,
+                amount: 1000,
+                amount_captured: 0,
+                currency: "EUR".into(),
+                client_secret: Some("pi_123_secret_x".into()),
+            }
+        );
+        assert_eq!(
+            form_of_single_request(&server).await,
+            pairs(&[
+                ("amount", "1000"),
+                ("currency", "eur"),
+                ("capture_method", "manual"),
+                ("metadata[orderReference]", "DE--1"),
+                ("metadata[tenantIdentifier]", "t1"),
+            ])
+        );
+    }
+
+    fn with(mut body: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn capture_sends_the_amount_and_key_and_reads_the_captured_amount() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_123/capture"))
+            .and(header("authorization", format!("Bearer {KEY}").as_str()))
+            .and(header("idempotency-key", "capture:1"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(with(intent_body("succeeded"), json!({"amount_received": 600}))),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let intent = gateway(&server)
+            .capture("t1", "pi_123", 600, "capture:1")
+            .await
+            .unwrap();
+        assert_eq!((intent.status, intent.amount_captured), (PaymentStatus::Captured, 600));
+        assert_eq!(
+            form_of_single_request(&server).await,
+            pairs(&[("amount_to_capture", "600")])
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_sends_no_reason_and_get_sends_no_key() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_123/cancel"))
+            .and(header("idempotency-key", "cancel:1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(intent_body("canceled")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let intent = gateway(&server).cancel("t1", "pi_123", "cancel:1").await.unwrap();
+        assert_eq!(intent.status, PaymentStatus::Canceled);
+        assert_eq!(form_of_single_request(&server).await, pairs(&[]));
+
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/pi_123"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(intent_body("requires_capture")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let intent = gateway(&server).get_payment("t1", "pi_123").await.unwrap();
+        assert_eq!(intent.status, PaymentStatus::Authorized);
+        let requests = server.received_requests().await.unwrap();
+        assert!(requests[0].headers.get("idempotency-key").is_none());
+    }
+
+    #[tokio::test]
+    async fn ids_cannot_escape_their_path_segment() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/pi_1%2Fcapture"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(intent_body("requires_capture")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        gateway(&server).get_payment("t1", "pi_1/capture").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn refund_posts_intent_amount_metadata_and_key() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .and(header("authorization", format!("Bearer {KEY}").as_str()))
+            .and(header("idempotency-key", "refund:r1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"id": "re_1", "object": "refund", "status": "pending", "amount": 300, "currency": "eur"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let metadata = BTreeMap::from([("refundId".to_string(), "r1".to_string())]);
+        let refund = gateway(&server)
+            .refund("t1", "pi_123", 300, "refund:r1", &metadata)
+            .await
+            .unwrap();
+        assert_eq!(
+            refund,
+            PspRefund {
+                id: "re_1".into(),
+                status: RefundStatus::Pending,
+                amount: 300
+            }
+        );
+        assert_eq!(
+            form_of_single_request(&server).await,
+            pairs(&[
+                ("payment_intent", "pi_123"),
+                ("amount", "300"),
+                ("metadata[refundId]", "r1")
+            ])
+        );
+    }
+
+    /// The error a capture gets when Stripe answers with `response`.
+    async fn capture_error(response: ResponseTemplate) -> PspError {
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).respond_with(response).mount(&server).await;
+        gateway(&server)
+            .capture("t1", "pi_123", 600, "capture:1")
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_declines_with_stripes_code() {
+        let bad_request = capture_error(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": "amount_too_large",
+            "message": "Amount to capture is greater than the amount capturable."}})))
+        .await;
+        assert_eq!(
+            bad_request,
+            PspError::Declined {
+                code: "amount_too_large".into(),
+                message: "Amount to capture is greater than the amount capturable.".into()
+            }
+        );
+        let card_declined = capture_error(ResponseTemplate::new(402).set_body_json(json!({"error": {
+            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+            "message": "Your card was declined."}})))
+        .await;
+        assert_eq!(
+            card_declined,
+            PspError::Declined {
+                code: "card_declined".into(),
+                message: "Your card was declined.".into()
+            }
+        );
+        let not_found = capture_error(ResponseTemplate::new(404).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "message": "No such payment_intent: 'pi_123'"}})))
+        .await;
+        assert!(matches!(not_found, PspError::Declined { code, .. } if code == "invalid_request_error"));
+        let bare = capture_error(ResponseTemplate::new(404)).await;
+        assert!(matches!(bare, PspError::Declined { code, .. } if code == "404"));
+    }
+
+    #[tokio::test]
+    async fn conflicts_rate_limits_server_errors_and_garbage_are_unknown() {
+        let in_use =
+            json!({"error": {"type": "idempotency_error", "code": "idempotency_key_in_use", "message": "in use"}});
+        for response in [
+            ResponseTemplate::new(409).set_body_json(in_use),
+            ResponseTemplate::new(429)
+                .set_body_json(json!({"error": {"type": "invalid_request_error", "code": "rate_limit"}})),
+            ResponseTemplate::new(500).set_body_json(json!({"error": {"type": "api_error", "message": "oops"}})),
+            ResponseTemplate::new(503),
+            ResponseTemplate::new(200).set_body_string("<html>not json</html>"),
+            ResponseTemplate::new(200).set_body_json(json!({"id": "pi_123", "status": "requires_source"})),
+        ] {
+            let error = capture_error(response).await;
+            assert!(matches!(error, PspError::Unknown(_)), "{error:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn timeouts_and_refused_connections_are_unknown() {
+        let slow = ResponseTemplate::new(200)
+            .set_body_json(intent_body("succeeded"))
+            .set_delay(Duration::from_secs(2));
+        let error = capture_error(slow).await;
+        assert!(
+            matches!(&error, PspError::Unknown(m) if m.starts_with("timeout")),
+            "{error:?}"
+        );
+
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let gateway = StripeGateway::new(
+            &format!("http://127.0.0.1:{port}"),
+            StaticApiKey::new(KEY.into()),
+            Timeouts::default(),
+        )
+        .unwrap();
+        let error = gateway.get_payment("t1", "pi_123").await.unwrap_err();
+        assert!(matches!(error, PspError::Unknown(_)), "{error:?}");
+    }
+
+    #[test]
+    fn errors_never_carry_the_key_and_bad_base_urls_are_refused() {
+        let keys = StaticApiKey::new(KEY.into());
+        assert!(!format!("{keys:?}").contains(KEY));
+        assert!(matches!(
+            StripeGateway::new("not a url", keys.clone(), Timeouts::default()),
+            Err(StripeConfigError::BaseUrl(_))
+        ));
+        assert!(StripeGateway::new("mailto:x@y", keys, Timeouts::default()).is_err());
+    }
+}

@@ -1,0 +1,343 @@
+//! Stripe's wire format and its translation to and from the domain. Stripe types live only here; each
+//! Stripe status maps onto the domain's in one exhaustive `match`, so a new status forces a decision.
+
+use crate::domain::{PaymentStatus, RefundStatus};
+use crate::ports::gateway::{CreatePayment, PspError, PspPaymentIntent, PspRefund};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A form body as Stripe expects it (`application/x-www-form-urlencoded`, nested keys as `a[b]`).
+pub(super) type Form = Vec<(String, String)>;
+
+/// `PaymentIntent.status` (https://docs.stripe.com/api/payment_intents/object#payment_intent_object-status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StripePaymentIntentStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    RequiresCapture,
+    Succeeded,
+    Canceled,
+}
+
+impl StripePaymentIntentStatus {
+    /// The domain status; `failed_attempt` is whether Stripe reports a `last_payment_error`.
+    pub(super) fn to_domain(self, failed_attempt: bool) -> PaymentStatus {
+        match self {
+            StripePaymentIntentStatus::RequiresCapture => PaymentStatus::Authorized,
+            StripePaymentIntentStatus::Succeeded => PaymentStatus::Captured,
+            StripePaymentIntentStatus::Canceled => PaymentStatus::Canceled,
+            StripePaymentIntentStatus::RequiresPaymentMethod if failed_attempt => PaymentStatus::AuthorizationFailed,
+            StripePaymentIntentStatus::RequiresPaymentMethod
+            | StripePaymentIntentStatus::RequiresConfirmation
+            | StripePaymentIntentStatus::RequiresAction
+            | StripePaymentIntentStatus::Processing => PaymentStatus::New,
+        }
+    }
+}
+
+/// `PaymentIntent.latest_charge`: an id, or the charge itself when expanded (localstripe always expands).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LatestCharge {
+    Expanded(ExpandedCharge),
+    Id(serde::de::IgnoredAny),
+}
+
+/// The expanded charge's field the app reads. Absent on localstripe 1.15, whose charges lack it.
+#[derive(Debug, Deserialize)]
+struct ExpandedCharge {
+    #[serde(default)]
+    amount_captured: Option<i64>,
+}
+
+/// The fields of a PaymentIntent the app reads.
+#[derive(Debug, Deserialize)]
+pub(super) struct StripePaymentIntent {
+    id: String,
+    status: StripePaymentIntentStatus,
+    amount: i64,
+    currency: String,
+    /// Absent on localstripe.
+    #[serde(default)]
+    amount_received: Option<i64>,
+    #[serde(default)]
+    latest_charge: Option<LatestCharge>,
+    /// Only its presence matters; its content may describe the card and is never read.
+    #[serde(default)]
+    last_payment_error: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    client_secret: Option<String>,
+}
+
+impl From<StripePaymentIntent> for PspPaymentIntent {
+    fn from(pi: StripePaymentIntent) -> Self {
+        let status = pi.status.to_domain(pi.last_payment_error.is_some());
+        let amount_captured = match (pi.amount_received, pi.latest_charge) {
+            (Some(received), _) => received,
+            (
+                None,
+                Some(LatestCharge::Expanded(ExpandedCharge {
+                    amount_captured: Some(captured),
+                })),
+            ) => captured,
+            (
+                None,
+                Some(LatestCharge::Expanded(ExpandedCharge { amount_captured: None }) | LatestCharge::Id(_)) | None,
+            ) => match pi.status {
+                StripePaymentIntentStatus::Succeeded => pi.amount,
+                StripePaymentIntentStatus::RequiresPaymentMethod
+                | StripePaymentIntentStatus::RequiresConfirmation
+                | StripePaymentIntentStatus::RequiresAction
+                | StripePaymentIntentStatus::Processing
+                | StripePaymentIntentStatus::RequiresCapture
+                | StripePaymentIntentStatus::Canceled => 0,
+            },
+        };
+        PspPaymentIntent {
+            id: pi.id,
+            status,
+            amount: pi.amount,
+            amount_captured,
+            currency: pi.currency.to_ascii_uppercase(),
+            client_secret: pi.client_secret,
+        }
+    }
+}
+
+/// `Refund.status` (https://docs.stripe.com/api/refunds/object#refund_object-status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StripeRefundStatus {
+    Pending,
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl From<StripeRefundStatus> for RefundStatus {
+    fn from(status: StripeRefundStatus) -> Self {
+        match status {
+            StripeRefundStatus::Pending | StripeRefundStatus::RequiresAction => RefundStatus::Pending,
+            StripeRefundStatus::Succeeded => RefundStatus::Succeeded,
+            StripeRefundStatus::Failed => RefundStatus::Failed,
+            StripeRefundStatus::Canceled => RefundStatus::Canceled,
+        }
+    }
+}
+
+/// The fields of a Refund the app reads.
+#[derive(Debug, Deserialize)]
+pub(super) struct StripeRefund {
+    id: String,
+    status: StripeRefundStatus,
+    amount: i64,
+}
+
+impl From<StripeRefund> for PspRefund {
+    fn from(refund: StripeRefund) -> Self {
+        PspRefund {
+            id: refund.id,
+            status: refund.status.into(),
+            amount: refund.amount,
+        }
+    }
+}
+
+/// Stripe's error body (https://docs.stripe.com/api/errors).
+#[derive(Debug, Deserialize)]
+struct StripeErrorBody {
+    error: StripeErrorDetail,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeErrorDetail {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Classifies a non-2xx answer (reliability P6): 409 (idempotency key in use), 429 and 5xx leave the
+/// outcome unknown; any other 4xx is a refusal. The code is Stripe's `code`, else `decline_code`, else
+/// `type`, else the HTTP status. Stripe's messages carry no card data.
+pub(super) fn classify_error(status: StatusCode, body: &[u8]) -> PspError {
+    let detail = serde_json::from_slice::<StripeErrorBody>(body).ok().map(|b| b.error);
+    let (code, message) = match detail {
+        Some(d) => (
+            d.code
+                .or(d.decline_code)
+                .or(d.kind)
+                .unwrap_or_else(|| status.as_u16().to_string()),
+            d.message.unwrap_or_else(|| format!("HTTP {status}")),
+        ),
+        None => (
+            status.as_u16().to_string(),
+            format!("HTTP {status} without a Stripe error body"),
+        ),
+    };
+    let declined =
+        status.is_client_error() && status != StatusCode::CONFLICT && status != StatusCode::TOO_MANY_REQUESTS;
+    if declined {
+        PspError::Declined { code, message }
+    } else {
+        PspError::Unknown(format!("Stripe answered HTTP {status} ({code}): {message}"))
+    }
+}
+
+/// Form for `POST /v1/payment_intents`: manual capture, lower-case currency, metadata.
+pub(super) fn create_payment_form(request: &CreatePayment) -> Form {
+    let mut form = vec![
+        ("amount".to_string(), request.amount.minor.to_string()),
+        (
+            "currency".to_string(),
+            request.amount.currency.code().to_ascii_lowercase(),
+        ),
+        ("capture_method".to_string(), "manual".to_string()),
+    ];
+    form.extend(metadata_fields(&request.metadata));
+    form
+}
+
+/// Form for `POST /v1/payment_intents/{id}/capture`.
+pub(super) fn capture_form(amount: i64) -> Form {
+    vec![("amount_to_capture".to_string(), amount.to_string())]
+}
+
+/// Form for `POST /v1/refunds`. No `reason`: localstripe rejects it and the app has none to give.
+pub(super) fn refund_form(payment_intent: &str, amount: i64, metadata: &BTreeMap<String, String>) -> Form {
+    let mut form = vec![
+        ("payment_intent".to_string(), payment_intent.to_string()),
+        ("amount".to_string(), amount.to_string()),
+    ];
+    form.extend(metadata_fields(metadata));
+    form
+}
+
+fn metadata_fields(metadata: &BTreeMap<String, String>) -> impl Iterator<Item = (String, String)> {
+    metadata.iter().map(|(k, v)| (format!("metadata[{k}]"), v.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_payment_intent_status_maps_exhaustively() {
+        use StripePaymentIntentStatus as S;
+        let table = [
+            ("requires_payment_method", false, PaymentStatus::New),
+            ("requires_payment_method", true, PaymentStatus::AuthorizationFailed),
+            ("requires_confirmation", false, PaymentStatus::New),
+            ("requires_confirmation", true, PaymentStatus::New),
+            ("requires_action", false, PaymentStatus::New),
+            ("processing", false, PaymentStatus::New),
+            ("requires_capture", false, PaymentStatus::Authorized),
+            ("succeeded", false, PaymentStatus::Captured),
+            ("canceled", false, PaymentStatus::Canceled),
+            ("canceled", true, PaymentStatus::Canceled),
+        ];
+        for (wire, failed, expected) in table {
+            let status: S = serde_json::from_value(json!(wire)).unwrap();
+            assert_eq!(status.to_domain(failed), expected, "{wire} failed={failed}");
+        }
+        // All seven statuses appear in the table.
+        let mut seen: Vec<&str> = table.iter().map(|(w, _, _)| *w).collect();
+        seen.dedup();
+        assert_eq!(seen.len(), 7);
+        assert!(serde_json::from_value::<S>(json!("requires_source")).is_err());
+    }
+
+    #[test]
+    fn every_refund_status_maps() {
+        let table = [
+            ("pending", RefundStatus::Pending),
+            ("requires_action", RefundStatus::Pending),
+            ("succeeded", RefundStatus::Succeeded),
+            ("failed", RefundStatus::Failed),
+            ("canceled", RefundStatus::Canceled),
+        ];
+        for (wire, expected) in table {
+            let status: StripeRefundStatus = serde_json::from_value(json!(wire)).unwrap();
+            assert_eq!(RefundStatus::from(status), expected, "{wire}");
+        }
+    }
+
+    fn intent(extra: serde_json::Value) -> PspPaymentIntent {
+        let mut body = json!({"id": "pi_1", "status": "requires_capture", "amount": 1000, "currency": "eur"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value::<StripePaymentIntent>(body).unwrap().into()
+    }
+
+    #[test]
+    fn amount_captured_prefers_amount_received_then_the_expanded_charge() {
+        assert_eq!(
+            intent(json!({"amount_received": 400, "latest_charge": {"amount_captured": 999}})).amount_captured,
+            400
+        );
+        assert_eq!(
+            intent(json!({"latest_charge": {"id": "ch_1", "amount_captured": 600}})).amount_captured,
+            600
+        );
+        assert_eq!(intent(json!({"latest_charge": "ch_1"})).amount_captured, 0);
+        assert_eq!(
+            intent(json!({"status": "succeeded", "latest_charge": "ch_1"})).amount_captured,
+            1000
+        );
+        assert_eq!(intent(json!({"status": "succeeded"})).amount_captured, 1000);
+        // localstripe's expanded charge has no `amount_captured`.
+        assert_eq!(
+            intent(json!({"status": "succeeded", "latest_charge": {"id": "ch_1", "amount": 1000}})).amount_captured,
+            1000
+        );
+        assert_eq!(
+            intent(json!({"latest_charge": null, "last_payment_error": null})).status,
+            PaymentStatus::Authorized
+        );
+        assert_eq!(intent(json!({})).currency, "EUR");
+        assert_eq!(
+            intent(json!({"status": "requires_payment_method", "last_payment_error": {"code": "card_declined"}}))
+                .status,
+            PaymentStatus::AuthorizationFailed
+        );
+    }
+
+    #[test]
+    fn errors_are_classified_by_status_then_code() {
+        let body = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
+        let declined = classify_error(
+            StatusCode::PAYMENT_REQUIRED,
+            &body(json!({"error": {"type": "card_error", "decline_code": "insufficient_funds", "message": "no"}})),
+        );
+        assert_eq!(
+            declined,
+            PspError::Declined {
+                code: "insufficient_funds".into(),
+                message: "no".into()
+            }
+        );
+        let typed = classify_error(
+            StatusCode::BAD_REQUEST,
+            &body(json!({"error": {"type": "invalid_request_error"}})),
+        );
+        assert!(matches!(typed, PspError::Declined { code, .. } if code == "invalid_request_error"));
+        let bare = classify_error(StatusCode::NOT_FOUND, b"<html>");
+        assert!(matches!(bare, PspError::Declined { code, .. } if code == "404"));
+        for status in [
+            StatusCode::CONFLICT,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::BAD_GATEWAY,
+        ] {
+            assert!(matches!(classify_error(status, b""), PspError::Unknown(_)), "{status}");
+        }
+    }
+}
