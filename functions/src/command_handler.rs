@@ -14,7 +14,10 @@ fn parse(record: &SqsMessage, accepts: &str) -> Result<(String, InboundMessage),
     let body = record.body.as_deref().unwrap_or_default();
     let message = parse_record(body, &batch::string_attributes(record)).map_err(|e| e.to_string())?;
     if message.command.name() != accepts {
-        return Err(format!("{} does not belong on the {accepts} queue", message.command.name()));
+        return Err(format!(
+            "{} does not belong on the {accepts} queue",
+            message.command.name()
+        ));
     }
     // Records of one payment run in order; different payments run concurrently.
     let group = format!("{}#{}", message.tenant_identifier, message.command.order_reference());
@@ -65,15 +68,28 @@ mod tests {
             gateway: MemoryGateway::new(),
             publisher: MemoryPublisher::new(),
             clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
-            settings: Settings { psp_retry_delay: Duration::from_millis(1), ..Settings::new("app-test") },
+            settings: Settings {
+                psp_retry_delay: Duration::from_millis(1),
+                ..Settings::new("app-test")
+            },
         }
     }
 
     async fn authorized(svc: &Svc, order: &str, amount: i64) {
         let pi = svc.gateway.authorized_payment(amount, "EUR");
         let money = Money::new(amount, Currency::parse("EUR").unwrap());
-        let p = Payment::new("demo-tenant".into(), format!("tx-{order}"), Some(order.into()), pi, money, "t0");
-        svc.store.insert_payment(&p.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap()).await.unwrap();
+        let p = Payment::new(
+            "demo-tenant".into(),
+            format!("tx-{order}"),
+            Some(order.into()),
+            pi,
+            money,
+            "t0",
+        );
+        svc.store
+            .insert_payment(&p.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap())
+            .await
+            .unwrap();
     }
 
     fn event(json: &str) -> LambdaEvent<SqsEvent> {
@@ -81,14 +97,22 @@ mod tests {
     }
 
     fn failures(r: &SqsBatchResponse) -> Vec<&str> {
-        r.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
     }
 
     fn published(svc: &Svc) -> Vec<(String, String)> {
         svc.publisher
             .published()
             .into_iter()
-            .map(|e| (e.detail_type.clone(), e.parsed_detail().unwrap().payload["orderReference"].to_string()))
+            .map(|e| {
+                (
+                    e.detail_type.clone(),
+                    e.parsed_detail().unwrap().payload["orderReference"].to_string(),
+                )
+            })
             .collect()
     }
 
@@ -97,11 +121,23 @@ mod tests {
         let svc = service();
         authorized(&svc, "DE--1001", 12000).await;
         authorized(&svc, "DE--1002", 3000).await;
-        let capture = handle_batch(&svc, "CapturePayment", event(include_str!("../../events/capture-payment.json")));
+        let capture = handle_batch(
+            &svc,
+            "CapturePayment",
+            event(include_str!("../../events/capture-payment.json")),
+        );
         assert!(capture.await.unwrap().batch_item_failures.is_empty());
-        let cancel = handle_batch(&svc, "CancelPayment", event(include_str!("../../events/cancel-payment.json")));
+        let cancel = handle_batch(
+            &svc,
+            "CancelPayment",
+            event(include_str!("../../events/cancel-payment.json")),
+        );
         assert!(cancel.await.unwrap().batch_item_failures.is_empty());
-        let refund = handle_batch(&svc, "RefundPayment", event(include_str!("../../events/refund-payment.json")));
+        let refund = handle_batch(
+            &svc,
+            "RefundPayment",
+            event(include_str!("../../events/refund-payment.json")),
+        );
         assert!(refund.await.unwrap().batch_item_failures.is_empty());
         let names: Vec<String> = published(&svc).into_iter().map(|(n, _)| n).collect();
         assert_eq!(
@@ -123,14 +159,25 @@ mod tests {
         for (order, amount) in [("DE--2001", 4000), ("DE--2002", 5000), ("DE--2003", 3000)] {
             authorized(&svc, order, amount).await;
         }
-        let response = handle_batch(&svc, "CapturePayment", event(include_str!("../tests/fixtures/capture_mixed_batch.json")))
-            .await
-            .unwrap();
+        let response = handle_batch(
+            &svc,
+            "CapturePayment",
+            event(include_str!("../tests/fixtures/capture_mixed_batch.json")),
+        )
+        .await
+        .unwrap();
         // a4 is not JSON; a5 is a CancelPayment on the capture queue.
         assert_eq!(failures(&response), vec!["a4", "a5"]);
-        let captured: Vec<String> =
-            published(&svc).into_iter().filter(|(n, _)| n == "PaymentCaptured").map(|(_, o)| o).collect();
-        assert_eq!(captured.len(), 3, "raw, SNS and HTTP-channel records are all read: {captured:?}");
+        let captured: Vec<String> = published(&svc)
+            .into_iter()
+            .filter(|(n, _)| n == "PaymentCaptured")
+            .map(|(_, o)| o)
+            .collect();
+        assert_eq!(
+            captured.len(),
+            3,
+            "raw, SNS and HTTP-channel records are all read: {captured:?}"
+        );
     }
 
     #[tokio::test]
@@ -138,7 +185,11 @@ mod tests {
         let svc = service();
         authorized(&svc, "DE--1001", 12000).await;
         for _ in 0..3 {
-            let r = handle_batch(&svc, "CapturePayment", event(include_str!("../../events/capture-payment.json")));
+            let r = handle_batch(
+                &svc,
+                "CapturePayment",
+                event(include_str!("../../events/capture-payment.json")),
+            );
             assert!(r.await.unwrap().batch_item_failures.is_empty());
         }
         assert_eq!(svc.gateway.effects("capture"), 1);

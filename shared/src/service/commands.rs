@@ -431,17 +431,12 @@ where
         };
         match result {
             Ok(intent) => Ok(match intent.status {
-                PaymentStatus::Captured => {
-                    let captured = if intent.amount_captured > 0 {
-                        intent.amount_captured
-                    } else {
-                        amount
-                    };
-                    match payment.captured(captured, &at) {
-                        Ok(next) => Outcome::changed(payment, next, vec![captured_reply(captured)]),
-                        Err(why) => Outcome::rejected(&command, Some(payment), &why),
-                    }
-                }
+                // Stripe captures exactly `amount_to_capture` or refuses; every retry of this command asks
+                // for the same amount (the fingerprint guarantees it), so that is the captured amount.
+                PaymentStatus::Captured => match payment.captured(amount, &at) {
+                    Ok(next) => Outcome::changed(payment, next, vec![captured_reply(amount)]),
+                    Err(why) => Outcome::rejected(&command, Some(payment), &why),
+                },
                 PaymentStatus::Canceled | PaymentStatus::AuthorizationFailed => failed(intent.status.as_str()),
                 // Accepted but not final: the PSP's webhook finishes it.
                 PaymentStatus::New
