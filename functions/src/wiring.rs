@@ -1,1 +1,50 @@
-//! Cold-start wiring, shared by every function binary: read the environment, build each client once.
+//! Cold-start wiring, shared by every function binary: read the environment, build each client once,
+//! then hand the handler to the Lambda runtime.
+
+use crate::command_handler;
+use lambda_runtime::{Error, service_fn};
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::eventbridge::EventBridgePublisher;
+use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
+use shared::config::AppConfig;
+use shared::ports::clock::SystemClock;
+use shared::service::{CommandService, Settings};
+
+/// The command service on the real adapters.
+pub type LiveCommandService = CommandService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock>;
+
+/// JSON logs (CloudWatch reads them as structured records), level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
+pub fn init_tracing() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level.to_lowercase()))
+        .with_target(false)
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
+
+/// Builds the command service from the environment (see [`AppConfig`]).
+pub async fn command_service(config: &AppConfig) -> Result<LiveCommandService, Error> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let timeouts = Timeouts { request: config.psp_timeout, ..Timeouts::default() };
+    let keys = StaticApiKey::new(config.stripe_secret_key.clone());
+    Ok(CommandService {
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
+        gateway: StripeGateway::new(&config.stripe_api_base, keys, timeouts)?,
+        publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
+        clock: SystemClock,
+        settings: Settings::new(&config.app_identifier),
+    })
+}
+
+/// Runs a command function: `accepts` is the one command its queue carries.
+pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let service = command_service(&config).await?;
+    lambda_runtime::run(service_fn(|event| command_handler::handle_batch(&service, accepts, event))).await
+}

@@ -1,1 +1,92 @@
-//! Settings read from the environment.
+//! Settings read from the environment (template.yaml's `Environment`, or the local stack's).
+
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// A setting is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    /// A variable does not parse.
+    #[error("environment variable {0} is malformed: {1}")]
+    Malformed(&'static str, String),
+}
+
+/// What the command functions need to know about their deployment.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// `APP_IDENTIFIER`: the events' `Source` and `publisher`.
+    pub app_identifier: String,
+    /// `TABLE_NAME`: the DynamoDB table.
+    pub table_name: String,
+    /// `EVENT_BUS_NAME`: the EventBridge bus.
+    pub event_bus_name: String,
+    /// `STRIPE_API_BASE` (default `https://api.stripe.com`).
+    pub stripe_api_base: String,
+    /// `STRIPE_SECRET_KEY`: until tenants bring their own keys, one key serves every tenant.
+    pub stripe_secret_key: SecretString,
+    /// `PSP_TIMEOUT_MS` (default 8000): per PSP request; three attempts stay inside a 30 s function.
+    pub psp_timeout: Duration,
+}
+
+impl AppConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
+        let timeout_ms = match lookup("PSP_TIMEOUT_MS") {
+            None => 8000,
+            Some(v) => v.parse::<u64>().map_err(|e| ConfigError::Malformed("PSP_TIMEOUT_MS", e.to_string()))?,
+        };
+        Ok(AppConfig {
+            app_identifier: required("APP_IDENTIFIER")?,
+            table_name: required("TABLE_NAME")?,
+            event_bus_name: required("EVENT_BUS_NAME")?,
+            stripe_api_base: lookup("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".to_string()),
+            stripe_secret_key: SecretString::from(required("STRIPE_SECRET_KEY")?),
+            psp_timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("APP_IDENTIFIER", "app"),
+        ("TABLE_NAME", "t"),
+        ("EVENT_BUS_NAME", "b"),
+        ("STRIPE_SECRET_KEY", "sk_test_x"),
+    ];
+
+    #[test]
+    fn reads_required_settings_and_defaults() {
+        let c = AppConfig::from_lookup(lookup(BASE)).unwrap();
+        assert_eq!(c.stripe_api_base, "https://api.stripe.com");
+        assert_eq!(c.psp_timeout, Duration::from_secs(8));
+        assert_eq!(c.stripe_secret_key.expose_secret(), "sk_test_x");
+        assert!(!format!("{c:?}").contains("sk_test_x"), "the key never shows in Debug output");
+    }
+
+    #[test]
+    fn names_what_is_missing_or_malformed() {
+        assert_eq!(AppConfig::from_lookup(lookup(&BASE[1..])).unwrap_err(), ConfigError::Missing("APP_IDENTIFIER"));
+        let mut vars = BASE.to_vec();
+        vars.push(("PSP_TIMEOUT_MS", "soon"));
+        assert!(matches!(AppConfig::from_lookup(lookup(&vars)), Err(ConfigError::Malformed("PSP_TIMEOUT_MS", _))));
+    }
+}
