@@ -1,3 +1,5 @@
 //! Adapters: the real implementations of the ports and their in-memory twins.
 
+pub mod dynamodb;
+pub mod eventbridge;
 pub mod memory;
