@@ -3,3 +3,5 @@
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod memory;
+#[cfg(any(test, feature = "test-support"))]
+pub mod store_contract;
