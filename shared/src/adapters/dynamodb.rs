@@ -33,6 +33,10 @@ const PAYMENT_SK: &str = "PAYMENT";
 const ORDER_SK: &str = "ORDER";
 const OP_SK: &str = "OP";
 
+/// The payment attribute naming the operation that holds its lease.
+const OP_LEASE: &str = "op_lease";
+/// The payment attribute holding the lease's end (epoch seconds).
+const OP_LEASE_UNTIL: &str = "op_lease_until";
 /// Create-only condition.
 const NOT_EXISTS: &str = "attribute_not_exists(pk)";
 /// The DynamoDB code of a failed condition inside a cancelled transaction.
@@ -290,7 +294,7 @@ impl DynamoStore {
             payment_key(&request.tenant, payment),
             LEASE_PAYMENT,
             PAYMENT_LEASABLE,
-            names(&["op_lease", "op_lease_until"]),
+            names(&[OP_LEASE, OP_LEASE_UNTIL]),
             values([
                 ("key", s(&request.key)),
                 ("lease_until", n(request.lease_until)),
@@ -306,7 +310,7 @@ impl DynamoStore {
             payment_key(tenant, transaction_id),
             RELEASE_PAYMENT,
             HELD_BY_KEY,
-            names(&["op_lease", "op_lease_until"]),
+            names(&[OP_LEASE, OP_LEASE_UNTIL]),
             values([("key", s(key))]),
         )
     }
@@ -408,7 +412,12 @@ impl PaymentStore for DynamoStore {
     async fn get_payment(&self, tenant: &str, transaction_id: &str) -> Result<Option<Payment>, StoreError> {
         self.get(payment_key(tenant, transaction_id))
             .await?
-            .map(|item| decode("payment", item))
+            .map(|mut item| {
+                // The lease is the store's business: the domain payment never sees it.
+                item.remove(OP_LEASE);
+                item.remove(OP_LEASE_UNTIL);
+                decode("payment", item)
+            })
             .transpose()
     }
 
@@ -528,7 +537,7 @@ impl PaymentStore for DynamoStore {
                     &self.table,
                     item,
                     Some(&format!("#version = :expected_version AND {HELD_BY_KEY}")),
-                    names(&["version", "op_lease"]),
+                    names(&["version", OP_LEASE]),
                     values([("expected_version", n(expected_version)), ("key", s(&commit.key))]),
                 )?);
             }
