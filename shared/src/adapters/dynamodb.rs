@@ -42,12 +42,14 @@ const NOT_EXISTS: &str = "attribute_not_exists(pk)";
 /// The DynamoDB code of a failed condition inside a cancelled transaction.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
-/// Lease a payment for an operation: free, expired, or already held by the same operation.
+/// Lease a payment to operation `:key`; allowed when free, expired, or already held by that operation.
 const LEASE_PAYMENT: &str = "SET #op_lease = :key, #op_lease_until = :lease_until";
+/// The condition of [`LEASE_PAYMENT`].
 const PAYMENT_LEASABLE: &str =
     "attribute_exists(pk) AND (attribute_not_exists(#op_lease) OR #op_lease_until < :now OR #op_lease = :key)";
 /// Release a payment's lease (only the holding operation may).
 const RELEASE_PAYMENT: &str = "REMOVE #op_lease, #op_lease_until";
+/// The payment's lease is held by operation `:key`.
 const HELD_BY_KEY: &str = "#op_lease = :key";
 /// The operation is in progress under the caller's lease token.
 const HELD_BY_TOKEN: &str = "#state = :in_progress AND #lease_token = :token";
@@ -66,6 +68,16 @@ fn op_pk(tenant: &str, key: &str) -> String {
 
 fn refund_sk(refund_id: &str) -> String {
     format!("REFUND#{refund_id}")
+}
+
+/// The key of a payment item.
+fn payment_key(tenant: &str, transaction_id: &str) -> Item {
+    key(payment_pk(tenant, transaction_id), PAYMENT_SK)
+}
+
+/// The key of an operation item.
+fn op_key(tenant: &str, operation: &str) -> Item {
+    key(op_pk(tenant, operation), OP_SK)
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -377,14 +389,6 @@ enum ClaimOutcome {
     OperationTaken,
     /// Only the payment lease's condition failed.
     PaymentBusy,
-}
-
-fn payment_key(tenant: &str, transaction_id: &str) -> Item {
-    key(payment_pk(tenant, transaction_id), PAYMENT_SK)
-}
-
-fn op_key(tenant: &str, key_: &str) -> Item {
-    key(op_pk(tenant, key_), OP_SK)
 }
 
 impl PaymentStore for DynamoStore {

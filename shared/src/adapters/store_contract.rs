@@ -1,6 +1,8 @@
 //! The conformance suite every [`PaymentStore`] must pass (DynamoDB and the in-memory twin alike).
 //!
-//! Each check uses its own random tenant, so checks and suites can run in parallel on one store.
+//! Each check uses its own random tenant, so checks and suites can run in parallel on one store
+//! (on real DynamoDB or the in-memory twin; not on one moto table, whose failed transactions roll
+//! back the whole table).
 //! Times are the caller-supplied epoch seconds of the store protocol, around the real clock so that a
 //! real TTL never removes the records under test. Call [`run_all`], or one check at a time.
 
