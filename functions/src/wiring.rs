@@ -11,7 +11,8 @@ use shared::ports::clock::SystemClock;
 use shared::service::{CommandService, Settings};
 
 /// The command service on the real adapters.
-pub type LiveCommandService = CommandService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock>;
+pub type LiveCommandService =
+    CommandService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock>;
 
 /// JSON logs (CloudWatch reads them as structured records), level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
 pub fn init_tracing() {
@@ -30,7 +31,10 @@ pub fn init_tracing() {
 /// Builds the command service from the environment (see [`AppConfig`]).
 pub async fn command_service(config: &AppConfig) -> Result<LiveCommandService, Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let timeouts = Timeouts { request: config.psp_timeout, ..Timeouts::default() };
+    let timeouts = Timeouts {
+        request: config.psp_timeout,
+        ..Timeouts::default()
+    };
     let keys = StaticApiKey::new(config.stripe_secret_key.clone());
     Ok(CommandService {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
@@ -46,5 +50,8 @@ pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
     init_tracing();
     let config = AppConfig::from_env()?;
     let service = command_service(&config).await?;
-    lambda_runtime::run(service_fn(|event| command_handler::handle_batch(&service, accepts, event))).await
+    lambda_runtime::run(service_fn(|event| {
+        command_handler::handle_batch(&service, accepts, event)
+    }))
+    .await
 }

@@ -42,7 +42,9 @@ impl AppConfig {
         let required = |name: &'static str| lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
         let timeout_ms = match lookup("PSP_TIMEOUT_MS") {
             None => 8000,
-            Some(v) => v.parse::<u64>().map_err(|e| ConfigError::Malformed("PSP_TIMEOUT_MS", e.to_string()))?,
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|e| ConfigError::Malformed("PSP_TIMEOUT_MS", e.to_string()))?,
         };
         Ok(AppConfig {
             app_identifier: required("APP_IDENTIFIER")?,
@@ -79,14 +81,23 @@ mod tests {
         assert_eq!(c.stripe_api_base, "https://api.stripe.com");
         assert_eq!(c.psp_timeout, Duration::from_secs(8));
         assert_eq!(c.stripe_secret_key.expose_secret(), "sk_test_x");
-        assert!(!format!("{c:?}").contains("sk_test_x"), "the key never shows in Debug output");
+        assert!(
+            !format!("{c:?}").contains("sk_test_x"),
+            "the key never shows in Debug output"
+        );
     }
 
     #[test]
     fn names_what_is_missing_or_malformed() {
-        assert_eq!(AppConfig::from_lookup(lookup(&BASE[1..])).unwrap_err(), ConfigError::Missing("APP_IDENTIFIER"));
+        assert_eq!(
+            AppConfig::from_lookup(lookup(&BASE[1..])).unwrap_err(),
+            ConfigError::Missing("APP_IDENTIFIER")
+        );
         let mut vars = BASE.to_vec();
         vars.push(("PSP_TIMEOUT_MS", "soon"));
-        assert!(matches!(AppConfig::from_lookup(lookup(&vars)), Err(ConfigError::Malformed("PSP_TIMEOUT_MS", _))));
+        assert!(matches!(
+            AppConfig::from_lookup(lookup(&vars)),
+            Err(ConfigError::Malformed("PSP_TIMEOUT_MS", _))
+        ));
     }
 }

@@ -1,8 +1,10 @@
 //! Test support shared by the integration tests: doubles and helpers that stand in for the outside world.
 //!
+//! * [`aws`]: SDK clients for the local AWS emulator (moto) and uniquely named resources per test.
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
 //! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
 //!   localstripe runs.
 
+pub mod aws;
 pub mod fault_proxy;
 pub mod stripe_customer;

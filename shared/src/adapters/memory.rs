@@ -128,13 +128,11 @@ impl PaymentStore for MemoryStore {
             Some(op) => return Ok(Claim::Existing(op.clone())),
         };
         if let Some(tx) = &r.payment {
-            let Some(p) = s.payments.get_mut(&(r.tenant.clone(), tx.clone())) else {
-                return Err(StoreError::Conflict("payment does not exist".into()));
-            };
-            if !lease_free(&p.lease, &r.key, r.now) {
-                return Ok(Claim::PaymentBusy);
+            // Like DynamoDB's `attribute_exists(pk)` condition: a missing payment cannot be leased.
+            match s.payments.get_mut(&(r.tenant.clone(), tx.clone())) {
+                Some(p) if lease_free(&p.lease, &r.key, r.now) => p.lease = Some((r.key.clone(), r.lease_until)),
+                Some(_) | None => return Ok(Claim::PaymentBusy),
             }
-            p.lease = Some((r.key.clone(), r.lease_until));
         }
         s.operations.insert(
             op_key,
@@ -563,5 +561,16 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(self.now.load(Ordering::SeqCst)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::store_contract;
+
+    #[tokio::test]
+    async fn the_memory_store_honours_the_store_contract() {
+        store_contract::run_all(&MemoryStore::new()).await;
     }
 }

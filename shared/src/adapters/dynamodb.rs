@@ -1,0 +1,608 @@
+//! [`PaymentStore`] on one DynamoDB table (keys `pk`/`sk`, TTL attribute `expires_at` in epoch seconds).
+//!
+//! Item layout (`{t}` tenant, `{tx}` transaction id):
+//!
+//! | item      | `pk`                          | `sk`            | attributes                                   |
+//! |-----------|-------------------------------|-----------------|----------------------------------------------|
+//! | payment   | `TENANT#{t}#PAYMENT#{tx}`     | `PAYMENT`       | the [`Payment`] fields, `op_lease`, `op_lease_until` |
+//! | order     | `TENANT#{t}#ORDER#{order}`    | `ORDER`         | `transaction_id`                             |
+//! | refund    | `TENANT#{t}#PAYMENT#{tx}`     | `REFUND#{id}`   | the [`Refund`] fields                        |
+//! | operation | `TENANT#{t}#OP#{key}`         | `OP`            | the [`OperationRecord`] fields               |
+//!
+//! `op_lease` (the key of the operation holding the payment) and `op_lease_until` (epoch seconds) are
+//! internal to the store: they are never part of the domain [`Payment`]. Every rule of the store
+//! protocol is a DynamoDB condition; multi-item changes are single `TransactWriteItems` calls.
+
+use crate::domain::{Payment, Refund};
+use crate::ports::store::{
+    Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
+};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+/// A DynamoDB item.
+type Item = HashMap<String, AttributeValue>;
+
+const PAYMENT_SK: &str = "PAYMENT";
+const ORDER_SK: &str = "ORDER";
+const OP_SK: &str = "OP";
+
+/// The payment attribute naming the operation that holds its lease.
+const OP_LEASE: &str = "op_lease";
+/// The payment attribute holding the lease's end (epoch seconds).
+const OP_LEASE_UNTIL: &str = "op_lease_until";
+/// Create-only condition.
+const NOT_EXISTS: &str = "attribute_not_exists(pk)";
+/// The DynamoDB code of a failed condition inside a cancelled transaction.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// Lease a payment to operation `:key`; allowed when free, expired, or already held by that operation.
+const LEASE_PAYMENT: &str = "SET #op_lease = :key, #op_lease_until = :lease_until";
+/// The condition of [`LEASE_PAYMENT`].
+const PAYMENT_LEASABLE: &str =
+    "attribute_exists(pk) AND (attribute_not_exists(#op_lease) OR #op_lease_until < :now OR #op_lease = :key)";
+/// Release a payment's lease (only the holding operation may).
+const RELEASE_PAYMENT: &str = "REMOVE #op_lease, #op_lease_until";
+/// The payment's lease is held by operation `:key`.
+const HELD_BY_KEY: &str = "#op_lease = :key";
+/// The operation is in progress under the caller's lease token.
+const HELD_BY_TOKEN: &str = "#state = :in_progress AND #lease_token = :token";
+
+fn payment_pk(tenant: &str, transaction_id: &str) -> String {
+    format!("TENANT#{tenant}#PAYMENT#{transaction_id}")
+}
+
+fn order_pk(tenant: &str, order_reference: &str) -> String {
+    format!("TENANT#{tenant}#ORDER#{order_reference}")
+}
+
+fn op_pk(tenant: &str, key: &str) -> String {
+    format!("TENANT#{tenant}#OP#{key}")
+}
+
+fn refund_sk(refund_id: &str) -> String {
+    format!("REFUND#{refund_id}")
+}
+
+/// The key of a payment item.
+fn payment_key(tenant: &str, transaction_id: &str) -> Item {
+    key(payment_pk(tenant, transaction_id), PAYMENT_SK)
+}
+
+/// The key of an operation item.
+fn op_key(tenant: &str, operation: &str) -> Item {
+    key(op_pk(tenant, operation), OP_SK)
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// The primary key of an item.
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// Expression attribute names: `#name` → `name` for each name.
+fn names(attributes: &[&str]) -> HashMap<String, String> {
+    attributes.iter().map(|a| (format!("#{a}"), (*a).to_string())).collect()
+}
+
+/// Expression attribute values: `:name` → value for each pair.
+fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> HashMap<String, AttributeValue> {
+    pairs.into_iter().map(|(k, v)| (format!(":{k}"), v)).collect()
+}
+
+fn state_value(state: OperationState) -> AttributeValue {
+    s(match state {
+        OperationState::InProgress => "IN_PROGRESS",
+        OperationState::Completed => "COMPLETED",
+    })
+}
+
+fn encode<T: Serialize>(what: &str, value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Backend(format!("cannot encode {what}: {e}")))
+}
+
+/// Decodes an item; the error never quotes the item's content.
+fn decode<T: DeserializeOwned>(what: &str, item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|_| StoreError::Backend(format!("stored {what} item is not readable")))
+}
+
+/// An item of `value`'s fields under `key`.
+fn item_with_key<T: Serialize>(what: &str, value: &T, key: Item) -> Result<Item, StoreError> {
+    let mut item = encode(what, value)?;
+    item.extend(key);
+    Ok(item)
+}
+
+/// A failed call that is not a failed condition: retry later.
+fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(action: &str, err: SdkError<E, R>) -> StoreError {
+    StoreError::Backend(format!("{action}: {}", DisplayErrorContext(&err)))
+}
+
+/// `None` for an empty map: DynamoDB refuses empty expression maps.
+fn non_empty<V>(map: HashMap<String, V>) -> Option<HashMap<String, V>> {
+    (!map.is_empty()).then_some(map)
+}
+
+fn sdk_build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend(format!("cannot build request: {err}"))
+}
+
+/// Why a transaction did not apply.
+enum TxFailure {
+    /// Conditions failed; `failed[i]` tells whether action `i`'s did.
+    Conditions(Vec<bool>),
+    /// Anything else (throttling, transaction conflicts, network).
+    Backend(StoreError),
+}
+
+impl TxFailure {
+    fn into_store_error(self, action: &str) -> StoreError {
+        match self {
+            TxFailure::Conditions(_) => StoreError::Conflict(format!("{action}: a condition failed")),
+            TxFailure::Backend(e) => e,
+        }
+    }
+}
+
+/// A put action, conditional when `condition` is given; names and values are the condition's.
+fn put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_string))
+        .set_expression_attribute_names(non_empty(names))
+        .set_expression_attribute_values(non_empty(values))
+        .build()
+        .map_err(sdk_build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A put action creating `item`: fails if it exists.
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    put(table, item, Some(NOT_EXISTS), HashMap::new(), HashMap::new())
+}
+
+/// An update action; names and values are for both expressions.
+fn update(
+    table: &str,
+    key: Item,
+    expression: &str,
+    condition: &str,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .update_expression(expression)
+        .condition_expression(condition)
+        .set_expression_attribute_names(non_empty(names))
+        .set_expression_attribute_values(non_empty(values))
+        .build()
+        .map_err(sdk_build_error)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The alias item pointing from an order to its payment.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OrderAlias {
+    transaction_id: String,
+}
+
+/// The payment store on DynamoDB.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store on `table_name`, which has keys `pk` (S, HASH) and `sk` (S, RANGE).
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table_name.into(),
+        }
+    }
+
+    /// Runs one transaction.
+    async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        let Err(err) = result else { return Ok(()) };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error() {
+            let failed: Vec<bool> = e
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some(CONDITION_FAILED))
+                .collect();
+            if failed.contains(&true) {
+                return Err(TxFailure::Conditions(failed));
+            }
+        }
+        Err(TxFailure::Backend(backend("TransactWriteItems", err)))
+    }
+
+    /// Strongly consistent read of one item.
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    async fn get_operation(&self, tenant: &str, key: &str) -> Result<Option<OperationRecord>, StoreError> {
+        self.get(op_key(tenant, key))
+            .await?
+            .map(|item| decode("operation", item))
+            .transpose()
+    }
+
+    /// A conditional single-item update; `Ok(false)` when the condition failed.
+    async fn update_if(
+        &self,
+        key: Item,
+        expression: &str,
+        condition: &str,
+        names: HashMap<String, String>,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend("UpdateItem", e)),
+        }
+    }
+
+    /// The action leasing `payment` to `request`'s operation.
+    fn lease_payment(&self, request: &ClaimRequest, payment: &str) -> Result<TransactWriteItem, StoreError> {
+        update(
+            &self.table,
+            payment_key(&request.tenant, payment),
+            LEASE_PAYMENT,
+            PAYMENT_LEASABLE,
+            names(&[OP_LEASE, OP_LEASE_UNTIL]),
+            values([
+                ("key", s(&request.key)),
+                ("lease_until", n(request.lease_until)),
+                ("now", n(request.now)),
+            ]),
+        )
+    }
+
+    /// The action releasing `transaction_id`'s lease held by operation `key`.
+    fn release_payment(&self, tenant: &str, transaction_id: &str, key: &str) -> Result<TransactWriteItem, StoreError> {
+        update(
+            &self.table,
+            payment_key(tenant, transaction_id),
+            RELEASE_PAYMENT,
+            HELD_BY_KEY,
+            names(&[OP_LEASE, OP_LEASE_UNTIL]),
+            values([("key", s(key))]),
+        )
+    }
+
+    /// Runs `operation` (action 0) plus the payment lease (action 1) when the request names a payment.
+    async fn claim_with(
+        &self,
+        request: &ClaimRequest,
+        operation: TransactWriteItem,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut actions = vec![operation];
+        if let Some(payment) = &request.payment {
+            actions.push(self.lease_payment(request, payment)?);
+        }
+        match self.transact(actions).await {
+            Ok(()) => Ok(ClaimOutcome::Done),
+            Err(TxFailure::Conditions(failed)) if failed.first() == Some(&true) => Ok(ClaimOutcome::OperationTaken),
+            Err(TxFailure::Conditions(_)) => Ok(ClaimOutcome::PaymentBusy),
+            Err(TxFailure::Backend(e)) => Err(e),
+        }
+    }
+
+    /// Takes over `old`, whose lease expired, or reports it as it now stands.
+    async fn take_over(&self, request: &ClaimRequest, old: OperationRecord) -> Result<Claim, StoreError> {
+        let operation = update(
+            &self.table,
+            op_key(&request.tenant, &request.key),
+            "SET #lease_token = :token, #lease_until = :lease_until, #attempts = #attempts + :one",
+            "#state = :in_progress AND #lease_token = :old_token AND #lease_until < :now",
+            names(&["lease_token", "lease_until", "attempts", "state"]),
+            values([
+                ("token", s(&request.token)),
+                ("lease_until", n(request.lease_until)),
+                ("one", n(1)),
+                ("in_progress", state_value(OperationState::InProgress)),
+                ("old_token", s(&old.lease_token)),
+                ("now", n(request.now)),
+            ]),
+        )?;
+        match self.claim_with(request, operation).await? {
+            ClaimOutcome::Done => Ok(Claim::Acquired {
+                attempts: old.attempts + 1,
+                outcome_unknown: old.outcome_unknown,
+            }),
+            ClaimOutcome::PaymentBusy => Ok(Claim::PaymentBusy),
+            ClaimOutcome::OperationTaken => self.existing(request).await,
+        }
+    }
+
+    /// The operation as it stands, after a claim found it.
+    async fn existing(&self, request: &ClaimRequest) -> Result<Claim, StoreError> {
+        self.get_operation(&request.tenant, &request.key)
+            .await?
+            .map(Claim::Existing)
+            .ok_or_else(|| StoreError::Conflict("the operation disappeared during the claim".into()))
+    }
+}
+
+/// What a claim transaction did.
+enum ClaimOutcome {
+    /// Both the operation and the payment lease were written.
+    Done,
+    /// The operation's condition failed.
+    OperationTaken,
+    /// Only the payment lease's condition failed.
+    PaymentBusy,
+}
+
+impl PaymentStore for DynamoStore {
+    #[tracing::instrument(skip_all, fields(tenant = %payment.tenant, transaction_id = %payment.transaction_id))]
+    async fn insert_payment(&self, payment: &Payment) -> Result<(), StoreError> {
+        let item = item_with_key(
+            "payment",
+            payment,
+            payment_key(&payment.tenant, &payment.transaction_id),
+        )?;
+        let mut actions = vec![put_new(&self.table, item)?];
+        if let Some(order) = &payment.order_reference {
+            let alias = OrderAlias {
+                transaction_id: payment.transaction_id.clone(),
+            };
+            let item = item_with_key("order alias", &alias, key(order_pk(&payment.tenant, order), ORDER_SK))?;
+            actions.push(put_new(&self.table, item)?);
+        }
+        self.transact(actions)
+            .await
+            .map_err(|f| f.into_store_error("insert payment"))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn get_payment(&self, tenant: &str, transaction_id: &str) -> Result<Option<Payment>, StoreError> {
+        self.get(payment_key(tenant, transaction_id))
+            .await?
+            .map(|mut item| {
+                // The lease is the store's business: the domain payment never sees it.
+                item.remove(OP_LEASE);
+                item.remove(OP_LEASE_UNTIL);
+                decode("payment", item)
+            })
+            .transpose()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn find_payment_by_order(&self, tenant: &str, order_reference: &str) -> Result<Option<Payment>, StoreError> {
+        let Some(item) = self.get(key(order_pk(tenant, order_reference), ORDER_SK)).await? else {
+            return Ok(None);
+        };
+        let alias: OrderAlias = decode("order alias", item)?;
+        self.get_payment(tenant, &alias.transaction_id).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn get_refund(
+        &self,
+        tenant: &str,
+        transaction_id: &str,
+        refund_id: &str,
+    ) -> Result<Option<Refund>, StoreError> {
+        self.get(key(payment_pk(tenant, transaction_id), refund_sk(refund_id)))
+            .await?
+            .map(|item| decode("refund", item))
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %request.tenant, key = %request.key))]
+    async fn claim(&self, request: &ClaimRequest) -> Result<Claim, StoreError> {
+        let record = OperationRecord {
+            tenant: request.tenant.clone(),
+            key: request.key.clone(),
+            fingerprint: request.fingerprint.clone(),
+            state: OperationState::InProgress,
+            lease_token: request.token.clone(),
+            lease_until: request.lease_until,
+            attempts: 0,
+            outcome_unknown: false,
+            payment: request.payment.clone(),
+            events: Vec::new(),
+            published: false,
+            publish_lease_until: 0,
+            expires_at: request.expires_at,
+        };
+        let item = item_with_key("operation", &record, op_key(&request.tenant, &request.key))?;
+        let operation = put_new(&self.table, item)?;
+        match self.claim_with(request, operation).await? {
+            ClaimOutcome::Done => Ok(Claim::Acquired {
+                attempts: 0,
+                outcome_unknown: false,
+            }),
+            ClaimOutcome::PaymentBusy => Ok(Claim::PaymentBusy),
+            ClaimOutcome::OperationTaken => match self.existing(request).await? {
+                Claim::Existing(old) if old.state == OperationState::InProgress && old.lease_until < request.now => {
+                    self.take_over(request, old).await
+                }
+                other => Ok(other),
+            },
+        }
+    }
+
+    #[tracing::instrument(skip(self, token))]
+    async fn release_unknown(&self, tenant: &str, key: &str, token: &str) -> Result<(), StoreError> {
+        let record = self
+            .get_operation(tenant, key)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("release of an unknown operation".into()))?;
+        let mut actions = vec![update(
+            &self.table,
+            op_key(tenant, key),
+            "SET #outcome_unknown = :true, #lease_until = :zero",
+            HELD_BY_TOKEN,
+            names(&["outcome_unknown", "lease_until", "state", "lease_token"]),
+            values([
+                ("true", AttributeValue::Bool(true)),
+                ("zero", n(0)),
+                ("in_progress", state_value(OperationState::InProgress)),
+                ("token", s(token)),
+            ]),
+        )?];
+        if let Some(payment) = &record.payment {
+            actions.push(self.release_payment(tenant, payment, key)?);
+        }
+        self.transact(actions)
+            .await
+            .map_err(|f| f.into_store_error("release operation"))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %commit.tenant, key = %commit.key))]
+    async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let events = serde_dynamo::to_attribute_value::<_, AttributeValue>(&commit.events)
+            .map_err(|e| StoreError::Backend(format!("cannot encode events: {e}")))?;
+        let mut actions = vec![update(
+            &self.table,
+            op_key(&commit.tenant, &commit.key),
+            "SET #state = :completed, #events = :events, #published = :false, #publish_lease_until = :publish_lease_until",
+            HELD_BY_TOKEN,
+            names(&["state", "events", "published", "publish_lease_until", "lease_token"]),
+            values([
+                ("completed", state_value(OperationState::Completed)),
+                ("events", events),
+                ("false", AttributeValue::Bool(false)),
+                ("publish_lease_until", n(commit.publish_lease_until)),
+                ("in_progress", state_value(OperationState::InProgress)),
+                ("token", s(&commit.token)),
+            ]),
+        )?];
+        match &commit.payment {
+            Some(PaymentWrite::Replace {
+                payment,
+                expected_version,
+            }) => {
+                let item = item_with_key(
+                    "payment",
+                    payment,
+                    payment_key(&payment.tenant, &payment.transaction_id),
+                )?;
+                actions.push(put(
+                    &self.table,
+                    item,
+                    Some(&format!("#version = :expected_version AND {HELD_BY_KEY}")),
+                    names(&["version", OP_LEASE]),
+                    values([("expected_version", n(expected_version)), ("key", s(&commit.key))]),
+                )?);
+            }
+            Some(PaymentWrite::Release { transaction_id }) => {
+                actions.push(self.release_payment(&commit.tenant, transaction_id, &commit.key)?);
+            }
+            None => {}
+        }
+        if let Some(refund) = &commit.refund {
+            let item = item_with_key(
+                "refund",
+                refund,
+                key(
+                    payment_pk(&commit.tenant, &refund.transaction_id),
+                    refund_sk(&refund.refund_id),
+                ),
+            )?;
+            actions.push(put(&self.table, item, None, HashMap::new(), HashMap::new())?);
+        }
+        self.transact(actions)
+            .await
+            .map_err(|f| f.into_store_error("commit operation"))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn take_publish_lease(&self, tenant: &str, key: &str, now: i64, until: i64) -> Result<bool, StoreError> {
+        self.update_if(
+            op_key(tenant, key),
+            "SET #publish_lease_until = :until",
+            "#state = :completed AND #published = :false AND #publish_lease_until < :now",
+            names(&["publish_lease_until", "state", "published"]),
+            values([
+                ("until", n(until)),
+                ("completed", state_value(OperationState::Completed)),
+                ("false", AttributeValue::Bool(false)),
+                ("now", n(now)),
+            ]),
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn mark_published(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+        let updated = self
+            .update_if(
+                op_key(tenant, key),
+                "SET #published = :true",
+                "#state = :completed",
+                names(&["published", "state"]),
+                values([
+                    ("true", AttributeValue::Bool(true)),
+                    ("completed", state_value(OperationState::Completed)),
+                ]),
+            )
+            .await?;
+        if updated {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(
+                "mark published: the operation is not completed".into(),
+            ))
+        }
+    }
+}

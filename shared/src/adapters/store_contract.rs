@@ -1,0 +1,447 @@
+//! The conformance suite every [`PaymentStore`] must pass (DynamoDB and the in-memory twin alike).
+//!
+//! Each check uses its own random tenant, so checks and suites can run in parallel on one store
+//! (on real DynamoDB or the in-memory twin; not on one moto table, whose failed transactions roll
+//! back the whole table).
+//! Times are the caller-supplied epoch seconds of the store protocol, around the real clock so that a
+//! real TTL never removes the records under test. Call [`run_all`], or one check at a time.
+
+use crate::acp::BusEvent;
+use crate::domain::{Currency, Money, Payment, Refund, RefundStatus};
+use crate::ports::store::{
+    Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
+};
+
+/// Operation lease length used by the checks, in seconds.
+const LEASE: i64 = 30;
+
+/// One check's world: a fresh tenant and a base time.
+struct Scope {
+    tenant: String,
+    now: i64,
+}
+
+impl Scope {
+    fn new() -> Self {
+        Scope {
+            tenant: format!("tenant-{}", uuid::Uuid::new_v4()),
+            now: time::OffsetDateTime::now_utc().unix_timestamp(),
+        }
+    }
+
+    fn payment(&self, transaction_id: &str) -> Payment {
+        let eur = Currency::parse("EUR").expect("EUR is a currency");
+        Payment::new(
+            self.tenant.clone(),
+            transaction_id.to_string(),
+            Some(format!("order-{transaction_id}")),
+            format!("pi_{transaction_id}"),
+            Money::new(1000, eur),
+            "2026-01-01 00:00:00",
+        )
+    }
+
+    /// A claim of operation `key` on `payment` by the worker `token` at `now`.
+    fn claim(&self, key: &str, token: &str, payment: Option<&str>, now: i64) -> ClaimRequest {
+        ClaimRequest {
+            tenant: self.tenant.clone(),
+            key: key.to_string(),
+            fingerprint: format!("fp-{key}"),
+            token: token.to_string(),
+            payment: payment.map(str::to_string),
+            now,
+            lease_until: now + LEASE,
+            expires_at: self.now + 86_400,
+        }
+    }
+
+    fn commit(&self, key: &str, token: &str, payment: Option<PaymentWrite>) -> Commit {
+        Commit {
+            tenant: self.tenant.clone(),
+            key: key.to_string(),
+            token: token.to_string(),
+            payment,
+            refund: None,
+            events: vec![self.event(key)],
+            publish_lease_until: self.now + LEASE,
+        }
+    }
+
+    fn event(&self, key: &str) -> BusEvent {
+        BusEvent {
+            event_id: format!("event-{key}"),
+            source: "app-contract".into(),
+            detail_type: "PaymentCaptured".into(),
+            tenant: self.tenant.clone(),
+            detail: format!("{{\"operation\":\"{key}\"}}"),
+        }
+    }
+
+    /// Inserts a payment and returns it.
+    async fn inserted<S: PaymentStore>(&self, store: &S, transaction_id: &str) -> Payment {
+        let payment = self.payment(transaction_id);
+        store.insert_payment(&payment).await.expect("insert payment");
+        payment
+    }
+}
+
+const FRESH: Claim = Claim::Acquired {
+    attempts: 0,
+    outcome_unknown: false,
+};
+
+async fn claim<S: PaymentStore>(store: &S, request: &ClaimRequest) -> Claim {
+    store.claim(request).await.expect("claim")
+}
+
+/// The record of a claim that found an existing operation.
+async fn existing<S: PaymentStore>(store: &S, request: &ClaimRequest) -> OperationRecord {
+    match claim(store, request).await {
+        Claim::Existing(record) => record,
+        other => panic!("expected an existing operation, got {other:?}"),
+    }
+}
+
+fn assert_conflict(result: Result<(), StoreError>, what: &str) {
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "{what}: expected a conflict, got {result:?}"
+    );
+}
+
+/// Runs every check.
+pub async fn run_all<S: PaymentStore>(store: &S) {
+    insert_twice_conflicts(store).await;
+    find_by_order(store).await;
+    claim_lifecycle(store).await;
+    claim_without_payment(store).await;
+    busy_payment_leaves_no_claim_behind(store).await;
+    release_unknown_hands_over_at_once(store).await;
+    commit_with_wrong_token_conflicts(store).await;
+    commit_with_stale_version_conflicts(store).await;
+    commit_replaces_payment_and_completes(store).await;
+    commit_release_keeps_payment(store).await;
+    publish_lease(store).await;
+}
+
+/// Inserting a payment twice is a conflict, as is another payment on the same order; reads find it.
+pub async fn insert_twice_conflicts<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let payment = scope.inserted(store, "tx-1").await;
+    assert_conflict(store.insert_payment(&payment).await, "same payment again");
+
+    let mut same_order = scope.payment("tx-2");
+    same_order.order_reference = payment.order_reference.clone();
+    assert_conflict(store.insert_payment(&same_order).await, "other payment, same order");
+    assert_eq!(store.get_payment(&scope.tenant, "tx-2").await, Ok(None));
+    assert_eq!(store.get_payment(&scope.tenant, "tx-1").await, Ok(Some(payment)));
+}
+
+/// A payment is found by its order reference, and only in its own tenant.
+pub async fn find_by_order<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let payment = scope.inserted(store, "tx-1").await;
+    let order = payment.order_reference.clone().expect("order reference");
+    assert_eq!(
+        store.find_payment_by_order(&scope.tenant, &order).await,
+        Ok(Some(payment))
+    );
+    assert_eq!(
+        store.find_payment_by_order(&scope.tenant, "no-such-order").await,
+        Ok(None)
+    );
+    assert_eq!(store.find_payment_by_order("other-tenant", &order).await, Ok(None));
+
+    let mut headless = scope.payment("tx-headless");
+    headless.order_reference = None;
+    store.insert_payment(&headless).await.expect("insert headless payment");
+    assert_eq!(
+        store.get_payment(&scope.tenant, "tx-headless").await,
+        Ok(Some(headless))
+    );
+}
+
+/// Fresh claim → acquired; a second one while leased → existing; after the lease expired → taken over.
+pub async fn claim_lifecycle<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    scope.inserted(store, "tx-1").await;
+    let first = scope.claim("op-1", "worker-a", Some("tx-1"), scope.now);
+    assert_eq!(claim(store, &first).await, FRESH);
+
+    let second = scope.claim("op-1", "worker-b", Some("tx-1"), scope.now + 1);
+    let record = existing(store, &second).await;
+    assert_eq!(record.state, OperationState::InProgress);
+    assert_eq!(record.lease_token, "worker-a");
+    assert_eq!(record.lease_until, scope.now + LEASE);
+    assert_eq!(record.attempts, 0);
+    assert!(!record.outcome_unknown);
+    assert_eq!(record.payment.as_deref(), Some("tx-1"));
+    assert_eq!(record.fingerprint, "fp-op-1");
+    assert!(record.events.is_empty());
+
+    let after_expiry = scope.claim("op-1", "worker-c", Some("tx-1"), scope.now + LEASE + 1);
+    assert_eq!(
+        claim(store, &after_expiry).await,
+        Claim::Acquired {
+            attempts: 1,
+            outcome_unknown: false
+        }
+    );
+    // The new holder's token commits; the old one's no longer does.
+    assert_conflict(store.commit(&scope.commit("op-1", "worker-a", None)).await, "old token");
+    let release = PaymentWrite::Release {
+        transaction_id: "tx-1".into(),
+    };
+    assert_eq!(
+        store.commit(&scope.commit("op-1", "worker-c", Some(release))).await,
+        Ok(())
+    );
+}
+
+/// An operation without a payment is claimed and committed on its own.
+pub async fn claim_without_payment<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let request = scope.claim("op-1", "worker-a", None, scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+    assert_eq!(store.commit(&scope.commit("op-1", "worker-a", None)).await, Ok(()));
+    assert_eq!(existing(store, &request).await.state, OperationState::Completed);
+}
+
+/// Another operation on a leased payment is told the payment is busy, and leaves nothing behind:
+/// it is busy again while the lease holds and acquired fresh once the payment is free.
+pub async fn busy_payment_leaves_no_claim_behind<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    scope.inserted(store, "tx-1").await;
+    assert_eq!(
+        claim(store, &scope.claim("op-a", "worker-a", Some("tx-1"), scope.now)).await,
+        FRESH
+    );
+
+    let other = scope.claim("op-b", "worker-b", Some("tx-1"), scope.now + 1);
+    assert_eq!(claim(store, &other).await, Claim::PaymentBusy);
+    assert_eq!(claim(store, &other).await, Claim::PaymentBusy);
+
+    let release = PaymentWrite::Release {
+        transaction_id: "tx-1".into(),
+    };
+    assert_eq!(
+        store.commit(&scope.commit("op-a", "worker-a", Some(release))).await,
+        Ok(())
+    );
+    assert_eq!(claim(store, &other).await, FRESH);
+
+    // A lease that expired no longer blocks either.
+    let third = scope.claim("op-c", "worker-c", Some("tx-1"), scope.now + LEASE + 2);
+    assert_eq!(claim(store, &third).await, FRESH);
+}
+
+/// After `release_unknown` the next claim takes over at once, told the outcome is unknown; the
+/// payment is free meanwhile. A wrong token cannot release.
+pub async fn release_unknown_hands_over_at_once<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    scope.inserted(store, "tx-1").await;
+    assert_eq!(
+        claim(store, &scope.claim("op-1", "worker-a", Some("tx-1"), scope.now)).await,
+        FRESH
+    );
+    assert_conflict(
+        store.release_unknown(&scope.tenant, "op-1", "worker-x").await,
+        "release with a wrong token",
+    );
+    assert_eq!(store.release_unknown(&scope.tenant, "op-1", "worker-a").await, Ok(()));
+
+    let retry = scope.claim("op-1", "worker-b", Some("tx-1"), scope.now + 1);
+    assert_eq!(
+        claim(store, &retry).await,
+        Claim::Acquired {
+            attempts: 1,
+            outcome_unknown: true
+        }
+    );
+    assert_eq!(
+        claim(store, &scope.claim("op-2", "worker-c", Some("tx-1"), scope.now + 1)).await,
+        Claim::PaymentBusy
+    );
+
+    // The released payment was free for other operations in between.
+    assert_eq!(store.release_unknown(&scope.tenant, "op-1", "worker-b").await, Ok(()));
+    assert_eq!(
+        claim(store, &scope.claim("op-2", "worker-c", Some("tx-1"), scope.now + 2)).await,
+        FRESH
+    );
+}
+
+/// A commit by a worker that does not hold the lease changes nothing.
+pub async fn commit_with_wrong_token_conflicts<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let payment = scope.inserted(store, "tx-1").await;
+    let request = scope.claim("op-1", "worker-a", Some("tx-1"), scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+
+    let next = moved(&payment);
+    let write = PaymentWrite::Replace {
+        payment: next,
+        expected_version: payment.version,
+    };
+    assert_conflict(
+        store.commit(&scope.commit("op-1", "worker-b", Some(write))).await,
+        "commit with a wrong token",
+    );
+    assert_eq!(store.get_payment(&scope.tenant, "tx-1").await, Ok(Some(payment)));
+    assert_eq!(existing(store, &request).await.state, OperationState::InProgress);
+}
+
+/// A commit replacing a payment that moved on since it was read changes nothing.
+pub async fn commit_with_stale_version_conflicts<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let payment = scope.inserted(store, "tx-1").await;
+    let request = scope.claim("op-1", "worker-a", Some("tx-1"), scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+
+    let write = PaymentWrite::Replace {
+        payment: moved(&payment),
+        expected_version: payment.version + 1,
+    };
+    assert_conflict(
+        store.commit(&scope.commit("op-1", "worker-a", Some(write))).await,
+        "commit with a stale version",
+    );
+    assert_eq!(store.get_payment(&scope.tenant, "tx-1").await, Ok(Some(payment)));
+    assert_eq!(existing(store, &request).await.state, OperationState::InProgress);
+}
+
+/// A commit replaces the payment, frees its lease, stores the refund and completes the record with
+/// its outbox; a later claim of the same operation finds it completed.
+pub async fn commit_replaces_payment_and_completes<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let payment = scope.inserted(store, "tx-1").await;
+    let request = scope.claim("op-1", "worker-a", Some("tx-1"), scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+
+    let next = moved(&payment);
+    let refund = Refund {
+        refund_id: "refund-1".into(),
+        transaction_id: "tx-1".into(),
+        psp_reference: Some("re_1".into()),
+        status: RefundStatus::Pending,
+        amount: 300,
+        requested_amount: -300,
+        order_item_ids: vec![1, 2],
+        currency_iso_code: Some("EUR".into()),
+    };
+    let mut commit = scope.commit(
+        "op-1",
+        "worker-a",
+        Some(PaymentWrite::Replace {
+            payment: next.clone(),
+            expected_version: payment.version,
+        }),
+    );
+    commit.refund = Some(refund.clone());
+    assert_eq!(store.commit(&commit).await, Ok(()));
+
+    assert_eq!(store.get_payment(&scope.tenant, "tx-1").await, Ok(Some(next.clone())));
+    let order = next.order_reference.clone().expect("order reference");
+    assert_eq!(store.find_payment_by_order(&scope.tenant, &order).await, Ok(Some(next)));
+    assert_eq!(
+        store.get_refund(&scope.tenant, "tx-1", "refund-1").await,
+        Ok(Some(refund))
+    );
+    assert_eq!(store.get_refund(&scope.tenant, "tx-1", "refund-2").await, Ok(None));
+
+    let record = existing(store, &scope.claim("op-1", "worker-b", Some("tx-1"), scope.now + 1)).await;
+    assert_eq!(record.state, OperationState::Completed);
+    assert_eq!(record.events, commit.events);
+    assert!(!record.published);
+    assert_eq!(record.publish_lease_until, commit.publish_lease_until);
+    assert_conflict(store.commit(&commit).await, "commit twice");
+
+    // The lease is gone: another operation gets the payment before the old lease would have expired.
+    assert_eq!(
+        claim(store, &scope.claim("op-2", "worker-c", Some("tx-1"), scope.now + 1)).await,
+        FRESH
+    );
+}
+
+/// A commit that only releases the payment leaves it as it was, free for the next operation.
+pub async fn commit_release_keeps_payment<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let payment = scope.inserted(store, "tx-1").await;
+    assert_eq!(
+        claim(store, &scope.claim("op-1", "worker-a", Some("tx-1"), scope.now)).await,
+        FRESH
+    );
+    let release = PaymentWrite::Release {
+        transaction_id: "tx-1".into(),
+    };
+    assert_eq!(
+        store.commit(&scope.commit("op-1", "worker-a", Some(release))).await,
+        Ok(())
+    );
+    assert_eq!(store.get_payment(&scope.tenant, "tx-1").await, Ok(Some(payment)));
+    assert_eq!(
+        claim(store, &scope.claim("op-2", "worker-b", Some("tx-1"), scope.now + 1)).await,
+        FRESH
+    );
+}
+
+/// The publish lease goes to one worker at a time, is free again once expired, and never after the
+/// outbox was marked published.
+pub async fn publish_lease<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let tenant = scope.tenant.as_str();
+    let request = scope.claim("op-1", "worker-a", None, scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+    assert!(
+        !store
+            .take_publish_lease(tenant, "op-1", scope.now, scope.now + 60)
+            .await
+            .expect("lease"),
+        "an operation in progress has no outbox to publish"
+    );
+    assert_eq!(store.commit(&scope.commit("op-1", "worker-a", None)).await, Ok(()));
+
+    let after_committer = scope.now + LEASE + 1;
+    assert!(
+        !store
+            .take_publish_lease(tenant, "op-1", scope.now + 1, scope.now + 60)
+            .await
+            .expect("lease"),
+        "the committing worker holds the publish lease"
+    );
+    assert!(
+        store
+            .take_publish_lease(tenant, "op-1", after_committer, after_committer + 60)
+            .await
+            .expect("lease")
+    );
+    assert!(
+        !store
+            .take_publish_lease(tenant, "op-1", after_committer + 1, after_committer + 90)
+            .await
+            .expect("lease")
+    );
+    assert!(
+        store
+            .take_publish_lease(tenant, "op-1", after_committer + 61, after_committer + 120)
+            .await
+            .expect("lease")
+    );
+
+    assert_eq!(store.mark_published(tenant, "op-1").await, Ok(()));
+    assert!(existing(store, &request).await.published);
+    assert!(
+        !store
+            .take_publish_lease(tenant, "op-1", after_committer + 1000, after_committer + 1060)
+            .await
+            .expect("lease")
+    );
+}
+
+/// The payment after a change: captured, one version on.
+fn moved(payment: &Payment) -> Payment {
+    payment
+        .captured(payment.amount.minor, "2026-01-01 00:01:00")
+        .expect("a new payment may be captured")
+        .expect("the status changes")
+}

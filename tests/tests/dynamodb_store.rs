@@ -1,0 +1,108 @@
+//! The store conformance suite against `DynamoStore` on a moto table.
+//!
+//! Each test uses its own table. The suite's checks could share one table on real DynamoDB, but not
+//! on moto 5.2: a failed TransactWriteItems there restores a copy of the whole table taken when the
+//! transaction started, undoing concurrent writes to other items (moto/dynamodb/models/__init__.py,
+//! `transact_write_items`).
+
+use integration_tests::aws::{create_payment_table, sdk_config};
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::store_contract;
+
+async fn store() -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = create_payment_table(&client).await;
+    DynamoStore::new(client, table)
+}
+
+#[tokio::test]
+async fn dynamo_store_passes_the_store_contract() {
+    store_contract::run_all(&store().await).await;
+}
+
+/// The raw items: keys, the store-internal payment lease and the operation's TTL attribute.
+#[tokio::test]
+async fn items_have_the_documented_layout() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::domain::{Currency, Money, Payment};
+    use shared::ports::{Claim, ClaimRequest, Commit, PaymentStore, PaymentWrite};
+    use std::collections::HashMap;
+
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = create_payment_table(&client).await;
+    let store = DynamoStore::new(client.clone(), &table);
+    let raw = |pk: String, sk: &'static str| {
+        let client = client.clone();
+        let table = table.clone();
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(pk))
+                .key("sk", AttributeValue::S(sk.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("get item")
+                .item
+                .unwrap_or_default()
+        }
+    };
+    let s = |item: &HashMap<String, AttributeValue>, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let n = |item: &HashMap<String, AttributeValue>, name: &str| item.get(name).and_then(|v| v.as_n().ok()).cloned();
+
+    let eur = Currency::parse("EUR").expect("EUR");
+    let payment = Payment::new(
+        "t1".into(),
+        "tx1".into(),
+        Some("DE--1".into()),
+        "pi_1".into(),
+        Money::new(500, eur),
+        "2026-01-01 00:00:00",
+    );
+    store.insert_payment(&payment).await.expect("insert");
+    let alias = raw("TENANT#t1#ORDER#DE--1".into(), "ORDER").await;
+    assert_eq!(s(&alias, "transaction_id").as_deref(), Some("tx1"));
+
+    let now = 1_900_000_000;
+    let request = ClaimRequest {
+        tenant: "t1".into(),
+        key: "capture:tx1".into(),
+        fingerprint: "fp".into(),
+        token: "token-1".into(),
+        payment: Some("tx1".into()),
+        now,
+        lease_until: now + 30,
+        expires_at: now + 86_400,
+    };
+    assert!(matches!(store.claim(&request).await, Ok(Claim::Acquired { .. })));
+
+    let leased = raw("TENANT#t1#PAYMENT#tx1".into(), "PAYMENT").await;
+    assert_eq!(s(&leased, "op_lease").as_deref(), Some("capture:tx1"));
+    assert_eq!(n(&leased, "op_lease_until"), Some((now + 30).to_string()));
+    assert_eq!(s(&leased, "psp_reference").as_deref(), Some("pi_1"));
+    assert_eq!(store.get_payment("t1", "tx1").await, Ok(Some(payment.clone())));
+
+    let op = raw("TENANT#t1#OP#capture:tx1".into(), "OP").await;
+    assert_eq!(s(&op, "state").as_deref(), Some("IN_PROGRESS"));
+    assert_eq!(s(&op, "lease_token").as_deref(), Some("token-1"));
+    assert_eq!(n(&op, "expires_at"), Some((now + 86_400).to_string()));
+
+    let commit = Commit {
+        tenant: "t1".into(),
+        key: "capture:tx1".into(),
+        token: "token-1".into(),
+        payment: Some(PaymentWrite::Release {
+            transaction_id: "tx1".into(),
+        }),
+        refund: None,
+        events: Vec::new(),
+        publish_lease_until: now + 30,
+    };
+    store.commit(&commit).await.expect("commit");
+    let released = raw("TENANT#t1#PAYMENT#tx1".into(), "PAYMENT").await;
+    assert!(!released.contains_key("op_lease") && !released.contains_key("op_lease_until"));
+    let op = raw("TENANT#t1#OP#capture:tx1".into(), "OP").await;
+    assert_eq!(s(&op, "state").as_deref(), Some("COMPLETED"));
+    assert_eq!(op.get("published").and_then(|v| v.as_bool().ok()), Some(&false));
+}
