@@ -42,7 +42,9 @@ macro_rules! outgoing {
             assert_eq!(message.channel(), $channel);
             let wire = message.payload();
             assert_eq!(wire, serde_json::from_str::<Value>(&fixture($name)).unwrap());
-            insta::assert_json_snapshot!($name, wire);
+            // Key order is not part of JSON; serde_json keeps insertion order when another crate in
+            // the build enables `preserve_order`, so the snapshot sorts keys.
+            insta::with_settings!({ sort_maps => true }, { insta::assert_json_snapshot!($name, wire) });
         }
     };
 }
@@ -161,7 +163,9 @@ macro_rules! inbound {
                 unreachable!()
             };
             let wire = serde_json::to_value(payload).unwrap();
-            insta::assert_json_snapshot!($name, wire);
+            // Key order is not part of JSON; serde_json keeps insertion order when another crate in
+            // the build enables `preserve_order`, so the snapshot sorts keys.
+            insta::with_settings!({ sort_maps => true }, { insta::assert_json_snapshot!($name, wire) });
         }
     };
 }

@@ -2,9 +2,11 @@
 //!
 //! * [`aws`]: SDK clients for the local AWS emulator (moto) and uniquely named resources per test.
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
+//! * [`sqs_source`]: the Lambda SQS event source mapping, emulated (batches, partial failures, DLQ).
 //! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
 //!   localstripe runs.
 
 pub mod aws;
 pub mod fault_proxy;
+pub mod sqs_source;
 pub mod stripe_customer;

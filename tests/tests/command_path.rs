@@ -1,0 +1,499 @@
+//! The command path end to end, through the real handler and adapters: SQS (moto) → command handler →
+//! DynamoDB (moto) → Stripe (localstripe, behind the fault-injecting proxy) → EventBridge (moto) → a bus
+//! rule → an SQS queue the test reads. Nothing is mocked but the faults the proxy injects.
+
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
+use functions::command_handler::handle_batch;
+use integration_tests::aws::{BusToQueue, create_bus_to_queue, create_payment_table, sdk_config, unique_name};
+use integration_tests::fault_proxy::{Fault, FaultProxy};
+use integration_tests::sqs_source::{deliver_once, queue_arn};
+use integration_tests::stripe_customer::{LOCALSTRIPE_API_KEY, StripeCustomer, stripe_api_base};
+use serde_json::{Value, json};
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::eventbridge::EventBridgePublisher;
+use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
+use shared::domain::{Currency, Money, Payment, PaymentStatus};
+use shared::ports::clock::SystemClock;
+use shared::ports::gateway::CreatePayment;
+use shared::ports::{PaymentGateway, PaymentStore};
+use shared::service::{CommandService, Settings};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const TENANT: &str = "tenant-e2e";
+
+type Service = CommandService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock>;
+
+/// One isolated copy of the app's resources, named uniquely so tests run in parallel.
+struct Stack {
+    sqs: aws_sdk_sqs::Client,
+    bus: BusToQueue,
+    proxy: FaultProxy,
+    customer: StripeCustomer,
+    service: Service,
+}
+
+impl Stack {
+    async fn new() -> Stack {
+        let aws = sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+        let eb = aws_sdk_eventbridge::Client::new(&aws);
+        let table = create_payment_table(&dynamo).await;
+        let bus = create_bus_to_queue(&eb, &sqs).await;
+        let proxy = FaultProxy::start(&stripe_api_base()).await;
+        let timeouts = Timeouts {
+            request: Duration::from_secs(2),
+            ..Timeouts::default()
+        };
+        let key = StaticApiKey::new(LOCALSTRIPE_API_KEY.to_string().into());
+        let service = CommandService {
+            store: DynamoStore::new(dynamo, table),
+            gateway: StripeGateway::new(proxy.base_url(), key, timeouts).expect("stripe gateway"),
+            publisher: EventBridgePublisher::new(eb, &bus.bus_name),
+            clock: SystemClock,
+            settings: Settings {
+                psp_retry_delay: Duration::from_millis(100),
+                ..Settings::new(&bus.source)
+            },
+        };
+        Stack {
+            sqs,
+            bus,
+            proxy,
+            customer: StripeCustomer::new(&stripe_api_base(), LOCALSTRIPE_API_KEY),
+            service,
+        }
+    }
+
+    /// A command queue like template.yaml's, with a DLQ after `max_receives`, and a short visibility
+    /// timeout so retries come quickly. Returns (queue, dlq).
+    async fn command_queue(&self, max_receives: u32) -> (String, String) {
+        let create = |name: String| async {
+            let out = self
+                .sqs
+                .create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .expect("create queue");
+            out.queue_url.expect("queue url")
+        };
+        let dlq = create(unique_name("dlq")).await;
+        let redrive = json!({"deadLetterTargetArn": queue_arn(&self.sqs, &dlq).await, "maxReceiveCount": max_receives});
+        let queue = create(unique_name("commands")).await;
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(&queue)
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .attributes(QueueAttributeName::VisibilityTimeout, "1")
+            .send()
+            .await
+            .expect("redrive policy");
+        (queue, dlq)
+    }
+
+    /// An order whose payment the customer authorized at Stripe with the test card `pm_card_visa`.
+    async fn order(&self, amount: i64) -> Payment {
+        self.order_paid_with(amount, "pm_card_visa").await
+    }
+
+    /// An order whose customer tried to pay with `card`; the app's record says authorized either way.
+    async fn order_paid_with(&self, amount: i64, card: &str) -> Payment {
+        let order = unique_name("DE");
+        let transaction_id = unique_name("tx");
+        let eur = Currency::parse("EUR").unwrap();
+        let request = CreatePayment {
+            amount: Money::new(amount, eur),
+            metadata: BTreeMap::from([
+                ("orderReference".to_string(), order.clone()),
+                ("tenantIdentifier".to_string(), TENANT.to_string()),
+                ("transactionId".to_string(), transaction_id.clone()),
+            ]),
+            idempotency_key: format!("create-{transaction_id}"),
+        };
+        let intent = self
+            .service
+            .gateway
+            .create_payment(TENANT, &request)
+            .await
+            .expect("create payment intent");
+        // A declined card fails here; the test that uses one wants exactly that.
+        let _ = self.customer.pay_with(&intent.id, card).await;
+        let payment = Payment::new(
+            TENANT.into(),
+            transaction_id,
+            Some(order),
+            intent.id,
+            Money::new(amount, eur),
+            "t0",
+        );
+        let payment = payment.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap();
+        self.service
+            .store
+            .insert_payment(&payment)
+            .await
+            .expect("insert payment");
+        payment
+    }
+
+    /// Sends a command the way Spryker's SQS transport does: raw payload, ACP attributes on the message.
+    async fn send(&self, queue: &str, name: &str, payload: &Value) {
+        let attribute = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .unwrap()
+        };
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(payload.to_string())
+            .message_attributes("transferName", attribute(name))
+            .message_attributes("tenantIdentifier", attribute(TENANT))
+            .message_attributes("correlationId", attribute("corr-e2e"))
+            .send()
+            .await
+            .expect("send command");
+    }
+
+    /// Runs the function on its queue until nothing is left to deliver.
+    async fn drain(&self, queue: &str, accepts: &'static str, batch_size: i32) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut idle = 0;
+        while idle < 3 {
+            assert!(Instant::now() < deadline, "queue {queue} did not drain");
+            let delivered = deliver_once(&self.sqs, queue, batch_size, |event| async {
+                let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
+                handle_batch(&self.service, accepts, event).await.expect("handler")
+            })
+            .await;
+            idle = if delivered == 0 { idle + 1 } else { 0 };
+        }
+    }
+
+    /// Every message on the bus so far, as (message name, payload), after waiting for `at_least`.
+    async fn bus_messages(&self, at_least: usize) -> Vec<(String, Value)> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.bus.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages();
+            for m in messages {
+                let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                let detail = &event["detail"];
+                assert_eq!(event["source"], json!(self.bus.source));
+                assert_eq!(event["detail-type"], detail["messageAttributes"]["transferName"]);
+                seen.push((
+                    event["detail-type"].as_str().unwrap().to_string(),
+                    detail["payload"].clone(),
+                ));
+                let handle = m.receipt_handle().unwrap();
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.bus.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            if messages.is_empty() && (seen.len() >= at_least || Instant::now() > deadline) {
+                return seen;
+            }
+        }
+    }
+}
+
+fn names(messages: &[(String, Value)]) -> Vec<&str> {
+    messages.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+fn capture(p: &Payment, items: &[i64], amount: i64) -> Value {
+    json!({"orderReference": p.order_reference, "orderItemIds": items, "amount": amount, "currencyIsoCode": "EUR"})
+}
+
+fn refund(p: &Payment, items: &[i64], amount: i64) -> Value {
+    let order_items: Vec<Value> = items
+        .iter()
+        .map(|i| json!({"orderItemId": i, "sku": format!("SKU-{i}")}))
+        .collect();
+    json!({"orderReference": p.order_reference, "orderItems": order_items, "orderItemIds": items, "amount": amount, "currencyIsoCode": "EUR"})
+}
+
+#[tokio::test]
+async fn capture_cancel_and_refund_each_get_their_answer() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(5).await;
+    let (cancels, _) = stack.command_queue(5).await;
+    let (refunds, _) = stack.command_queue(5).await;
+    let paid = stack.order(10_000).await;
+    let other = stack.order(5_000).await;
+
+    stack
+        .send(&captures, "CapturePayment", &capture(&paid, &[1, 2], 10_000))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    stack
+        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -4_000))
+        .await;
+    stack.drain(&refunds, "RefundPayment", 10).await;
+    stack
+        .send(
+            &cancels,
+            "CancelPayment",
+            &json!({"orderReference": other.order_reference, "orderItemIds": [7], "amount": 0}),
+        )
+        .await;
+    stack.drain(&cancels, "CancelPayment", 10).await;
+
+    let bus = stack.bus_messages(6).await;
+    assert_eq!(
+        names(&bus),
+        vec![
+            "PaymentUpdated",
+            "PaymentCaptured",
+            "PaymentUpdated",
+            "PaymentRefunded",
+            "PaymentUpdated",
+            "PaymentCanceled"
+        ]
+    );
+    assert_eq!(bus[1].1, capture(&paid, &[1, 2], 10_000));
+    assert_eq!(
+        bus[3].1,
+        json!({"orderReference": paid.order_reference, "orderItemIds": [1], "amount": -4_000, "currencyIsoCode": "EUR"})
+    );
+    assert_eq!(
+        bus[5].1,
+        json!({"orderReference": other.order_reference, "orderItemIds": [7], "amount": 0})
+    );
+    let stored = stack
+        .service
+        .store
+        .get_payment(TENANT, &paid.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.captured, stored.refunded),
+        (PaymentStatus::Captured, 10_000, 4_000)
+    );
+    let canceled = stack
+        .service
+        .store
+        .get_payment(TENANT, &other.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(canceled.status, PaymentStatus::Canceled);
+}
+
+#[tokio::test]
+async fn a_psp_decline_answers_capture_failed() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(5).await;
+    // The record says authorized, but the customer's card was declined: Stripe refuses the capture.
+    let unpaid = stack.order_paid_with(2_000, "pm_card_chargeCustomerFail").await;
+    stack
+        .send(&captures, "CapturePayment", &capture(&unpaid, &[1], 2_000))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    let bus = stack.bus_messages(2).await;
+    assert_eq!(names(&bus), vec!["PaymentUpdated", "PaymentCaptureFailed"]);
+    let stored = stack
+        .service
+        .store
+        .get_payment(TENANT, &unpaid.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, PaymentStatus::CaptureFailed);
+}
+
+#[tokio::test]
+async fn the_same_capture_three_times_in_a_row_and_at_once_moves_money_once() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(5).await;
+    let in_a_row = stack.order(3_000).await;
+    for _ in 0..3 {
+        stack
+            .send(&captures, "CapturePayment", &capture(&in_a_row, &[1], 3_000))
+            .await;
+        stack.drain(&captures, "CapturePayment", 1).await;
+    }
+    // Three Lambdas get the same command at the same moment.
+    let at_once = stack.order(4_000).await;
+    for _ in 0..3 {
+        stack
+            .send(&captures, "CapturePayment", &capture(&at_once, &[1], 4_000))
+            .await;
+    }
+    let lambdas = (0..3).map(|_| stack.drain(&captures, "CapturePayment", 1));
+    futures::future::join_all(lambdas).await;
+
+    let bus = stack.bus_messages(4).await;
+    assert_eq!(
+        names(&bus).iter().filter(|n| **n == "PaymentCaptured").count(),
+        2,
+        "{bus:?}"
+    );
+    assert_eq!(
+        bus.len(),
+        4,
+        "one PaymentUpdated and one PaymentCaptured per payment: {bus:?}"
+    );
+    for p in [&in_a_row, &at_once] {
+        let path = format!("/v1/payment_intents/{}/capture", p.psp_reference);
+        assert_eq!(
+            stack.proxy.forwarded("POST", &path),
+            1,
+            "Stripe saw one capture of {}",
+            p.psp_reference
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_record_fails_alone_and_ends_in_the_dlq() {
+    let stack = Stack::new().await;
+    let (captures, dlq) = stack.command_queue(2).await;
+    let paid = stack.order(1_500).await;
+    stack
+        .send(&captures, "CapturePayment", &capture(&paid, &[1], 1_500))
+        .await;
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&captures)
+        .message_body("{not json")
+        .send()
+        .await
+        .unwrap();
+    stack.drain(&captures, "CapturePayment", 10).await;
+
+    assert_eq!(
+        names(&stack.bus_messages(2).await),
+        vec!["PaymentUpdated", "PaymentCaptured"]
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let dead = loop {
+        let out = stack
+            .sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(m) = out.messages().first() {
+            break m.body().unwrap_or_default().to_string();
+        }
+        assert!(Instant::now() < deadline, "the malformed record never reached the DLQ");
+        // The redrive happens when the record is received once more than maxReceiveCount.
+        stack.drain(&captures, "CapturePayment", 10).await;
+    };
+    assert_eq!(dead, "{not json");
+}
+
+#[tokio::test]
+async fn two_partial_refunds_then_one_beyond_the_captured_amount() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(5).await;
+    let (refunds, _) = stack.command_queue(5).await;
+    let paid = stack.order(10_000).await;
+    stack
+        .send(&captures, "CapturePayment", &capture(&paid, &[1, 2, 3], 6_000))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    for (items, amount) in [([1], -3_000), ([2], -2_000), ([3], -1_001)] {
+        stack
+            .send(&refunds, "RefundPayment", &refund(&paid, &items, amount))
+            .await;
+        stack.drain(&refunds, "RefundPayment", 10).await;
+    }
+    let bus = stack.bus_messages(7).await;
+    let results: Vec<(&str, &Value)> = bus
+        .iter()
+        .filter(|(n, _)| n.starts_with("PaymentRefund"))
+        .map(|(n, p)| (n.as_str(), &p["amount"]))
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("PaymentRefunded", &json!(-3_000)),
+            ("PaymentRefunded", &json!(-2_000)),
+            ("PaymentRefundFailed", &json!(-1_001))
+        ]
+    );
+    assert_eq!(
+        stack.proxy.forwarded("POST", "/v1/refunds"),
+        2,
+        "the refused refund never reached Stripe"
+    );
+    let stored = stack
+        .service
+        .store
+        .get_payment(TENANT, &paid.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.captured, stored.refunded), (6_000, 5_000));
+}
+
+#[tokio::test]
+async fn psp_errors_and_timeouts_are_retried_never_reported_as_failures() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(5).await;
+    let (refunds, _) = stack.command_queue(5).await;
+    let paid = stack.order(8_000).await;
+    let capture_path = format!("/v1/payment_intents/{}/capture", paid.psp_reference);
+    // Stripe captures but the answer is lost, then it is unreachable for the in-process retries: the
+    // first delivery ends unknown; the next one reads the PaymentIntent and finds it captured.
+    stack
+        .proxy
+        .inject("POST", &capture_path, Fault::FailAfterForwarding { status: 500 }, 1);
+    stack
+        .proxy
+        .inject("POST", &capture_path, Fault::FailBeforeForwarding { status: 503 }, 2);
+    stack
+        .send(&captures, "CapturePayment", &capture(&paid, &[1, 2], 8_000))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    // The refund's answer comes too late (the client times out after 2 s); the retries carry the same
+    // idempotency key, so Stripe refunds once.
+    stack.proxy.inject(
+        "POST",
+        "/v1/refunds",
+        Fault::DelayAfterForwarding(Duration::from_secs(3)),
+        1,
+    );
+    stack
+        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -2_500))
+        .await;
+    stack.drain(&refunds, "RefundPayment", 10).await;
+
+    let bus = stack.bus_messages(4).await;
+    assert_eq!(
+        names(&bus),
+        vec!["PaymentUpdated", "PaymentCaptured", "PaymentUpdated", "PaymentRefunded"]
+    );
+    assert_eq!(
+        stack.proxy.forwarded("POST", &capture_path),
+        1,
+        "one capture reached Stripe"
+    );
+    assert_eq!(
+        stack.proxy.forwarded("POST", "/v1/refunds"),
+        1,
+        "one refund reached Stripe"
+    );
+}
