@@ -3,7 +3,7 @@
 #
 #   source infra/local/lib.sh
 #   ensure_venv                         # .venv at the repo root from infra/local/requirements.txt; PATH gets .venv/bin first
-#   trap stop_pids EXIT
+#   trap_cleanup                        # stop the servers on exit, Ctrl-C or TERM
 #   start_local_stack                   # moto + localstripe on free loopback ports, waits for both, exports the env
 #
 # or piece by piece: free_port, start_moto PORT, start_localstripe PORT, wait_http URL [SECONDS],
@@ -161,6 +161,14 @@ stop_pids() {
   LOCAL_PIDS=()
 }
 
+# trap_cleanup: stop_pids on EXIT, and turn INT/TERM into an exit so the EXIT trap runs (background
+# children of a non-interactive shell ignore Ctrl-C, so without this they would outlive the script).
+trap_cleanup() {
+  trap stop_pids EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
 # export_local_env MOTO_PORT STRIPE_PORT: the environment the integration tests and the functions read.
 export_local_env() {
   local moto_port="${1:?export_local_env MOTO_PORT STRIPE_PORT}" stripe_port="${2:?export_local_env MOTO_PORT STRIPE_PORT}"
@@ -177,7 +185,7 @@ export_local_env() {
 }
 
 # start_local_stack: moto + localstripe on free loopback ports, wait until both answer, export the env.
-# The caller owns the cleanup: `trap stop_pids EXIT` before calling.
+# The caller owns the cleanup: call trap_cleanup (or `trap stop_pids EXIT`) first.
 start_local_stack() {
   local moto_port stripe_port
   moto_port="$(free_port)"
