@@ -1,11 +1,13 @@
 //! Test support shared by the integration tests: doubles and helpers that stand in for the outside world.
 //!
+//! * [`acp`]: the app seen from outside: send commands, read the bus, seed authorized orders.
 //! * [`aws`]: SDK clients for the local AWS emulator (moto) and uniquely named resources per test.
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
 //! * [`sqs_source`]: the Lambda SQS event source mapping, emulated (batches, partial failures, DLQ).
 //! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
 //!   localstripe runs.
 
+pub mod acp;
 pub mod aws;
 pub mod fault_proxy;
 pub mod sqs_source;

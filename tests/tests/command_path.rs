@@ -2,8 +2,9 @@
 //! DynamoDB (moto) → Stripe (localstripe, behind the fault-injecting proxy) → EventBridge (moto) → a bus
 //! rule → an SQS queue the test reads. Nothing is mocked but the faults the proxy injects.
 
-use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use functions::command_handler::handle_batch;
+use integration_tests::acp::{bus_messages, seed_order, send_command};
 use integration_tests::aws::{BusToQueue, create_bus_to_queue, create_payment_table, sdk_config, unique_name};
 use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::sqs_source::{deliver_once, queue_arn};
@@ -12,12 +13,10 @@ use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
-use shared::domain::{Currency, Money, Payment, PaymentStatus};
+use shared::domain::{Payment, PaymentStatus};
+use shared::ports::PaymentStore;
 use shared::ports::clock::SystemClock;
-use shared::ports::gateway::CreatePayment;
-use shared::ports::{PaymentGateway, PaymentStore};
 use shared::service::{CommandService, Settings};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const TENANT: &str = "tenant-e2e";
@@ -100,62 +99,19 @@ impl Stack {
 
     /// An order whose customer tried to pay with `card`; the app's record says authorized either way.
     async fn order_paid_with(&self, amount: i64, card: &str) -> Payment {
-        let order = unique_name("DE");
-        let transaction_id = unique_name("tx");
-        let eur = Currency::parse("EUR").unwrap();
-        let request = CreatePayment {
-            amount: Money::new(amount, eur),
-            metadata: BTreeMap::from([
-                ("orderReference".to_string(), order.clone()),
-                ("tenantIdentifier".to_string(), TENANT.to_string()),
-                ("transactionId".to_string(), transaction_id.clone()),
-            ]),
-            idempotency_key: format!("create-{transaction_id}"),
-        };
-        let intent = self
-            .service
-            .gateway
-            .create_payment(TENANT, &request)
-            .await
-            .expect("create payment intent");
-        // A declined card fails here; the test that uses one wants exactly that.
-        let _ = self.customer.pay_with(&intent.id, card).await;
-        let payment = Payment::new(
-            TENANT.into(),
-            transaction_id,
-            Some(order),
-            intent.id,
-            Money::new(amount, eur),
-            "t0",
-        );
-        let payment = payment.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap();
-        self.service
-            .store
-            .insert_payment(&payment)
-            .await
-            .expect("insert payment");
-        payment
+        seed_order(
+            &self.service.store,
+            &self.service.gateway,
+            &self.customer,
+            TENANT,
+            amount,
+            card,
+        )
+        .await
     }
 
-    /// Sends a command the way Spryker's SQS transport does: raw payload, ACP attributes on the message.
     async fn send(&self, queue: &str, name: &str, payload: &Value) {
-        let attribute = |v: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v)
-                .build()
-                .unwrap()
-        };
-        self.sqs
-            .send_message()
-            .queue_url(queue)
-            .message_body(payload.to_string())
-            .message_attributes("transferName", attribute(name))
-            .message_attributes("tenantIdentifier", attribute(TENANT))
-            .message_attributes("correlationId", attribute("corr-e2e"))
-            .send()
-            .await
-            .expect("send command");
+        send_command(&self.sqs, queue, name, TENANT, payload).await;
     }
 
     /// Runs the function on its queue until nothing is left to deliver.
@@ -175,41 +131,15 @@ impl Stack {
 
     /// Every message on the bus so far, as (message name, payload), after waiting for `at_least`.
     async fn bus_messages(&self, at_least: usize) -> Vec<(String, Value)> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.bus.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("receive");
-            let messages = out.messages();
-            for m in messages {
-                let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                let detail = &event["detail"];
-                assert_eq!(event["source"], json!(self.bus.source));
-                assert_eq!(event["detail-type"], detail["messageAttributes"]["transferName"]);
-                seen.push((
-                    event["detail-type"].as_str().unwrap().to_string(),
-                    detail["payload"].clone(),
-                ));
-                let handle = m.receipt_handle().unwrap();
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.bus.queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            if messages.is_empty() && (seen.len() >= at_least || Instant::now() > deadline) {
-                return seen;
-            }
-        }
+        let messages = bus_messages(&self.sqs, &self.bus.queue_url, at_least, Duration::from_secs(20)).await;
+        messages
+            .into_iter()
+            .map(|m| {
+                assert_eq!(m.attributes["transferName"], json!(m.name));
+                assert_eq!(m.attributes["publisher"], json!(self.bus.source));
+                (m.name, m.payload)
+            })
+            .collect()
     }
 }
 

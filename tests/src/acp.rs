@@ -1,0 +1,136 @@
+//! Talking to the app from outside, the way Spryker and its customers do: send a command to its queue,
+//! watch the messages the app puts on its bus, and (until the app creates payments itself through
+//! initialize-payment) seed an order whose customer authorized the payment at Stripe.
+
+use crate::aws::unique_name;
+use crate::stripe_customer::StripeCustomer;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use serde_json::Value;
+use shared::domain::{Currency, Money, Payment, PaymentStatus};
+use shared::ports::gateway::CreatePayment;
+use shared::ports::{PaymentGateway, PaymentStore};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Sends an ACP command as Spryker's SQS transport does: the raw payload as body, the ACP attributes as
+/// String message attributes.
+pub async fn send_command(sqs: &aws_sdk_sqs::Client, queue_url: &str, name: &str, tenant: &str, payload: &Value) {
+    let attribute = |v: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .expect("attribute")
+    };
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(payload.to_string())
+        .message_attributes("transferName", attribute(name))
+        .message_attributes("tenantIdentifier", attribute(tenant))
+        .message_attributes("correlationId", attribute(&uuid::Uuid::new_v4().to_string()))
+        .send()
+        .await
+        .expect("send command");
+}
+
+/// One ACP message as it left the bus.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BusMessage {
+    /// The message name (EventBridge `detail-type`).
+    pub name: String,
+    /// `detail.messageAttributes`.
+    pub attributes: Value,
+    /// `detail.payload`.
+    pub payload: Value,
+    /// `detail.channel`.
+    pub channel: String,
+}
+
+/// Reads every message from the queue a bus rule delivers to, until at least `at_least` arrived and the
+/// queue is quiet (or `within` passed: the caller's assertions then say what is missing).
+pub async fn bus_messages(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    at_least: usize,
+    within: Duration,
+) -> Vec<BusMessage> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive bus messages");
+        let messages = out.messages();
+        for m in messages {
+            let event: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("bus event JSON");
+            let detail = &event["detail"];
+            seen.push(BusMessage {
+                name: event["detail-type"].as_str().unwrap_or_default().to_string(),
+                attributes: detail["messageAttributes"].clone(),
+                payload: detail["payload"].clone(),
+                channel: detail["channel"].as_str().unwrap_or_default().to_string(),
+            });
+            if let Some(handle) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        if messages.is_empty() && (seen.len() >= at_least || Instant::now() > deadline) {
+            return seen;
+        }
+    }
+}
+
+/// Creates an order whose customer tried to pay `amount` EUR cents with the Stripe test `card`
+/// (`pm_card_visa` pays; `pm_card_chargeCustomerFail` is declined), and records the payment as the
+/// app would have after authorization. Returns the payment.
+pub async fn seed_order<S: PaymentStore, G: PaymentGateway>(
+    store: &S,
+    gateway: &G,
+    customer: &StripeCustomer,
+    tenant: &str,
+    amount: i64,
+    card: &str,
+) -> Payment {
+    let order = unique_name("DE");
+    let transaction_id = unique_name("tx");
+    let eur = Currency::parse("EUR").expect("EUR");
+    let request = CreatePayment {
+        amount: Money::new(amount, eur),
+        metadata: BTreeMap::from([
+            ("orderReference".to_string(), order.clone()),
+            ("tenantIdentifier".to_string(), tenant.to_string()),
+            ("transactionId".to_string(), transaction_id.clone()),
+        ]),
+        idempotency_key: format!("create-{transaction_id}"),
+    };
+    let intent = gateway
+        .create_payment(tenant, &request)
+        .await
+        .expect("create payment intent");
+    // A declined card fails here; callers that use one want exactly that.
+    let _ = customer.pay_with(&intent.id, card).await;
+    let payment = Payment::new(
+        tenant.into(),
+        transaction_id,
+        Some(order),
+        intent.id,
+        Money::new(amount, eur),
+        "t0",
+    );
+    let payment = payment
+        .moved_to(PaymentStatus::Authorized, "t1")
+        .expect("new -> authorized")
+        .expect("a change");
+    store.insert_payment(&payment).await.expect("insert payment");
+    payment
+}
