@@ -54,20 +54,26 @@ const HELD_BY_KEY: &str = "#op_lease = :key";
 /// The operation is in progress under the caller's lease token.
 const HELD_BY_TOKEN: &str = "#state = :in_progress AND #lease_token = :token";
 
+/// Escapes a key component so that ids containing `#` (the separator) or `%` can never make one tenant's
+/// key equal another's: `a#ORDER#b` + `c` and `a` + `b#ORDER#c` stay different keys.
+fn part(component: &str) -> String {
+    component.replace('%', "%25").replace('#', "%23")
+}
+
 fn payment_pk(tenant: &str, transaction_id: &str) -> String {
-    format!("TENANT#{tenant}#PAYMENT#{transaction_id}")
+    format!("TENANT#{}#PAYMENT#{}", part(tenant), part(transaction_id))
 }
 
 fn order_pk(tenant: &str, order_reference: &str) -> String {
-    format!("TENANT#{tenant}#ORDER#{order_reference}")
+    format!("TENANT#{}#ORDER#{}", part(tenant), part(order_reference))
 }
 
 fn op_pk(tenant: &str, key: &str) -> String {
-    format!("TENANT#{tenant}#OP#{key}")
+    format!("TENANT#{}#OP#{}", part(tenant), part(key))
 }
 
 fn refund_sk(refund_id: &str) -> String {
-    format!("REFUND#{refund_id}")
+    format!("REFUND#{}", part(refund_id))
 }
 
 /// The key of a payment item.

@@ -113,6 +113,7 @@ fn assert_conflict(result: Result<(), StoreError>, what: &str) {
 pub async fn run_all<S: PaymentStore>(store: &S) {
     insert_twice_conflicts(store).await;
     find_by_order(store).await;
+    ids_with_separators_stay_apart(store).await;
     claim_lifecycle(store).await;
     claim_without_payment(store).await;
     busy_payment_leaves_no_claim_behind(store).await;
@@ -158,6 +159,26 @@ pub async fn find_by_order<S: PaymentStore>(store: &S) {
     assert_eq!(
         store.get_payment(&scope.tenant, "tx-headless").await,
         Ok(Some(headless))
+    );
+}
+
+/// Ids are outside input: a tenant and an order that spell another tenant's key never reach its records.
+pub async fn ids_with_separators_stay_apart<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let mut first = scope.payment("tx-sep-1");
+    first.tenant = format!("{}#ORDER#b", scope.tenant);
+    first.order_reference = Some("c".into());
+    let mut second = scope.payment("tx-sep-2");
+    second.order_reference = Some("b#ORDER#c".into());
+    store.insert_payment(&first).await.expect("insert the first payment");
+    store
+        .insert_payment(&second)
+        .await
+        .expect("the second payment is not the first");
+    assert_eq!(store.find_payment_by_order(&first.tenant, "c").await, Ok(Some(first)));
+    assert_eq!(
+        store.find_payment_by_order(&scope.tenant, "b#ORDER#c").await,
+        Ok(Some(second))
     );
 }
 
