@@ -54,42 +54,16 @@ where
 mod tests {
     use super::*;
     use lambda_runtime::Context;
-    use shared::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};
-    use shared::domain::{Currency, Money, Payment, PaymentStatus};
-    use shared::service::Settings;
-    use std::time::Duration;
-    use time::macros::datetime;
+    use shared::service::testing::{MemoryCommandService, authorized_order, memory_service};
 
-    type Svc = CommandService<MemoryStore, MemoryGateway, MemoryPublisher, FixedClock>;
+    type Svc = MemoryCommandService;
 
     fn service() -> Svc {
-        CommandService {
-            store: MemoryStore::new(),
-            gateway: MemoryGateway::new(),
-            publisher: MemoryPublisher::new(),
-            clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
-            settings: Settings {
-                psp_retry_delay: Duration::from_millis(1),
-                ..Settings::new("app-test")
-            },
-        }
+        memory_service()
     }
 
     async fn authorized(svc: &Svc, order: &str, amount: i64) {
-        let pi = svc.gateway.authorized_payment(amount, "EUR");
-        let money = Money::new(amount, Currency::parse("EUR").unwrap());
-        let p = Payment::new(
-            "demo-tenant".into(),
-            format!("tx-{order}"),
-            Some(order.into()),
-            pi,
-            money,
-            "t0",
-        );
-        svc.store
-            .insert_payment(&p.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap())
-            .await
-            .unwrap();
+        authorized_order(svc, "demo-tenant", order, amount).await;
     }
 
     fn event(json: &str) -> LambdaEvent<SqsEvent> {

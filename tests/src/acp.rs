@@ -2,7 +2,7 @@
 //! watch the messages the app puts on its bus, and (until the app creates payments itself through
 //! initialize-payment) seed an order whose customer authorized the payment at Stripe.
 
-use crate::aws::unique_name;
+use crate::aws::{take_bodies, unique_name};
 use crate::stripe_customer::StripeCustomer;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::Value;
@@ -57,17 +57,10 @@ pub async fn bus_messages(
     let deadline = Instant::now() + within;
     let mut seen = Vec::new();
     loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive bus messages");
-        let messages = out.messages();
-        for m in messages {
-            let event: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("bus event JSON");
+        let bodies = take_bodies(sqs, queue_url).await;
+        let quiet = bodies.is_empty();
+        for body in bodies {
+            let event: Value = serde_json::from_str(&body).expect("bus event JSON");
             let detail = &event["detail"];
             seen.push(BusMessage {
                 name: event["detail-type"].as_str().unwrap_or_default().to_string(),
@@ -75,16 +68,8 @@ pub async fn bus_messages(
                 payload: detail["payload"].clone(),
                 channel: detail["channel"].as_str().unwrap_or_default().to_string(),
             });
-            if let Some(handle) = m.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .expect("delete");
-            }
         }
-        if messages.is_empty() && (seen.len() >= at_least || Instant::now() > deadline) {
+        if quiet && (seen.len() >= at_least || Instant::now() > deadline) {
             return seen;
         }
     }

@@ -129,6 +129,31 @@ pub async fn create_bus_to_queue(eb: &aws_sdk_eventbridge::Client, sqs: &aws_sdk
     }
 }
 
+/// Receives what `queue_url` has (waiting up to a second), deletes it, and returns the bodies.
+pub async fn take_bodies(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive messages");
+    let mut bodies = Vec::new();
+    for message in out.messages() {
+        bodies.extend(message.body().map(str::to_string));
+        if let Some(handle) = message.receipt_handle() {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .expect("delete message");
+        }
+    }
+    bodies
+}
+
 /// Receives (and deletes) message bodies from `queue_url` until `count` arrived; panics after `within`.
 pub async fn receive_bodies(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: usize, within: Duration) -> Vec<String> {
     let deadline = Instant::now() + within;
@@ -139,25 +164,7 @@ pub async fn receive_bodies(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: u
             "only {} of {count} messages arrived in {within:?}",
             bodies.len()
         );
-        let out = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive messages");
-        for message in out.messages() {
-            bodies.extend(message.body().map(str::to_string));
-            if let Some(handle) = message.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .expect("delete message");
-            }
-        }
+        bodies.extend(take_bodies(sqs, queue_url).await);
     }
     bodies
 }

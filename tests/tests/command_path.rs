@@ -129,6 +129,12 @@ impl Stack {
         }
     }
 
+    /// The payment as the app has it now.
+    async fn stored(&self, payment: &Payment) -> Payment {
+        let found = self.service.store.get_payment(TENANT, &payment.transaction_id).await;
+        found.expect("read payment").expect("payment exists")
+    }
+
     /// Every message on the bus so far, as (message name, payload), after waiting for `at_least`.
     async fn bus_messages(&self, at_least: usize) -> Vec<(String, Value)> {
         let messages = bus_messages(&self.sqs, &self.bus.queue_url, at_least, Duration::from_secs(20)).await;
@@ -206,24 +212,12 @@ async fn capture_cancel_and_refund_each_get_their_answer() {
         bus[5].1,
         json!({"orderReference": other.order_reference, "orderItemIds": [7], "amount": 0})
     );
-    let stored = stack
-        .service
-        .store
-        .get_payment(TENANT, &paid.transaction_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stack.stored(&paid).await;
     assert_eq!(
         (stored.status, stored.captured, stored.refunded),
         (PaymentStatus::Captured, 10_000, 4_000)
     );
-    let canceled = stack
-        .service
-        .store
-        .get_payment(TENANT, &other.transaction_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let canceled = stack.stored(&other).await;
     assert_eq!(canceled.status, PaymentStatus::Canceled);
 }
 
@@ -239,13 +233,7 @@ async fn a_psp_decline_answers_capture_failed() {
     stack.drain(&captures, "CapturePayment", 10).await;
     let bus = stack.bus_messages(2).await;
     assert_eq!(names(&bus), vec!["PaymentUpdated", "PaymentCaptureFailed"]);
-    let stored = stack
-        .service
-        .store
-        .get_payment(TENANT, &unpaid.transaction_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stack.stored(&unpaid).await;
     assert_eq!(stored.status, PaymentStatus::CaptureFailed);
 }
 
@@ -369,13 +357,7 @@ async fn two_partial_refunds_then_one_beyond_the_captured_amount() {
         2,
         "the refused refund never reached Stripe"
     );
-    let stored = stack
-        .service
-        .store
-        .get_payment(TENANT, &paid.transaction_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stack.stored(&paid).await;
     assert_eq!((stored.captured, stored.refunded), (6_000, 5_000));
 }
 

@@ -165,6 +165,13 @@ impl Outcome {
         }
     }
 
+    /// The PSP refused the command: the payment moves to `status` where the machine allows it.
+    fn failed(command: &InboundCommand, payment: &Payment, status: PaymentStatus, at: &str, reason: &str) -> Self {
+        tracing::warn!(command = command.name(), reason, "the PSP refused the command");
+        let next = payment.moved_to(status, at).ok().flatten();
+        Outcome::changed(payment, next, vec![failure_message(command)])
+    }
+
     /// The command was refused before any PSP call.
     fn rejected(command: &InboundCommand, payment: Option<&Payment>, why: &Rejection) -> Self {
         tracing::warn!(command = command.name(), reason = %why, "command refused");
@@ -371,21 +378,29 @@ where
         }
     }
 
-    /// After an unknown outcome the PSP may already have done it: read before acting again.
-    async fn done_earlier(
+    /// Performs a PSP operation on the payment whose success leaves it in `done`. After an unknown
+    /// outcome the PSP may already have done it, so it is read first and asked again only if not.
+    async fn settle<F, Fut>(
         &self,
         tenant: &str,
         payment: &Payment,
         retrying_unknown: bool,
         done: PaymentStatus,
-    ) -> Result<Option<PspPaymentIntent>, PspError> {
-        if !retrying_unknown {
-            return Ok(None);
+        call: F,
+    ) -> Result<PspPaymentIntent, PspError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<PspPaymentIntent, PspError>>,
+    {
+        if retrying_unknown {
+            let intent = self
+                .psp(|| self.gateway.get_payment(tenant, &payment.psp_reference))
+                .await?;
+            if intent.status == done {
+                return Ok(intent);
+            }
         }
-        let intent = self
-            .psp(|| self.gateway.get_payment(tenant, &payment.psp_reference))
-            .await?;
-        Ok((intent.status == done).then_some(intent))
+        self.psp(call).await
     }
 
     async fn capture(
@@ -402,16 +417,10 @@ where
             Err(why) => return Ok(Outcome::rejected(&command, Some(payment), &why)),
         };
         let key = id.psp_idempotency_key();
-        let result = match self
-            .done_earlier(tenant, payment, retrying_unknown, PaymentStatus::Captured)
-            .await?
-        {
-            Some(intent) => Ok(intent),
-            None => {
-                self.psp(|| self.gateway.capture(tenant, &payment.psp_reference, amount, &key))
-                    .await
-            }
-        };
+        let capture = || self.gateway.capture(tenant, &payment.psp_reference, amount, &key);
+        let result = self
+            .settle(tenant, payment, retrying_unknown, PaymentStatus::Captured, capture)
+            .await;
         let at = self.history_time();
         let captured_reply = |captured: i64| {
             OutgoingMessage::PaymentCaptured(PaymentPayload {
@@ -424,11 +433,7 @@ where
                 ..cmd.clone()
             })
         };
-        let failed = |reason: &str| {
-            tracing::warn!(reason, "capture failed at the PSP");
-            let next = payment.moved_to(PaymentStatus::CaptureFailed, &at).ok().flatten();
-            Outcome::changed(payment, next, vec![failure_message(&command)])
-        };
+        let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CaptureFailed, &at, reason);
         match result {
             Ok(intent) => Ok(match intent.status {
                 // Stripe captures exactly `amount_to_capture` or refuses; every retry of this command asks
@@ -466,22 +471,12 @@ where
             return Ok(Outcome::rejected(&command, Some(payment), &why));
         }
         let key = id.psp_idempotency_key();
-        let result = match self
-            .done_earlier(tenant, payment, retrying_unknown, PaymentStatus::Canceled)
-            .await?
-        {
-            Some(intent) => Ok(intent),
-            None => {
-                self.psp(|| self.gateway.cancel(tenant, &payment.psp_reference, &key))
-                    .await
-            }
-        };
+        let cancel = || self.gateway.cancel(tenant, &payment.psp_reference, &key);
+        let result = self
+            .settle(tenant, payment, retrying_unknown, PaymentStatus::Canceled, cancel)
+            .await;
         let at = self.history_time();
-        let failed = |reason: &str| {
-            tracing::warn!(reason, "cancellation failed at the PSP");
-            let next = payment.moved_to(PaymentStatus::CancellationFailed, &at).ok().flatten();
-            Outcome::changed(payment, next, vec![failure_message(&command)])
-        };
+        let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CancellationFailed, &at, reason);
         match result {
             Ok(intent) => Ok(match intent.status {
                 PaymentStatus::Canceled => match payment.moved_to(PaymentStatus::Canceled, &at) {

@@ -2,42 +2,20 @@
 
 use super::*;
 use crate::acp::{InboundMessage, RefundOrderItem};
-use crate::adapters::memory::{FixedClock, GatewayFault, MemoryGateway, MemoryPublisher, MemoryStore};
-use crate::domain::{Currency, Money};
-use time::macros::datetime;
+use crate::adapters::memory::GatewayFault;
+use crate::service::testing::{MemoryCommandService, authorized_order, memory_service};
 
-type Svc = CommandService<MemoryStore, MemoryGateway, MemoryPublisher, FixedClock>;
+type Svc = MemoryCommandService;
 
 const TENANT: &str = "tenant-a";
 
 fn service() -> Svc {
-    CommandService {
-        store: MemoryStore::new(),
-        gateway: MemoryGateway::new(),
-        publisher: MemoryPublisher::new(),
-        clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
-        settings: Settings {
-            psp_retry_delay: Duration::from_millis(1),
-            ..Settings::new("app-test")
-        },
-    }
+    memory_service()
 }
 
 /// An order whose payment the customer has authorized at the PSP.
 async fn authorized(svc: &Svc, order: &str, amount: i64) -> Payment {
-    let pi = svc.gateway.authorized_payment(amount, "EUR");
-    let eur = Currency::parse("EUR").unwrap();
-    let p = Payment::new(
-        TENANT.into(),
-        format!("tx-{order}"),
-        Some(order.into()),
-        pi,
-        Money::new(amount, eur),
-        "t0",
-    );
-    let p = p.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap();
-    svc.store.insert_payment(&p).await.unwrap();
-    p
+    authorized_order(svc, TENANT, order, amount).await
 }
 
 fn message(command: InboundCommand) -> InboundMessage {

@@ -2,5 +2,7 @@
 
 pub mod commands;
 pub mod operation;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 pub use commands::{CommandError, CommandReport, CommandService, Settings};

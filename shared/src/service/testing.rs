@@ -1,0 +1,50 @@
+//! The command service on the in-memory twins, for unit and handler tests (feature `test-support`).
+
+use super::commands::{CommandService, Settings};
+use crate::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};
+use crate::domain::{Currency, Money, Payment, PaymentStatus};
+use crate::ports::PaymentStore;
+use std::time::Duration;
+use time::macros::datetime;
+
+/// The command service on the in-memory twins.
+pub type MemoryCommandService = CommandService<MemoryStore, MemoryGateway, MemoryPublisher, FixedClock>;
+
+/// A fresh in-memory service as app `app-test`, its clock standing at 2026-01-01, PSP retries 1 ms apart.
+pub fn memory_service() -> MemoryCommandService {
+    CommandService {
+        store: MemoryStore::new(),
+        gateway: MemoryGateway::new(),
+        publisher: MemoryPublisher::new(),
+        clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
+        settings: Settings {
+            psp_retry_delay: Duration::from_millis(1),
+            ..Settings::new("app-test")
+        },
+    }
+}
+
+/// An order of `tenant` whose customer authorized `amount` EUR cents at the PSP, recorded as authorized
+/// with transaction id `tx-{order}`.
+pub async fn authorized_order(svc: &MemoryCommandService, tenant: &str, order: &str, amount: i64) -> Payment {
+    let psp_reference = svc.gateway.authorized_payment(amount, "EUR");
+    let money = Money::new(
+        amount,
+        Currency::parse("EUR").unwrap_or_else(|_| unreachable!("EUR is ISO 4217")),
+    );
+    let payment = Payment::new(
+        tenant.into(),
+        format!("tx-{order}"),
+        Some(order.into()),
+        psp_reference,
+        money,
+        "t0",
+    );
+    let Ok(Some(payment)) = payment.moved_to(PaymentStatus::Authorized, "t1") else {
+        unreachable!("new -> authorized is allowed")
+    };
+    if let Err(e) = svc.store.insert_payment(&payment).await {
+        panic!("seeding {order} failed: {e}");
+    }
+    payment
+}
