@@ -1,25 +1,14 @@
-//! Processing one Spryker command (CapturePayment, CancelPayment, RefundPayment), exactly once:
-//!
-//! 1. **claim** the command's operation record (idempotency, Powertools semantics) and lease its payment,
-//!    so a redelivered command, or another command on the same payment, cannot move money concurrently;
-//! 2. **decide** with the domain whether the PSP is called at all, and call it with an idempotency key
-//!    derived from the command (an unknown outcome is never a failure: the claim is released and the
-//!    command retried, re-reading the PSP first);
-//! 3. **commit** the payment change, the refund record and the resulting events (the outbox) in one
-//!    transaction;
-//! 4. **publish** the outbox, then mark it published. A crash in between is repaired by the next delivery.
+//! Processing one Spryker command (CapturePayment, CancelPayment, RefundPayment), exactly once. The
+//! operation's life (claim, commit with outbox, publish) is the [`Runner`]'s; this module decides what
+//! each command does: the domain's checks, then the PSP call with an idempotency key derived from the
+//! command, mapped to the reply the tenant expects.
 
 use super::operation::OperationId;
-use crate::acp::event::event_id;
-use crate::acp::{
-    BusEvent, InboundCommand, InboundMessage, OutgoingMessage, PaymentDetailsPayload, PaymentPayload, RefundPayment,
-};
+use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner};
+use crate::acp::{InboundCommand, InboundMessage, OutgoingMessage, PaymentPayload, RefundPayment};
 use crate::domain::payment::RefundBucket;
 use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus, Rejection};
-use crate::ports::{
-    Claim, ClaimRequest, Clock, Commit, EventPublisher, OperationRecord, OperationState, PaymentGateway, PaymentStore,
-    PaymentWrite, PspError, PspPaymentIntent, PublishError, StoreError,
-};
+use crate::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent};
 use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -57,45 +46,6 @@ impl Settings {
     }
 }
 
-/// A command that could not be finished now. Every variant is retryable: the SQS record is reported as
-/// a batch item failure and delivered again after its visibility timeout.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// Another delivery of the same command holds it, or is publishing its outcome.
-    #[error("the same command is being processed by another delivery")]
-    InProgress,
-    /// Another command holds the payment's lease.
-    #[error("another command is in progress on this payment")]
-    PaymentBusy,
-    /// The PSP's answer is unknown (timeout, 5xx, 429): retried with the same idempotency key.
-    #[error("PSP outcome unknown: {0}")]
-    OutcomeUnknown(String),
-    /// The store failed or a condition failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Events could not be published; they stay in the outbox.
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-}
-
-/// What handling a command did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CommandReport {
-    /// Processed now; these messages were published.
-    Completed(Vec<String>),
-    /// Processed and published before: nothing to do.
-    Duplicate,
-    /// Processed before; its outbox was published now.
-    Republished(Vec<String>),
-}
-
-/// What a command leads to, before it is committed.
-struct Outcome {
-    messages: Vec<OutgoingMessage>,
-    payment: Option<PaymentWrite>,
-    refund: Option<Refund>,
-}
-
 /// The reply that tells the tenant the command failed, echoing the command (decision §9.6).
 fn failure_message(command: &InboundCommand) -> OutgoingMessage {
     match command {
@@ -115,56 +65,7 @@ fn refund_echo(r: &RefundPayment) -> PaymentPayload {
     }
 }
 
-/// PaymentUpdated for a changed payment; `details` carries the PSP id, amounts and status history.
-fn payment_updated(p: &Payment) -> OutgoingMessage {
-    let history: BTreeMap<String, &str> = p
-        .history
-        .iter()
-        .map(|h| (format!("External status \"{}\"", h.status.as_str()), h.at.as_str()))
-        .collect();
-    let details = serde_json::json!({
-        "status": p.status.as_str(),
-        "pspReference": p.psp_reference,
-        "amount": p.amount.minor,
-        "currencyIsoCode": p.amount.currency.code(),
-        "capturedAmount": p.captured,
-        "refundedAmount": p.refunded,
-        "pendingRefundAmount": p.refunding,
-        "statusHistory": history,
-    });
-    OutgoingMessage::PaymentUpdated(PaymentDetailsPayload {
-        entity_reference: p.order_reference.clone(),
-        payment_reference: p.transaction_id.clone(),
-        details: Some(details.to_string()),
-    })
-}
-
 impl Outcome {
-    /// The payment moved from `before` to `after` (or stayed, when `None`); `messages` follow PaymentUpdated.
-    fn changed(before: &Payment, after: Option<Payment>, messages: Vec<OutgoingMessage>) -> Self {
-        match after {
-            Some(next) => {
-                let mut all = vec![payment_updated(&next)];
-                all.extend(messages);
-                Outcome {
-                    messages: all,
-                    payment: Some(PaymentWrite::Replace {
-                        payment: next,
-                        expected_version: before.version,
-                    }),
-                    refund: None,
-                }
-            }
-            None => Outcome {
-                messages,
-                payment: Some(PaymentWrite::Release {
-                    transaction_id: before.transaction_id.clone(),
-                }),
-                refund: None,
-            },
-        }
-    }
-
     /// The PSP refused the command: the payment moves to `status` where the machine allows it.
     fn failed(command: &InboundCommand, payment: &Payment, status: PaymentStatus, at: &str, reason: &str) -> Self {
         tracing::warn!(command = command.name(), reason, "the PSP refused the command");
@@ -208,125 +109,33 @@ where
 {
     /// Handles one command. `Ok` means the record may be deleted from the queue; `Err` means retry it.
     #[tracing::instrument(skip_all, fields(tenant = %msg.tenant_identifier, command = msg.command.name()))]
-    pub async fn handle(&self, msg: &InboundMessage) -> Result<CommandReport, CommandError> {
+    pub async fn handle(&self, msg: &InboundMessage) -> Result<OperationReport, OperationError> {
         let tenant = msg.tenant_identifier.as_str();
         let id = OperationId::of(tenant, &msg.command);
-        let now = self.clock.epoch_seconds();
         let found = self
             .store
             .find_payment_by_order(tenant, msg.command.order_reference())
             .await?;
-        let transaction_id = found.map(|p| p.transaction_id);
-        let token = uuid::Uuid::new_v4().to_string();
-        let claim = ClaimRequest {
-            tenant: tenant.to_string(),
-            key: id.key.clone(),
-            fingerprint: id.fingerprint.clone(),
-            token: token.clone(),
-            payment: transaction_id.clone(),
-            now,
-            lease_until: now + self.settings.lease_seconds,
-            expires_at: now + self.settings.record_ttl_seconds,
-        };
-        let retrying_unknown = match self.store.claim(&claim).await? {
-            Claim::Acquired {
-                outcome_unknown,
-                attempts,
-            } => {
-                tracing::info!(key = %id.key, attempts, outcome_unknown, "command claimed");
-                outcome_unknown
-            }
-            Claim::Existing(record) => return self.on_existing(msg, &id, record).await,
-            Claim::PaymentBusy => return Err(CommandError::PaymentBusy),
-        };
-        // The lease is ours now: read the payment again, the first read may predate another commit.
-        let payment = match &transaction_id {
-            Some(tx) => self.store.get_payment(tenant, tx).await?,
-            None => None,
-        };
-        let outcome = match self.decide(msg, &id, payment.as_ref(), retrying_unknown).await {
-            Ok(outcome) => outcome,
-            Err(reason) => {
-                tracing::warn!(key = %id.key, %reason, "PSP outcome unknown; the command will be retried");
-                self.store.release_unknown(tenant, &id.key, &token).await?;
-                return Err(CommandError::OutcomeUnknown(reason));
-            }
-        };
-        let events = self.render(msg, &id, &outcome.messages);
-        let commit = Commit {
-            tenant: tenant.to_string(),
-            key: id.key.clone(),
-            token,
-            payment: outcome.payment,
-            refund: outcome.refund,
-            events: events.clone(),
-            publish_lease_until: self.clock.epoch_seconds() + self.settings.publish_lease_seconds,
-        };
-        self.store.commit(&commit).await?;
-        self.publish_outbox(tenant, &id.key, &events).await?;
-        Ok(CommandReport::Completed(
-            events.into_iter().map(|e| e.detail_type).collect(),
-        ))
-    }
-
-    /// The command's operation exists already: a redelivery.
-    async fn on_existing(
-        &self,
-        msg: &InboundMessage,
-        id: &OperationId,
-        record: OperationRecord,
-    ) -> Result<CommandReport, CommandError> {
-        let tenant = msg.tenant_identifier.as_str();
-        if record.fingerprint != id.fingerprint {
+        let op = Operation {
+            tenant,
+            id: &id,
+            correlation_id: msg.correlation_id.as_deref(),
+            payment: found.map(|p| p.transaction_id),
             // Same command identity with another amount or currency: refused before reaching the PSP.
-            // Its event id differs from the original's (it includes the new fingerprint).
-            tracing::warn!(key = %id.key, reason = %Rejection::PayloadMismatch, "command refused");
-            let events = self.render(msg, id, &[failure_message(&msg.command)]);
-            self.publisher.publish(&events).await?;
-            return Ok(CommandReport::Completed(
-                events.into_iter().map(|e| e.detail_type).collect(),
-            ));
-        }
-        match record.state {
-            OperationState::InProgress => Err(CommandError::InProgress),
-            OperationState::Completed if record.published => Ok(CommandReport::Duplicate),
-            OperationState::Completed => {
-                let now = self.clock.epoch_seconds();
-                let until = now + self.settings.publish_lease_seconds;
-                if !self.store.take_publish_lease(tenant, &id.key, now, until).await? {
-                    return Err(CommandError::InProgress);
-                }
-                self.publish_outbox(tenant, &id.key, &record.events).await?;
-                Ok(CommandReport::Republished(
-                    record.events.into_iter().map(|e| e.detail_type).collect(),
-                ))
-            }
-        }
+            refused: vec![failure_message(&msg.command)],
+        };
+        self.runner()
+            .run(op, |payment, retrying| self.decide(msg, &id, payment, retrying))
+            .await
     }
 
-    async fn publish_outbox(&self, tenant: &str, key: &str, events: &[BusEvent]) -> Result<(), CommandError> {
-        if !events.is_empty() {
-            self.publisher.publish(events).await?;
+    fn runner(&self) -> Runner<'_, S, P, C> {
+        Runner {
+            store: &self.store,
+            publisher: &self.publisher,
+            clock: &self.clock,
+            settings: &self.settings,
         }
-        self.store.mark_published(tenant, key).await?;
-        Ok(())
-    }
-
-    /// Renders messages as bus events with ids derived from the command, so a republish keeps them.
-    fn render(&self, msg: &InboundMessage, id: &OperationId, messages: &[OutgoingMessage]) -> Vec<BusEvent> {
-        let tenant = msg.tenant_identifier.as_str();
-        let correlation_id = msg
-            .correlation_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let at = self.clock.now();
-        messages
-            .iter()
-            .map(|m| {
-                let event_id = event_id(&[tenant, &id.key, &id.fingerprint, m.name()]);
-                BusEvent::render(m, tenant, &self.settings.app_identifier, &correlation_id, event_id, at)
-            })
-            .collect()
     }
 
     /// The history timestamp for a status change happening now.
@@ -357,10 +166,10 @@ where
         &self,
         msg: &InboundMessage,
         id: &OperationId,
-        payment: Option<&Payment>,
+        payment: Option<Payment>,
         retrying_unknown: bool,
     ) -> Result<Outcome, String> {
-        let Some(payment) = payment else {
+        let Some(payment) = payment.as_ref() else {
             return Ok(Outcome::rejected(&msg.command, None, &Rejection::UnknownPayment));
         };
         let tenant = msg.tenant_identifier.as_str();

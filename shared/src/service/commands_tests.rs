@@ -1,9 +1,11 @@
 //! Command processing on the in-memory twins: every promise of issue 2 at unit level.
 
 use super::*;
-use crate::acp::{InboundMessage, RefundOrderItem};
+use crate::acp::{BusEvent, InboundMessage, RefundOrderItem};
 use crate::adapters::memory::GatewayFault;
+use crate::ports::{Claim, ClaimRequest};
 use crate::service::testing::{MemoryCommandService, authorized_order, memory_service};
+use crate::service::{OperationError, OperationReport};
 
 type Svc = MemoryCommandService;
 
@@ -79,7 +81,7 @@ async fn capture_moves_money_once_and_answers_with_captured() {
     let report = svc.handle(&capture("DE--1", vec![1, 2], Some(1000))).await.unwrap();
     assert_eq!(
         report,
-        CommandReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
     );
     let events = svc.publisher.published();
     assert_eq!(
@@ -108,11 +110,11 @@ async fn the_same_capture_three_times_in_a_row_has_one_effect_and_one_result() {
     authorized(&svc, "DE--1", 1000).await;
     let msg = capture("DE--1", vec![1], Some(1000));
     svc.handle(&msg).await.unwrap();
-    assert_eq!(svc.handle(&msg).await.unwrap(), CommandReport::Duplicate);
+    assert_eq!(svc.handle(&msg).await.unwrap(), OperationReport::Duplicate);
     // Item order does not make a new command.
     assert_eq!(
         svc.handle(&capture("DE--1", vec![1], Some(1000))).await.unwrap(),
-        CommandReport::Duplicate
+        OperationReport::Duplicate
     );
     assert_eq!(svc.gateway.effects("capture"), 1);
     assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptured"]);
@@ -126,20 +128,20 @@ async fn the_same_capture_three_times_at_once_has_one_effect_and_one_result() {
     let results = futures::future::join_all([svc.handle(&msg), svc.handle(&msg), svc.handle(&msg)]).await;
     let completed = results
         .iter()
-        .filter(|r| matches!(r, Ok(CommandReport::Completed(_))))
+        .filter(|r| matches!(r, Ok(OperationReport::Completed(_))))
         .count();
     assert_eq!(completed, 1, "{results:?}");
     for r in &results {
         assert!(
             matches!(
                 r,
-                Ok(_) | Err(CommandError::InProgress) | Err(CommandError::PaymentBusy)
+                Ok(_) | Err(OperationError::InProgress) | Err(OperationError::PaymentBusy)
             ),
             "{r:?}"
         );
     }
     // The ones told to retry come back later and find the work done.
-    assert_eq!(svc.handle(&msg).await.unwrap(), CommandReport::Duplicate);
+    assert_eq!(svc.handle(&msg).await.unwrap(), OperationReport::Duplicate);
     assert_eq!(svc.gateway.effects("capture"), 1);
     let events = svc.publisher.published();
     assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptured"]);
@@ -154,7 +156,7 @@ async fn a_lost_psp_response_is_retried_with_the_same_key_and_never_reported_as_
     let report = svc.handle(&capture("DE--1", vec![1], None)).await.unwrap();
     assert_eq!(
         report,
-        CommandReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
     );
     assert_eq!(svc.gateway.effects("capture"), 1);
 }
@@ -168,7 +170,7 @@ async fn an_unknown_outcome_across_deliveries_reads_the_psp_before_capturing_aga
     svc.gateway.inject("capture", unknown());
     svc.gateway.inject("capture", unknown());
     let msg = capture("DE--1", vec![1], Some(700));
-    assert!(matches!(svc.handle(&msg).await, Err(CommandError::OutcomeUnknown(_))));
+    assert!(matches!(svc.handle(&msg).await, Err(OperationError::OutcomeUnknown(_))));
     assert!(
         svc.publisher.published().is_empty(),
         "an unknown outcome is not a failure"
@@ -177,7 +179,7 @@ async fn an_unknown_outcome_across_deliveries_reads_the_psp_before_capturing_aga
     let report = svc.handle(&msg).await.unwrap();
     assert_eq!(
         report,
-        CommandReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
     );
     assert_eq!(svc.gateway.effects("capture"), 1);
     assert_eq!(payload(&svc.publisher.published()[1])["amount"], 700);
@@ -205,12 +207,12 @@ async fn a_crash_after_the_psp_call_is_finished_by_the_next_delivery_after_the_l
         .capture(TENANT, &p.psp_reference, 1000, &id.psp_idempotency_key())
         .await
         .unwrap();
-    assert!(matches!(svc.handle(&msg).await, Err(CommandError::InProgress)));
+    assert!(matches!(svc.handle(&msg).await, Err(OperationError::InProgress)));
     svc.clock.advance(61);
     let report = svc.handle(&msg).await.unwrap();
     assert_eq!(
         report,
-        CommandReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
     );
     assert_eq!(svc.gateway.effects("capture"), 1);
 }
@@ -221,16 +223,16 @@ async fn a_crash_between_commit_and_publish_ends_in_exactly_one_publication() {
     authorized(&svc, "DE--1", 1000).await;
     let msg = capture("DE--1", vec![1], None);
     svc.publisher.fail_next(1);
-    assert!(matches!(svc.handle(&msg).await, Err(CommandError::Publish(_))));
+    assert!(matches!(svc.handle(&msg).await, Err(OperationError::Publish(_))));
     assert!(svc.publisher.published().is_empty());
     // Too early: the first worker's publish lease still holds.
-    assert!(matches!(svc.handle(&msg).await, Err(CommandError::InProgress)));
+    assert!(matches!(svc.handle(&msg).await, Err(OperationError::InProgress)));
     svc.clock.advance(31);
     assert_eq!(
         svc.handle(&msg).await.unwrap(),
-        CommandReport::Republished(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+        OperationReport::Republished(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
     );
-    assert_eq!(svc.handle(&msg).await.unwrap(), CommandReport::Duplicate);
+    assert_eq!(svc.handle(&msg).await.unwrap(), OperationReport::Duplicate);
     assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptured"]);
     assert_eq!(svc.gateway.effects("capture"), 1);
 }
@@ -397,8 +399,8 @@ async fn another_command_in_flight_on_the_payment_makes_this_one_wait() {
     };
     svc.store.claim(&other).await.unwrap();
     let msg = capture("DE--1", vec![1], None);
-    assert!(matches!(svc.handle(&msg).await, Err(CommandError::PaymentBusy)));
+    assert!(matches!(svc.handle(&msg).await, Err(OperationError::PaymentBusy)));
     assert_eq!(svc.gateway.effects("capture"), 0);
     svc.clock.advance(61);
-    assert!(matches!(svc.handle(&msg).await, Ok(CommandReport::Completed(_))));
+    assert!(matches!(svc.handle(&msg).await, Ok(OperationReport::Completed(_))));
 }

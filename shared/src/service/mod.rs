@@ -2,7 +2,9 @@
 
 pub mod commands;
 pub mod operation;
+pub mod runner;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
-pub use commands::{CommandError, CommandReport, CommandService, Settings};
+pub use commands::{CommandService, Settings};
+pub use runner::{OperationError, OperationReport};

@@ -1,0 +1,271 @@
+//! The life of one operation (a command now; a PSP webhook event later), the same for every kind:
+//!
+//! 1. **claim** its record (idempotency, Powertools semantics) and lease its payment, so a redelivery, or
+//!    another operation on the same payment, cannot move money concurrently;
+//! 2. **decide** (the caller's part: the domain, and the PSP where money moves). An unknown PSP outcome
+//!    releases the claim, marked so that the retry re-reads the PSP first;
+//! 3. **commit** the payment change, the refund record and the resulting events (the outbox) in one
+//!    transaction;
+//! 4. **publish** the outbox, then mark it published. A crash in between is repaired by the next delivery.
+
+use super::commands::Settings;
+use super::operation::OperationId;
+use crate::acp::event::event_id;
+use crate::acp::{BusEvent, OutgoingMessage, PaymentDetailsPayload};
+use crate::domain::{Payment, Refund};
+use crate::ports::{
+    Claim, ClaimRequest, Clock, Commit, EventPublisher, OperationRecord, OperationState, PaymentStore, PaymentWrite,
+    PublishError, StoreError,
+};
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// An operation that could not be finished now. Every variant is retryable: an SQS record is reported as
+/// a batch item failure and delivered again after its visibility timeout.
+#[derive(Debug, thiserror::Error)]
+pub enum OperationError {
+    /// Another delivery of the same operation holds it, or is publishing its outcome.
+    #[error("the same operation is being processed by another delivery")]
+    InProgress,
+    /// Another operation holds the payment's lease.
+    #[error("another operation is in progress on this payment")]
+    PaymentBusy,
+    /// The PSP's answer is unknown (timeout, 5xx, 429): retried with the same idempotency key.
+    #[error("PSP outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// The store failed or a condition failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Events could not be published; they stay in the outbox.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// What running an operation did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperationReport {
+    /// Processed now; these messages were published.
+    Completed(Vec<String>),
+    /// Processed and published before: nothing to do.
+    Duplicate,
+    /// Processed before; its outbox was published now.
+    Republished(Vec<String>),
+}
+
+/// What an operation leads to, before it is committed.
+pub struct Outcome {
+    /// The messages to send, in order.
+    pub messages: Vec<OutgoingMessage>,
+    /// The payment change (or the release of its lease).
+    pub payment: Option<PaymentWrite>,
+    /// A refund record to store.
+    pub refund: Option<Refund>,
+}
+
+/// PaymentUpdated for a changed payment; `details` carries the PSP id, amounts and status history.
+pub fn payment_updated(p: &Payment) -> OutgoingMessage {
+    let history: BTreeMap<String, &str> = p
+        .history
+        .iter()
+        .map(|h| (format!("External status \"{}\"", h.status.as_str()), h.at.as_str()))
+        .collect();
+    let details = serde_json::json!({
+        "status": p.status.as_str(),
+        "pspReference": p.psp_reference,
+        "amount": p.amount.minor,
+        "currencyIsoCode": p.amount.currency.code(),
+        "capturedAmount": p.captured,
+        "refundedAmount": p.refunded,
+        "pendingRefundAmount": p.refunding,
+        "statusHistory": history,
+    });
+    OutgoingMessage::PaymentUpdated(PaymentDetailsPayload {
+        entity_reference: p.order_reference.clone(),
+        payment_reference: p.transaction_id.clone(),
+        details: Some(details.to_string()),
+    })
+}
+
+impl Outcome {
+    /// The payment moved from `before` to `after` (or stayed, when `None`); `messages` follow PaymentUpdated.
+    pub fn changed(before: &Payment, after: Option<Payment>, messages: Vec<OutgoingMessage>) -> Self {
+        let (messages, payment) = match after {
+            Some(next) => {
+                let mut all = vec![payment_updated(&next)];
+                all.extend(messages);
+                (
+                    all,
+                    PaymentWrite::Replace {
+                        payment: next,
+                        expected_version: before.version,
+                    },
+                )
+            }
+            None => (
+                messages,
+                PaymentWrite::Release {
+                    transaction_id: before.transaction_id.clone(),
+                },
+            ),
+        };
+        Outcome {
+            messages,
+            payment: Some(payment),
+            refund: None,
+        }
+    }
+}
+
+/// One operation to run.
+pub struct Operation<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// Its identity.
+    pub id: &'a OperationId,
+    /// The chain's correlation id, if the trigger carried one.
+    pub correlation_id: Option<&'a str>,
+    /// The transaction id of the payment to lease, when it is known.
+    pub payment: Option<String>,
+    /// The answer when the same key arrives with another payload (refused without deciding).
+    pub refused: Vec<OutgoingMessage>,
+}
+
+/// Runs operations on the store, the bus and the clock of a service.
+pub struct Runner<'a, S, P, C> {
+    /// Payments, refunds and operation records.
+    pub store: &'a S,
+    /// The event bus.
+    pub publisher: &'a P,
+    /// The clock.
+    pub clock: &'a C,
+    /// Tunables.
+    pub settings: &'a Settings,
+}
+
+impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
+    /// Runs `op`. `decide` gets the payment (read under the lease) and whether a previous attempt ended
+    /// with an unknown PSP outcome; it returns the outcome, or the reason the PSP's outcome is unknown.
+    pub async fn run<D, Fut>(&self, op: Operation<'_>, decide: D) -> Result<OperationReport, OperationError>
+    where
+        D: FnOnce(Option<Payment>, bool) -> Fut,
+        Fut: Future<Output = Result<Outcome, String>>,
+    {
+        let now = self.clock.epoch_seconds();
+        let token = uuid::Uuid::new_v4().to_string();
+        let claim = ClaimRequest {
+            tenant: op.tenant.to_string(),
+            key: op.id.key.clone(),
+            fingerprint: op.id.fingerprint.clone(),
+            token: token.clone(),
+            payment: op.payment.clone(),
+            now,
+            lease_until: now + self.settings.lease_seconds,
+            expires_at: now + self.settings.record_ttl_seconds,
+        };
+        let retrying_unknown = match self.store.claim(&claim).await? {
+            Claim::Acquired {
+                outcome_unknown,
+                attempts,
+            } => {
+                tracing::info!(key = %op.id.key, attempts, outcome_unknown, "operation claimed");
+                outcome_unknown
+            }
+            Claim::Existing(record) => return self.on_existing(&op, record).await,
+            Claim::PaymentBusy => return Err(OperationError::PaymentBusy),
+        };
+        // The lease is ours now: read the payment again, an earlier read may predate another commit.
+        let payment = match &op.payment {
+            Some(tx) => self.store.get_payment(op.tenant, tx).await?,
+            None => None,
+        };
+        let outcome = match decide(payment, retrying_unknown).await {
+            Ok(outcome) => outcome,
+            Err(reason) => {
+                tracing::warn!(key = %op.id.key, %reason, "PSP outcome unknown; the operation will be retried");
+                self.store.release_unknown(op.tenant, &op.id.key, &token).await?;
+                return Err(OperationError::OutcomeUnknown(reason));
+            }
+        };
+        let events = self.render(&op, &outcome.messages);
+        let commit = Commit {
+            tenant: op.tenant.to_string(),
+            key: op.id.key.clone(),
+            token,
+            payment: outcome.payment,
+            refund: outcome.refund,
+            events: events.clone(),
+            publish_lease_until: self.clock.epoch_seconds() + self.settings.publish_lease_seconds,
+        };
+        self.store.commit(&commit).await?;
+        self.publish_outbox(op.tenant, &op.id.key, &events).await?;
+        Ok(OperationReport::Completed(
+            events.into_iter().map(|e| e.detail_type).collect(),
+        ))
+    }
+
+    /// The operation exists already: a redelivery.
+    async fn on_existing(
+        &self,
+        op: &Operation<'_>,
+        record: OperationRecord,
+    ) -> Result<OperationReport, OperationError> {
+        if record.fingerprint != op.id.fingerprint {
+            // Same identity, another payload: refused without deciding. The event ids differ from the
+            // original's (they include the new fingerprint).
+            tracing::warn!(key = %op.id.key, "same operation key with another payload: refused");
+            let events = self.render(op, &op.refused);
+            if !events.is_empty() {
+                self.publisher.publish(&events).await?;
+            }
+            return Ok(OperationReport::Completed(
+                events.into_iter().map(|e| e.detail_type).collect(),
+            ));
+        }
+        match record.state {
+            OperationState::InProgress => Err(OperationError::InProgress),
+            OperationState::Completed if record.published => Ok(OperationReport::Duplicate),
+            OperationState::Completed => {
+                let now = self.clock.epoch_seconds();
+                let until = now + self.settings.publish_lease_seconds;
+                if !self.store.take_publish_lease(op.tenant, &op.id.key, now, until).await? {
+                    return Err(OperationError::InProgress);
+                }
+                self.publish_outbox(op.tenant, &op.id.key, &record.events).await?;
+                Ok(OperationReport::Republished(
+                    record.events.into_iter().map(|e| e.detail_type).collect(),
+                ))
+            }
+        }
+    }
+
+    async fn publish_outbox(&self, tenant: &str, key: &str, events: &[BusEvent]) -> Result<(), OperationError> {
+        if !events.is_empty() {
+            self.publisher.publish(events).await?;
+        }
+        self.store.mark_published(tenant, key).await?;
+        Ok(())
+    }
+
+    /// Renders messages as bus events with ids derived from the operation, so a republish keeps them.
+    fn render(&self, op: &Operation<'_>, messages: &[OutgoingMessage]) -> Vec<BusEvent> {
+        let correlation_id = op
+            .correlation_id
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let at = self.clock.now();
+        messages
+            .iter()
+            .map(|m| {
+                let event_id = event_id(&[op.tenant, &op.id.key, &op.id.fingerprint, m.name()]);
+                BusEvent::render(
+                    m,
+                    op.tenant,
+                    &self.settings.app_identifier,
+                    &correlation_id,
+                    event_id,
+                    at,
+                )
+            })
+            .collect()
+    }
+}
