@@ -144,6 +144,9 @@ pub struct Payment {
     pub transaction_id: String,
     /// The tenant's order reference; absent for a headless payment until confirmed.
     pub order_reference: Option<String>,
+    /// The order's sales-order-item ids, when known (replies to PSP webhooks move exactly these).
+    #[serde(default)]
+    pub order_item_ids: Vec<i64>,
     /// The PSP's id for the payment (a Stripe PaymentIntent `pi_…`).
     pub psp_reference: String,
     /// Current status.
@@ -178,6 +181,7 @@ impl Payment {
             tenant,
             transaction_id,
             order_reference,
+            order_item_ids: Vec::new(),
             psp_reference,
             status: PaymentStatus::New,
             amount,
