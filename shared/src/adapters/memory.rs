@@ -300,7 +300,8 @@ impl EventPublisher for MemoryPublisher {
 /// A fault to inject into the next matching [`MemoryGateway`] call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GatewayFault {
-    /// Answer with this error without doing anything.
+    /// Answer with this error: an `Unknown` one before the request reaches the PSP (the network failed),
+    /// a `Declined` one as the PSP's answer (saved under the idempotency key like any answer).
     Fail(PspError),
     /// Do the operation, then answer "unknown" (the response was lost).
     ApplyThenLose,
@@ -369,6 +370,11 @@ impl MemoryGateway {
         lock(&self.state).effects.get(operation).copied().unwrap_or(0)
     }
 
+    /// Minor units refunded at the PSP for a payment.
+    pub fn refunded(&self, id: &str) -> i64 {
+        lock(&self.state).intents.get(id).map(|i| i.refunded).unwrap_or(0)
+    }
+
     /// The PSP's current view of a payment.
     pub fn intent(&self, id: &str) -> Option<PspPaymentIntent> {
         lock(&self.state).intents.get(id).map(|i| i.intent.clone())
@@ -396,22 +402,28 @@ impl MemoryGateway {
         apply: impl FnOnce(&mut GatewayState) -> Result<T, PspError>,
     ) -> Result<T, PspError> {
         let mut s = lock(&self.state);
-        // An injected failure stands for the network: the request never reaches the PSP.
         let fault = Self::take_fault(&mut s, operation);
-        if let Some(GatewayFault::Fail(e)) = fault {
+        // An unknown outcome stands for the network: the request never reaches the PSP.
+        if let Some(GatewayFault::Fail(e @ PspError::Unknown(_))) = fault {
             return Err(e);
         }
+        // Everything else is the PSP's answer, which goes through its idempotency layer first.
         if let Some(saved) = s.idempotency.get(key).and_then(unwrap) {
             return saved;
         }
-        let result = apply(&mut s);
+        let lose_response = fault == Some(GatewayFault::ApplyThenLose);
+        let result = match fault {
+            Some(GatewayFault::Fail(declined)) => Err(declined),
+            Some(GatewayFault::ApplyThenLose) | None => apply(&mut s),
+        };
         if result.is_ok() {
             *s.effects.entry(operation).or_default() += 1;
         }
         s.idempotency.insert(key.to_string(), wrap(result.clone()));
-        match fault {
-            Some(GatewayFault::ApplyThenLose) => Err(PspError::Unknown("response lost (injected)".into())),
-            Some(GatewayFault::Fail(_)) | None => result,
+        if lose_response {
+            Err(PspError::Unknown("response lost (injected)".into()))
+        } else {
+            result
         }
     }
 }

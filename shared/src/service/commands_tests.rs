@@ -404,3 +404,119 @@ async fn another_command_in_flight_on_the_payment_makes_this_one_wait() {
     svc.clock.advance(61);
     assert!(matches!(svc.handle(&msg).await, Ok(OperationReport::Completed(_))));
 }
+
+mod model {
+    //! Random interleavings of commands, redeliveries and PSP faults (reliability.md §9.17): whatever
+    //! happens, money moves at most once per command (P1), every command gets exactly one answer (P2), the
+    //! amounts stay within bounds (P4), and the app's view equals the PSP's.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Capture(Vec<i64>, Option<i64>),
+        Cancel,
+        Refund(Vec<i64>, i64),
+        /// Deliver an earlier step's message again.
+        Redeliver(usize),
+        /// The next call of this PSP operation fails this way.
+        Fault(&'static str, u8),
+    }
+
+    fn items() -> impl Strategy<Value = Vec<i64>> {
+        prop::collection::btree_set(1i64..5, 1..3).prop_map(|s| s.into_iter().collect())
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (items(), prop::option::of(1i64..1200)).prop_map(|(i, a)| Step::Capture(i, a)),
+            1 => Just(Step::Cancel),
+            4 => (items(), 1i64..700).prop_map(|(i, a)| Step::Refund(i, -a)),
+            2 => (0usize..8).prop_map(Step::Redeliver),
+            2 => (prop::sample::select(vec!["capture", "cancel", "refund", "get_payment"]), 0u8..3)
+                .prop_map(|(op, kind)| Step::Fault(op, kind)),
+        ]
+    }
+
+    fn fault(kind: u8) -> GatewayFault {
+        match kind {
+            0 => GatewayFault::ApplyThenLose,
+            1 => GatewayFault::Fail(PspError::Unknown("injected timeout".into())),
+            _ => GatewayFault::Fail(PspError::Declined {
+                code: "injected".into(),
+                message: "no".into(),
+            }),
+        }
+    }
+
+    async fn run(steps: Vec<Step>) {
+        let svc = service();
+        let p = authorized(&svc, "DE--P", 1000).await;
+        let mut sent: Vec<InboundMessage> = Vec::new();
+        let mut answered: HashSet<String> = HashSet::new();
+        for step in steps {
+            let msg = match step {
+                Step::Capture(items, amount) => capture("DE--P", items, amount),
+                Step::Cancel => cancel("DE--P"),
+                Step::Refund(items, amount) => refund("DE--P", items, amount),
+                Step::Redeliver(i) if !sent.is_empty() => sent[i % sent.len()].clone(),
+                Step::Redeliver(_) => continue,
+                Step::Fault(op, kind) => {
+                    svc.gateway.inject(op, fault(kind));
+                    continue;
+                }
+            };
+            // SQS redelivers until the record succeeds; leases expire between deliveries.
+            let mut done = false;
+            for _ in 0..8 {
+                if svc.handle(&msg).await.is_ok() {
+                    done = true;
+                    break;
+                }
+                svc.clock.advance(61);
+            }
+            assert!(done, "{msg:?} never completed");
+            sent.push(msg.clone());
+            let id = OperationId::of(TENANT, &msg.command);
+            answered.insert(format!("{}/{}", id.key, id.fingerprint));
+        }
+        let events = svc.publisher.published();
+        let ids: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids.len(), events.len(), "an event was published twice");
+        let results = events.iter().filter(|e| e.detail_type != "PaymentUpdated").count();
+        assert_eq!(results, answered.len(), "one answer per distinct command");
+        let stored = payment(&svc, "DE--P").await;
+        let psp = svc.gateway.intent(&p.psp_reference).unwrap();
+        assert!(stored.captured <= stored.amount.minor, "Σcaptured ≤ authorized");
+        assert!(
+            stored.refunded + stored.refunding <= stored.captured,
+            "Σrefunded ≤ Σcaptured"
+        );
+        assert_eq!(
+            stored.captured, psp.amount_captured,
+            "the app's captured amount is the PSP's"
+        );
+        assert_eq!(
+            stored.refunded,
+            svc.gateway.refunded(&p.psp_reference),
+            "the app's refunds are the PSP's"
+        );
+        assert_eq!(svc.gateway.effects("capture") <= 1, true, "at most one capture");
+        match stored.status {
+            PaymentStatus::Canceled => assert_eq!(psp.status, PaymentStatus::Canceled),
+            PaymentStatus::Captured => assert_eq!(psp.status, PaymentStatus::Captured),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn money_moves_once_and_every_command_is_answered(steps in prop::collection::vec(step(), 1..14)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(run(steps));
+        }
+    }
+}

@@ -210,16 +210,29 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
         record: OperationRecord,
     ) -> Result<OperationReport, OperationError> {
         if record.fingerprint != op.id.fingerprint {
-            // Same identity, another payload: refused without deciding. The event ids differ from the
-            // original's (they include the new fingerprint).
+            // Same identity, another payload: refused without deciding, and recorded as an operation of
+            // its own so that a redelivery of the refused message is a duplicate too.
             tracing::warn!(key = %op.id.key, "same operation key with another payload: refused");
-            let events = self.render(op, &op.refused);
-            if !events.is_empty() {
-                self.publisher.publish(&events).await?;
-            }
-            return Ok(OperationReport::Completed(
-                events.into_iter().map(|e| e.detail_type).collect(),
-            ));
+            let id = OperationId {
+                key: format!("{}-refused-{}", op.id.key, op.id.fingerprint),
+                fingerprint: op.id.fingerprint.clone(),
+            };
+            let refusal = Operation {
+                tenant: op.tenant,
+                id: &id,
+                correlation_id: op.correlation_id,
+                payment: None,
+                refused: Vec::new(),
+            };
+            let messages = op.refused.clone();
+            let decide = |_, _| async {
+                Ok(Outcome {
+                    messages,
+                    payment: None,
+                    refund: None,
+                })
+            };
+            return Box::pin(self.run(refusal, decide)).await;
         }
         match record.state {
             OperationState::InProgress => Err(OperationError::InProgress),
