@@ -503,7 +503,7 @@ mod model {
             svc.gateway.refunded(&p.psp_reference),
             "the app's refunds are the PSP's"
         );
-        assert_eq!(svc.gateway.effects("capture") <= 1, true, "at most one capture");
+        assert!(svc.gateway.effects("capture") <= 1, "at most one capture");
         match stored.status {
             PaymentStatus::Canceled => assert_eq!(psp.status, PaymentStatus::Canceled),
             PaymentStatus::Captured => assert_eq!(psp.status, PaymentStatus::Captured),
