@@ -2,7 +2,9 @@
 //! handlers live here with their tests.
 //!
 //! * [`command_handler`]: CapturePayment, CancelPayment and RefundPayment from their SQS queues.
+//! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
 //! * [`wiring`]: building the clients once per cold start from the environment.
 
 pub mod command_handler;
+pub mod webhook_handler;
 pub mod wiring;

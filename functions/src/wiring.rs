@@ -1,14 +1,16 @@
 //! Cold-start wiring, shared by every function binary: read the environment, build each client once,
 //! then hand the handler to the Lambda runtime.
 
-use crate::command_handler;
+use crate::{command_handler, webhook_handler};
 use lambda_runtime::{Error, service_fn};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
-use shared::config::AppConfig;
+use shared::adapters::webhook_secrets::EnvWebhookSecrets;
+use shared::config::{AppConfig, WebhookConfig};
+use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
-use shared::service::{CommandService, Settings};
+use shared::service::{CommandService, Settings, WebhookService};
 
 /// The command service on the real adapters.
 pub type LiveCommandService =
@@ -52,6 +54,28 @@ pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
     let service = command_service(&config).await?;
     lambda_runtime::run(service_fn(|event| {
         command_handler::handle_batch(&service, accepts, event)
+    }))
+    .await
+}
+
+/// Runs a Stripe webhook function for the endpoint of `kind` (see [`WebhookConfig`] and
+/// [`EnvWebhookSecrets`] for its environment).
+pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
+    init_tracing();
+    let config = WebhookConfig::from_env()?;
+    let secrets = EnvWebhookSecrets::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name);
+    let settings = Settings::new(&config.app_identifier);
+    let service = WebhookService {
+        store: &store,
+        publisher: &publisher,
+        clock: &SystemClock,
+        settings: &settings,
+    };
+    lambda_http::run(service_fn(|request| {
+        webhook_handler::handle(&service, &secrets, kind, request)
     }))
     .await
 }

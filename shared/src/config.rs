@@ -14,6 +14,39 @@ pub enum ConfigError {
     Malformed(&'static str, String),
 }
 
+/// A variable that must be set and not empty.
+pub fn required(lookup: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, ConfigError> {
+    lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
+}
+
+/// What the webhook functions need to know about their deployment (their secrets: see
+/// [`crate::adapters::webhook_secrets`]). They never call the PSP, so they need no PSP key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// `APP_IDENTIFIER`: the events' `Source` and `publisher`.
+    pub app_identifier: String,
+    /// `TABLE_NAME`: the DynamoDB table.
+    pub table_name: String,
+    /// `EVENT_BUS_NAME`: the EventBridge bus.
+    pub event_bus_name: String,
+}
+
+impl WebhookConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(WebhookConfig {
+            app_identifier: required(&lookup, "APP_IDENTIFIER")?,
+            table_name: required(&lookup, "TABLE_NAME")?,
+            event_bus_name: required(&lookup, "EVENT_BUS_NAME")?,
+        })
+    }
+}
+
 /// What the command functions need to know about their deployment.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -39,7 +72,7 @@ impl AppConfig {
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
+        let required = |name| required(&lookup, name);
         let timeout_ms = match lookup("PSP_TIMEOUT_MS") {
             None => 8000,
             Some(v) => v
@@ -84,6 +117,16 @@ mod tests {
         assert!(
             !format!("{c:?}").contains("sk_test_x"),
             "the key never shows in Debug output"
+        );
+    }
+
+    #[test]
+    fn webhook_functions_need_no_psp_key() {
+        let c = WebhookConfig::from_lookup(lookup(&BASE[..3])).unwrap();
+        assert_eq!((c.app_identifier.as_str(), c.table_name.as_str()), ("app", "t"));
+        assert_eq!(
+            WebhookConfig::from_lookup(lookup(&BASE[..2])),
+            Err(ConfigError::Missing("EVENT_BUS_NAME"))
         );
     }
 

@@ -1,4 +1,4 @@
-//! The store conformance suite against `DynamoStore` on a moto table.
+//! The store conformance suite (including the webhook inbox) against `DynamoStore` on a moto table.
 //!
 //! Each test uses its own table. The suite's checks could share one table on real DynamoDB, but not
 //! on moto 5.2: a failed TransactWriteItems there restores a copy of the whole table taken when the
@@ -24,8 +24,10 @@ async fn dynamo_store_passes_the_store_contract() {
 #[tokio::test]
 async fn items_have_the_documented_layout() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use shared::domain::{Currency, Money, Payment};
-    use shared::ports::{Claim, ClaimRequest, Commit, PaymentStore, PaymentWrite};
+    use shared::domain::{Currency, Money, Payment, PaymentStatus};
+    use shared::ports::{
+        Claim, ClaimRequest, Commit, InboxEntry, PaymentStore, PaymentWrite, WebhookChange, WebhookEvent,
+    };
     use std::collections::HashMap;
 
     let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
@@ -105,4 +107,26 @@ async fn items_have_the_documented_layout() {
     let op = raw("TENANT#t1#OP#capture:tx1".into(), "OP").await;
     assert_eq!(s(&op, "state").as_deref(), Some("COMPLETED"));
     assert_eq!(op.get("published").and_then(|v| v.as_bool().ok()), Some(&false));
+
+    let entry = InboxEntry {
+        tenant: "t1".into(),
+        event: WebhookEvent {
+            event_id: "evt_1".into(),
+            created: now,
+            transaction_id: "tx1".into(),
+            psp_reference: "pi_1".into(),
+            tenant: Some("t1".into()),
+            change: WebhookChange::Payment {
+                status: PaymentStatus::Authorized,
+                amount_captured: 0,
+            },
+        },
+        attempts: 2,
+        expires_at: now + 86_400,
+    };
+    store.put_inbox(&entry).await.expect("put inbox entry");
+    let inbox = raw("TENANT#t1#INBOX#tx1".into(), "EVENT#evt_1").await;
+    assert_eq!(n(&inbox, "attempts"), Some("2".to_string()));
+    assert_eq!(n(&inbox, "expires_at"), Some((now + 86_400).to_string()));
+    assert_eq!(store.inbox("t1", "tx1").await, Ok(vec![entry]));
 }

@@ -8,6 +8,7 @@
 //! | order     | `TENANT#{t}#ORDER#{order}`    | `ORDER`         | `transaction_id`                             |
 //! | refund    | `TENANT#{t}#PAYMENT#{tx}`     | `REFUND#{id}`   | the [`Refund`] fields                        |
 //! | operation | `TENANT#{t}#OP#{key}`         | `OP`            | the [`OperationRecord`] fields               |
+//! | inbox     | `TENANT#{t}#INBOX#{tx}`       | `EVENT#{evt}`   | the [`InboxEntry`] fields                    |
 //!
 //! `op_lease` (the key of the operation holding the payment) and `op_lease_until` (epoch seconds) are
 //! internal to the store: they are never part of the domain [`Payment`]. Every rule of the store
@@ -17,6 +18,7 @@ use crate::domain::{Payment, Refund};
 use crate::ports::store::{
     Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
 };
+use crate::ports::webhook::InboxEntry;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -74,6 +76,15 @@ fn op_pk(tenant: &str, key: &str) -> String {
 
 fn refund_sk(refund_id: &str) -> String {
     format!("REFUND#{}", part(refund_id))
+}
+
+fn inbox_pk(tenant: &str, transaction_id: &str) -> String {
+    format!("TENANT#{}#INBOX#{}", part(tenant), part(transaction_id))
+}
+
+/// The key of an inbox entry.
+fn inbox_key(tenant: &str, transaction_id: &str, event_id: &str) -> Item {
+    key(inbox_pk(tenant, transaction_id), format!("EVENT#{}", part(event_id)))
 }
 
 /// The key of a payment item.
@@ -610,5 +621,62 @@ impl PaymentStore for DynamoStore {
                 "mark published: the operation is not completed".into(),
             ))
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %entry.tenant, event_id = %entry.event.event_id))]
+    async fn put_inbox(&self, entry: &InboxEntry) -> Result<(), StoreError> {
+        let item = item_with_key(
+            "inbox entry",
+            entry,
+            inbox_key(&entry.tenant, &entry.event.transaction_id, &entry.event.event_id),
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| backend("PutItem", e))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn inbox(&self, tenant: &str, transaction_id: &str) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(inbox_pk(tenant, transaction_id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                entries.push(decode::<InboxEntry>("inbox entry", item)?);
+            }
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                Some(_) | None => break,
+            }
+        }
+        entries.sort_by(|a, b| a.order().cmp(&b.order()));
+        Ok(entries)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn delete_inbox(&self, tenant: &str, transaction_id: &str, event_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(inbox_key(tenant, transaction_id, event_id)))
+            .send()
+            .await
+            .map_err(|e| backend("DeleteItem", e))?;
+        Ok(())
     }
 }

@@ -6,8 +6,8 @@ use crate::acp::BusEvent;
 use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{
-    Claim, ClaimRequest, Clock, Commit, EventPublisher, OperationRecord, OperationState, PaymentGateway, PaymentStore,
-    PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError,
+    Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, OperationRecord, OperationState, PaymentGateway,
+    PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -34,6 +34,8 @@ struct StoreState {
     orders: HashMap<Key, String>,
     refunds: HashMap<(String, String, String), Refund>,
     operations: HashMap<Key, OperationRecord>,
+    /// Keyed by tenant, transaction id, event id.
+    inbox: BTreeMap<(String, String, String), InboxEntry>,
 }
 
 /// The payment store in memory.
@@ -252,6 +254,38 @@ impl PaymentStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn put_inbox(&self, entry: &InboxEntry) -> Result<(), StoreError> {
+        yield_now().await;
+        let key = (
+            entry.tenant.clone(),
+            entry.event.transaction_id.clone(),
+            entry.event.event_id.clone(),
+        );
+        lock(&self.state).inbox.insert(key, entry.clone());
+        Ok(())
+    }
+
+    async fn inbox(&self, tenant: &str, transaction_id: &str) -> Result<Vec<InboxEntry>, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        let mut entries: Vec<InboxEntry> = s
+            .inbox
+            .iter()
+            .filter(|((t, tx, _), _)| t == tenant && tx == transaction_id)
+            .map(|(_, e)| e.clone())
+            .collect();
+        entries.sort_by(|a, b| a.order().cmp(&b.order()));
+        Ok(entries)
+    }
+
+    async fn delete_inbox(&self, tenant: &str, transaction_id: &str, event_id: &str) -> Result<(), StoreError> {
+        yield_now().await;
+        lock(&self.state)
+            .inbox
+            .remove(&(tenant.to_string(), transaction_id.to_string(), event_id.to_string()));
+        Ok(())
+    }
 }
 
 /// An event bus in memory: keeps what was published; can be told to fail.
@@ -328,6 +362,8 @@ struct GatewayState {
     /// Operations that reached the PSP and took effect, by name.
     effects: BTreeMap<&'static str, u32>,
     next_id: u64,
+    /// The status refunds end in (succeeded unless set).
+    refund_status: Option<RefundStatus>,
 }
 
 /// A PSP in memory with Stripe's semantics: manual capture, single capture, partial refunds up to the
@@ -363,6 +399,11 @@ impl MemoryGateway {
     /// Injects `fault` into the next call of `operation` (`capture`, `cancel`, `refund`, `get_payment`).
     pub fn inject(&self, operation: &'static str, fault: GatewayFault) {
         lock(&self.state).faults.push_back((operation, fault));
+    }
+
+    /// Refunds from now on end in `status` (e.g. `pending`, settled later by a refund webhook).
+    pub fn refunds_end_in(&self, status: RefundStatus) {
+        lock(&self.state).refund_status = Some(status);
     }
 
     /// How many times `operation` took effect at the PSP.
@@ -537,16 +578,13 @@ impl PaymentGateway for MemoryGateway {
         self.mutate("refund", key, Saved::Refund, saved_refund, |s| {
             s.next_id += 1;
             let id = format!("re_mem_{}", s.next_id);
+            let status = s.refund_status.unwrap_or(RefundStatus::Succeeded);
             let i = intent_mut(s, psp_reference)?;
             if amount > i.intent.amount_captured - i.refunded {
                 return Err(Self::declined("Refund amount is greater than unrefunded amount"));
             }
             i.refunded += amount;
-            Ok(PspRefund {
-                id,
-                status: RefundStatus::Succeeded,
-                amount,
-            })
+            Ok(PspRefund { id, status, amount })
         })
     }
 }

@@ -6,3 +6,4 @@ pub mod memory;
 #[cfg(any(test, feature = "test-support"))]
 pub mod store_contract;
 pub mod stripe;
+pub mod webhook_secrets;

@@ -7,10 +7,11 @@
 //! real TTL never removes the records under test. Call [`run_all`], or one check at a time.
 
 use crate::acp::BusEvent;
-use crate::domain::{Currency, Money, Payment, Refund, RefundStatus};
+use crate::domain::{Currency, Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::store::{
     Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
 };
+use crate::ports::webhook::{InboxEntry, WebhookChange, WebhookEvent};
 
 /// Operation lease length used by the checks, in seconds.
 const LEASE: i64 = 30;
@@ -123,6 +124,8 @@ pub async fn run_all<S: PaymentStore>(store: &S) {
     commit_replaces_payment_and_completes(store).await;
     commit_release_keeps_payment(store).await;
     publish_lease(store).await;
+    commit_replaces_a_refund(store).await;
+    inbox_keeps_events_per_payment_in_order(store).await;
 }
 
 /// Inserting a payment twice is a conflict, as is another payment on the same order; reads find it.
@@ -457,6 +460,96 @@ pub async fn publish_lease<S: PaymentStore>(store: &S) {
             .await
             .expect("lease")
     );
+}
+
+/// A later commit replaces a refund record (the refund webhook settling a pending refund).
+pub async fn commit_replaces_a_refund<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    scope.inserted(store, "tx-1").await;
+    let mut refund = Refund {
+        refund_id: "refund-1".into(),
+        transaction_id: "tx-1".into(),
+        psp_reference: None,
+        status: RefundStatus::Pending,
+        amount: 300,
+        requested_amount: -300,
+        order_item_ids: vec![1],
+        currency_iso_code: None,
+    };
+    for (key, token) in [("op-1", "worker-a"), ("op-2", "worker-b")] {
+        assert_eq!(
+            claim(store, &scope.claim(key, token, Some("tx-1"), scope.now)).await,
+            FRESH
+        );
+        let mut commit = scope.commit(
+            key,
+            token,
+            Some(PaymentWrite::Release {
+                transaction_id: "tx-1".into(),
+            }),
+        );
+        commit.refund = Some(refund.clone());
+        assert_eq!(store.commit(&commit).await, Ok(()));
+        assert_eq!(
+            store.get_refund(&scope.tenant, "tx-1", "refund-1").await,
+            Ok(Some(refund.clone()))
+        );
+        refund.status = RefundStatus::Succeeded;
+        refund.psp_reference = Some("re_1".into());
+    }
+}
+
+/// Inbox entries are kept per tenant and payment, listed oldest event first, replaced by the same
+/// event id, and deleted one by one (deleting twice is fine).
+pub async fn inbox_keeps_events_per_payment_in_order<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let entry = |tx: &str, event_id: &str, created: i64| InboxEntry {
+        tenant: scope.tenant.clone(),
+        event: WebhookEvent {
+            event_id: event_id.to_string(),
+            created,
+            transaction_id: tx.to_string(),
+            psp_reference: format!("pi_{tx}"),
+            tenant: Some(scope.tenant.clone()),
+            change: WebhookChange::Payment {
+                status: PaymentStatus::Authorized,
+                amount_captured: 0,
+            },
+        },
+        attempts: 0,
+        expires_at: scope.now + 86_400,
+    };
+    let late = entry("tx#1", "evt_b", scope.now + 5);
+    let early = InboxEntry {
+        event: WebhookEvent {
+            change: WebhookChange::Refund {
+                refund_id: "refund#1".into(),
+                psp_refund_id: "re_1".into(),
+                status: RefundStatus::Succeeded,
+            },
+            ..entry("tx#1", "evt_c", scope.now).event
+        },
+        ..entry("tx#1", "evt_c", scope.now)
+    };
+    let other_payment = entry("tx", "evt_a", scope.now);
+    for e in [&late, &early, &other_payment] {
+        assert_eq!(store.put_inbox(e).await, Ok(()));
+    }
+    assert_eq!(
+        store.inbox(&scope.tenant, "tx#1").await,
+        Ok(vec![early.clone(), late.clone()])
+    );
+    assert_eq!(store.inbox("other-tenant", "tx#1").await, Ok(vec![]));
+
+    let retried = InboxEntry {
+        attempts: 3,
+        ..late.clone()
+    };
+    assert_eq!(store.put_inbox(&retried).await, Ok(()));
+    assert_eq!(store.delete_inbox(&scope.tenant, "tx#1", "evt_c").await, Ok(()));
+    assert_eq!(store.delete_inbox(&scope.tenant, "tx#1", "evt_c").await, Ok(()));
+    assert_eq!(store.inbox(&scope.tenant, "tx#1").await, Ok(vec![retried]));
+    assert_eq!(store.inbox(&scope.tenant, "tx").await, Ok(vec![other_payment]));
 }
 
 /// The payment after a change: captured, one version on.

@@ -29,6 +29,15 @@ impl RefundStatus {
         }
     }
 
+    /// Whether a refund in this status may move to `to`: only a refund that is not final moves, and
+    /// staying in the same status is not a move. A final refund never goes back.
+    pub fn can_move_to(self, to: RefundStatus) -> bool {
+        match self {
+            RefundStatus::Pending | RefundStatus::Processing => to != self,
+            RefundStatus::Succeeded | RefundStatus::Failed | RefundStatus::Canceled => false,
+        }
+    }
+
     /// Whether the refund can still change.
     pub fn is_final(self) -> bool {
         match self {
@@ -57,4 +66,24 @@ pub struct Refund {
     pub order_item_ids: Vec<i64>,
     /// The command's currency, echoed in the reply.
     pub currency_iso_code: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RefundStatus::*;
+
+    #[test]
+    fn only_unfinished_refunds_move_and_never_to_themselves() {
+        let all = [Pending, Processing, Succeeded, Failed, Canceled];
+        for from in all {
+            for to in all {
+                assert_eq!(
+                    from.can_move_to(to),
+                    !from.is_final() && from != to,
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+    }
 }

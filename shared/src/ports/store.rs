@@ -7,7 +7,11 @@
 //!
 //! While an operation is in progress it also holds a lease on its payment, so two different commands
 //! on one payment can never both move money.
+//!
+//! The store also keeps the webhook *inbox*: verified PSP events for payments that are not known yet
+//! (or have no order yet), keyed by tenant, transaction id and PSP event id.
 
+use super::webhook::InboxEntry;
 use crate::acp::BusEvent;
 use crate::domain::{Payment, Refund, TenantId};
 use serde::{Deserialize, Serialize};
@@ -93,8 +97,10 @@ pub enum Claim {
 
 /// How a commit changes the payment.
 #[derive(Clone, Debug, PartialEq, Eq)]
-// One value per operation, moved into a commit: boxing the payment would buy nothing.
-#[allow(clippy::large_enum_variant)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per operation; boxing the payment would buy nothing"
+)]
 pub enum PaymentWrite {
     /// Replace the payment if it is still at `expected_version`; releases the lease.
     Replace {
@@ -192,4 +198,22 @@ pub trait PaymentStore: Send + Sync {
 
     /// Marks a completed operation's outbox as published.
     fn mark_published(&self, tenant: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Puts an inbox entry, replacing the one with the same tenant, transaction id and event id.
+    fn put_inbox(&self, entry: &InboxEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The inbox entries of a payment, oldest PSP event first (by `created`, then event id).
+    fn inbox(
+        &self,
+        tenant: &str,
+        transaction_id: &str,
+    ) -> impl Future<Output = Result<Vec<InboxEntry>, StoreError>> + Send;
+
+    /// Deletes an inbox entry; deleting a missing one is not an error.
+    fn delete_inbox(
+        &self,
+        tenant: &str,
+        transaction_id: &str,
+        event_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -4,7 +4,7 @@
 //! command, mapped to the reply the tenant expects.
 
 use super::operation::OperationId;
-use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner};
+use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner, history_time};
 use crate::acp::{InboundCommand, InboundMessage, OutgoingMessage, PaymentPayload, RefundPayment};
 use crate::domain::payment::RefundBucket;
 use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus, Rejection};
@@ -13,7 +13,6 @@ use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
-use time::macros::format_description;
 
 /// Tunables of command processing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,12 +137,6 @@ where
         }
     }
 
-    /// The history timestamp for a status change happening now.
-    fn history_time(&self) -> String {
-        let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        self.clock.now().format(&format).unwrap_or_default()
-    }
-
     /// Calls the PSP, retrying an unknown outcome a few times with the same idempotency key.
     async fn psp<T, F, Fut>(&self, call: F) -> Result<T, PspError>
     where
@@ -230,7 +223,7 @@ where
         let result = self
             .settle(tenant, payment, retrying_unknown, PaymentStatus::Captured, capture)
             .await;
-        let at = self.history_time();
+        let at = history_time(&self.clock);
         let captured_reply = |captured: i64| {
             OutgoingMessage::PaymentCaptured(PaymentPayload {
                 amount: Some(captured),
@@ -284,7 +277,7 @@ where
         let result = self
             .settle(tenant, payment, retrying_unknown, PaymentStatus::Canceled, cancel)
             .await;
-        let at = self.history_time();
+        let at = history_time(&self.clock);
         let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CancellationFailed, &at, reason);
         match result {
             Ok(intent) => Ok(match intent.status {

@@ -1,10 +1,12 @@
-//! Use cases: what happens when a command (or, later, a webhook) arrives.
+//! Use cases: what happens when a command or a PSP webhook arrives.
 
 pub mod commands;
 pub mod operation;
 pub mod runner;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod webhooks;
 
 pub use commands::{CommandService, Settings};
 pub use runner::{OperationError, OperationReport};
+pub use webhooks::{DrainReport, WebhookError, WebhookReport, WebhookService};

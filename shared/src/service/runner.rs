@@ -19,6 +19,7 @@ use crate::ports::{
 };
 use std::collections::BTreeMap;
 use std::future::Future;
+use time::macros::format_description;
 
 /// An operation that could not be finished now. Every variant is retryable: an SQS record is reported as
 /// a batch item failure and delivered again after its visibility timeout.
@@ -60,6 +61,12 @@ pub struct Outcome {
     pub payment: Option<PaymentWrite>,
     /// A refund record to store.
     pub refund: Option<Refund>,
+}
+
+/// The status-history timestamp (`YYYY-MM-DD HH:MM:SS` UTC) for a change happening now.
+pub fn history_time<C: Clock>(clock: &C) -> String {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    clock.now().format(&format).unwrap_or_default()
 }
 
 /// PaymentUpdated for a changed payment; `details` carries the PSP id, amounts and status history.

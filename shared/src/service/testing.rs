@@ -1,6 +1,8 @@
-//! The command service on the in-memory twins, for unit and handler tests (feature `test-support`).
+//! The command and webhook services on the in-memory twins, for unit and handler tests (feature
+//! `test-support`).
 
 use super::commands::{CommandService, Settings};
+use super::webhooks::WebhookService;
 use crate::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};
 use crate::domain::{Currency, Money, Payment, PaymentStatus};
 use crate::ports::PaymentStore;
@@ -47,4 +49,14 @@ pub async fn authorized_order(svc: &MemoryCommandService, tenant: &str, order: &
         panic!("seeding {order} failed: {e}");
     }
     payment
+}
+
+/// The webhook service on the same twins as `svc`.
+pub fn webhook_service(svc: &MemoryCommandService) -> WebhookService<'_, MemoryStore, MemoryPublisher, FixedClock> {
+    WebhookService {
+        store: &svc.store,
+        publisher: &svc.publisher,
+        clock: &svc.clock,
+        settings: &svc.settings,
+    }
 }

@@ -7,6 +7,7 @@
 //! (reliability §1.1). API keys are fetched per tenant through [`ApiKeys`] and never logged.
 
 mod transformers;
+pub mod webhook;
 
 use crate::ports::gateway::{CreatePayment, PaymentGateway, PspError, PspPaymentIntent, PspRefund};
 use reqwest::{Method, Url};

@@ -3,6 +3,7 @@
 
 use crate::domain::{PaymentStatus, RefundStatus};
 use crate::ports::gateway::{CreatePayment, PspError, PspPaymentIntent, PspRefund};
+use crate::ports::webhook::{WebhookChange, WebhookEvent};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -71,6 +72,9 @@ pub(super) struct StripePaymentIntent {
     last_payment_error: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     client_secret: Option<String>,
+    /// The app's reconciliation data (`transactionId`, `tenantIdentifier`, `orderReference`).
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
 }
 
 impl From<StripePaymentIntent> for PspPaymentIntent {
@@ -136,6 +140,12 @@ pub(super) struct StripeRefund {
     id: String,
     status: StripeRefundStatus,
     amount: i64,
+    /// The refunded PaymentIntent's id (absent for refunds of bare charges).
+    #[serde(default)]
+    payment_intent: Option<String>,
+    /// The app's reconciliation data (`transactionId`, `refundId`, `tenantIdentifier`, `orderReference`).
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
 }
 
 impl From<StripeRefund> for PspRefund {
@@ -146,6 +156,153 @@ impl From<StripeRefund> for PspRefund {
             amount: refund.amount,
         }
     }
+}
+
+/// `Event.type` (https://docs.stripe.com/api/events/types): the types the app subscribes to; any
+/// other is acknowledged and ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub(super) enum StripeEventType {
+    #[serde(rename = "payment_intent.amount_capturable_updated")]
+    PaymentIntentAmountCapturableUpdated,
+    #[serde(rename = "payment_intent.payment_failed")]
+    PaymentIntentPaymentFailed,
+    #[serde(rename = "payment_intent.succeeded")]
+    PaymentIntentSucceeded,
+    #[serde(rename = "payment_intent.canceled")]
+    PaymentIntentCanceled,
+    #[serde(rename = "payment_intent.processing")]
+    PaymentIntentProcessing,
+    #[serde(rename = "payment_intent.requires_action")]
+    PaymentIntentRequiresAction,
+    #[serde(rename = "charge.refund.updated")]
+    ChargeRefundUpdated,
+    #[serde(rename = "refund.created")]
+    RefundCreated,
+    #[serde(rename = "refund.updated")]
+    RefundUpdated,
+    #[serde(rename = "refund.failed")]
+    RefundFailed,
+    #[serde(other)]
+    Other,
+}
+
+/// The kind of object an event carries in `data.object`.
+enum EventObject {
+    PaymentIntent,
+    Refund,
+    Ignored,
+}
+
+impl StripeEventType {
+    /// The object the event carries; its status (mapped by the one status mapping per object) is what
+    /// the event reports.
+    fn object(self) -> EventObject {
+        match self {
+            StripeEventType::PaymentIntentAmountCapturableUpdated
+            | StripeEventType::PaymentIntentPaymentFailed
+            | StripeEventType::PaymentIntentSucceeded
+            | StripeEventType::PaymentIntentCanceled
+            | StripeEventType::PaymentIntentProcessing
+            | StripeEventType::PaymentIntentRequiresAction => EventObject::PaymentIntent,
+            StripeEventType::ChargeRefundUpdated
+            | StripeEventType::RefundCreated
+            | StripeEventType::RefundUpdated
+            | StripeEventType::RefundFailed => EventObject::Refund,
+            StripeEventType::Other => EventObject::Ignored,
+        }
+    }
+}
+
+/// A Stripe event (https://docs.stripe.com/api/events/object), the fields the app reads.
+#[derive(Debug, Deserialize)]
+struct StripeEvent {
+    id: String,
+    created: i64,
+    #[serde(rename = "type")]
+    event_type: String,
+    data: StripeEventData,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeEventData {
+    object: serde_json::Value,
+}
+
+/// What a Stripe event means to the app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParsedEvent {
+    /// An event about one of the app's payments or refunds.
+    Relevant(WebhookEvent),
+    /// An event the app does not act on (unknown type, or an object the app did not create).
+    Ignored {
+        /// The event id.
+        event_id: String,
+        /// The event type, as Stripe sent it.
+        event_type: String,
+        /// Why it is ignored.
+        reason: &'static str,
+    },
+}
+
+/// The body of a verified event is not a Stripe event the app can read.
+#[derive(Debug, thiserror::Error)]
+#[error("unreadable Stripe event: {0}")]
+pub struct EventParseError(String);
+
+/// Reads a verified event body and maps it onto the domain: payment-intent events report the intent's
+/// status, refund events the refund's, each through the one status mapping of its object.
+pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
+    // serde_json's messages name the position and the expected token, never the content.
+    let event: StripeEvent = serde_json::from_slice(body).map_err(|e| EventParseError(e.to_string()))?;
+    let kind: StripeEventType = serde_json::from_value(serde_json::Value::String(event.event_type.clone()))
+        .map_err(|e| EventParseError(e.to_string()))?;
+    let ignored = |reason| ParsedEvent::Ignored {
+        event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        reason,
+    };
+    let object = event.data.object;
+    let (mut metadata, psp_reference, change) = match kind.object() {
+        EventObject::Ignored => return Ok(ignored("event type not handled")),
+        EventObject::PaymentIntent => {
+            let mut pi: StripePaymentIntent =
+                serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let metadata = std::mem::take(&mut pi.metadata);
+            let intent = PspPaymentIntent::from(pi);
+            let change = WebhookChange::Payment {
+                status: intent.status,
+                amount_captured: intent.amount_captured,
+            };
+            (metadata, intent.id, change)
+        }
+        EventObject::Refund => {
+            let refund: StripeRefund = serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let mut metadata = refund.metadata;
+            let Some(refund_id) = metadata.remove("refundId") else {
+                return Ok(ignored("refund not created by the app (no metadata.refundId)"));
+            };
+            let Some(payment_intent) = refund.payment_intent else {
+                return Ok(ignored("refund without a payment_intent"));
+            };
+            let change = WebhookChange::Refund {
+                refund_id,
+                psp_refund_id: refund.id,
+                status: refund.status.into(),
+            };
+            (metadata, payment_intent, change)
+        }
+    };
+    let Some(transaction_id) = metadata.remove("transactionId") else {
+        return Ok(ignored("object not created by the app (no metadata.transactionId)"));
+    };
+    Ok(ParsedEvent::Relevant(WebhookEvent {
+        event_id: event.id,
+        created: event.created,
+        transaction_id,
+        psp_reference,
+        tenant: metadata.remove("tenantIdentifier"),
+        change,
+    }))
 }
 
 /// Stripe's error body (https://docs.stripe.com/api/errors).

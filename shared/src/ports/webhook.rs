@@ -1,0 +1,98 @@
+//! PSP webhooks seen from the domain: where a tenant's signing secrets come from, and what a verified
+//! PSP event says about a payment or one of its refunds, in PSP-neutral terms. The PSP adapter turns its
+//! own events into a [`WebhookEvent`]; the webhook service applies it.
+
+use crate::domain::{PaymentStatus, RefundStatus, TenantId};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+/// The webhook secrets of a tenant could not be read (the source is unavailable; retry later).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("webhook secrets unavailable: {0}")]
+pub struct SecretsError(pub String);
+
+/// Where a tenant's webhook signing secrets come from.
+pub trait WebhookSecrets: Send + Sync {
+    /// The secrets currently valid for `tenant`'s webhook endpoints (several while one is rotated).
+    /// An empty list means the tenant has none: its webhooks are refused.
+    fn secrets(&self, tenant: &str) -> impl Future<Output = Result<Vec<SecretString>, SecretsError>> + Send;
+}
+
+/// The two webhook endpoints, one per kind of PSP object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookKind {
+    /// Events about payments (Stripe PaymentIntents).
+    PaymentIntents,
+    /// Events about refunds.
+    Refunds,
+}
+
+/// What a PSP event reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WebhookChange {
+    /// The payment is in `status` at the PSP. `New` means progress without a decision yet.
+    Payment {
+        /// The PSP status mapped onto the domain's.
+        status: PaymentStatus,
+        /// Minor units captured so far (the capture amount when `status` is `captured`).
+        amount_captured: i64,
+    },
+    /// One of the payment's refunds is in `status` at the PSP.
+    Refund {
+        /// The app's refund id (the RefundPayment's operation key), from the refund's metadata.
+        refund_id: String,
+        /// The PSP's refund id (`re_…`).
+        psp_refund_id: String,
+        /// The PSP status mapped onto the domain's.
+        status: RefundStatus,
+    },
+}
+
+impl WebhookChange {
+    /// The endpoint kind this change belongs on.
+    pub fn kind(&self) -> WebhookKind {
+        match self {
+            WebhookChange::Payment { .. } => WebhookKind::PaymentIntents,
+            WebhookChange::Refund { .. } => WebhookKind::Refunds,
+        }
+    }
+}
+
+/// A verified PSP event, identified: which payment it concerns and what it reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    /// The PSP's event id (`evt_…`): the idempotency key of its processing.
+    pub event_id: String,
+    /// When the PSP created the event (Unix seconds): the inbox applies events in this order.
+    pub created: i64,
+    /// The payment's `transactionId`, from the PSP object's metadata.
+    pub transaction_id: String,
+    /// The PSP's payment id (`pi_…`), checked against the stored payment.
+    pub psp_reference: String,
+    /// The tenant named in the PSP object's metadata, if any; checked against the route's tenant.
+    pub tenant: Option<TenantId>,
+    /// What the event reports.
+    pub change: WebhookChange,
+}
+
+/// A verified event kept until its payment is known and has an order (the headless flow).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// The tenant whose route received the event.
+    pub tenant: TenantId,
+    /// The event (its `transaction_id` and `event_id` key the entry).
+    pub event: WebhookEvent,
+    /// How many times applying it failed.
+    pub attempts: u32,
+    /// Unix seconds after which the entry may be deleted (DynamoDB TTL).
+    pub expires_at: i64,
+}
+
+impl InboxEntry {
+    /// The order in which a payment's entries are applied: oldest PSP event first, then by event id.
+    pub fn order(&self) -> (i64, &str) {
+        (self.event.created, &self.event.event_id)
+    }
+}

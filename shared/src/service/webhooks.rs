@@ -1,0 +1,344 @@
+//! Applying verified PSP webhook events (hyperswitch style: verify → identify → classify → apply; the
+//! first three are the PSP adapter's, this module applies). Each event is one operation of the
+//! [`Runner`], keyed by the PSP's event id, on its payment's lease:
+//!
+//! * a redelivered event (same id) has no second effect;
+//! * state never goes backwards: a status the machine refuses (a late `authorized` after `captured`), or
+//!   the status the payment already has (another event id, same status), changes nothing and emits
+//!   nothing;
+//! * a status change emits PaymentUpdated, then the status's message (PaymentAuthorized, ...); a refund
+//!   settling emits PaymentUpdated, then PaymentRefunded or PaymentRefundFailed (decision §9.5 echo);
+//! * an event for a payment that is not known yet, or has no order yet (headless flow, contract §5.4),
+//!   waits in the inbox until [`WebhookService::drain_inbox`] applies it.
+
+use super::commands::Settings;
+use super::operation::OperationId;
+use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner, history_time, payment_updated};
+use crate::acp::{OutgoingMessage, PaymentPayload};
+use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
+use crate::ports::{Clock, EventPublisher, InboxEntry, PaymentStore, StoreError, WebhookChange, WebhookEvent};
+
+/// After this many failed attempts an inbox entry is dropped (with an error log), as ACP's
+/// `processUnprocessedWebhooks` does (contract §5.8).
+pub const INBOX_MAX_ATTEMPTS: u32 = 9;
+
+/// Why an event was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The event contradicts the app's records (another tenant, PSP payment or PSP refund): refused.
+    #[error("the event does not match the app's records: {0}")]
+    Mismatch(&'static str),
+    /// The refund is not recorded yet (its RefundPayment is still being committed): retry later.
+    #[error("the refund is not recorded yet")]
+    RefundNotRecorded,
+    /// The operation could not be finished now: retry later.
+    #[error(transparent)]
+    Operation(#[from] OperationError),
+}
+
+impl From<StoreError> for WebhookError {
+    fn from(e: StoreError) -> Self {
+        WebhookError::Operation(OperationError::Store(e))
+    }
+}
+
+impl WebhookError {
+    /// Whether a later delivery may succeed (the PSP should retry); a mismatch never will.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WebhookError::Mismatch(_) => false,
+            WebhookError::RefundNotRecorded | WebhookError::Operation(_) => true,
+        }
+    }
+}
+
+/// What handling an event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookReport {
+    /// Applied (or found applied before) through the runner.
+    Applied(OperationReport),
+    /// Kept in the inbox until its payment is known and has an order.
+    Inboxed,
+}
+
+/// What draining an inbox did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Entries applied and removed.
+    pub applied: usize,
+    /// Entries kept for a later drain.
+    pub kept: usize,
+    /// Entries dropped: refused, or failed [`INBOX_MAX_ATTEMPTS`] times.
+    pub dropped: usize,
+}
+
+/// Whether an event could be applied now.
+enum Applied {
+    Done(OperationReport),
+    /// The payment is unknown or has no order yet.
+    NotReady,
+}
+
+/// Applies webhook events. It borrows a service's parts, so any function holding a store, a bus, a
+/// clock and settings (the webhook functions, the sync endpoints draining an inbox) can build one.
+pub struct WebhookService<'a, S, P, C> {
+    /// Payments, refunds, operation records and the inbox.
+    pub store: &'a S,
+    /// The event bus.
+    pub publisher: &'a P,
+    /// The clock.
+    pub clock: &'a C,
+    /// Tunables (app identifier, leases, record TTL, also used for inbox entries).
+    pub settings: &'a Settings,
+}
+
+impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
+    /// Handles a verified event received on `tenant`'s route.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, event_id = %event.event_id))]
+    pub async fn handle(&self, tenant: &str, event: &WebhookEvent) -> Result<WebhookReport, WebhookError> {
+        if event.tenant.as_deref().is_some_and(|t| t != tenant) {
+            return Err(WebhookError::Mismatch("the object belongs to another tenant"));
+        }
+        match self.apply(tenant, event).await? {
+            Applied::Done(report) => Ok(WebhookReport::Applied(report)),
+            Applied::NotReady => {
+                let entry = InboxEntry {
+                    tenant: tenant.to_string(),
+                    event: event.clone(),
+                    attempts: 0,
+                    expires_at: self.clock.epoch_seconds() + self.settings.record_ttl_seconds,
+                };
+                self.store.put_inbox(&entry).await?;
+                tracing::info!(transaction_id = %event.transaction_id, "payment not ready: event kept in the inbox");
+                // The payment may have become ready (and its inbox drained) since it was read.
+                if self.ready(tenant, &event.transaction_id).await? {
+                    self.drain_inbox(tenant, &event.transaction_id).await?;
+                }
+                Ok(WebhookReport::Inboxed)
+            }
+        }
+    }
+
+    /// Applies the inbox of a payment, oldest event first: call it after a payment was created or got
+    /// its order. Entries whose payment is still not ready stay; failed ones are retried by the next
+    /// drain, up to [`INBOX_MAX_ATTEMPTS`] times.
+    #[tracing::instrument(skip(self))]
+    pub async fn drain_inbox(&self, tenant: &str, transaction_id: &str) -> Result<DrainReport, StoreError> {
+        let mut report = DrainReport::default();
+        for entry in self.store.inbox(tenant, transaction_id).await? {
+            let event_id = entry.event.event_id.as_str();
+            match self.apply(tenant, &entry.event).await {
+                Ok(Applied::Done(_)) => {
+                    self.store.delete_inbox(tenant, transaction_id, event_id).await?;
+                    report.applied += 1;
+                }
+                Ok(Applied::NotReady) => report.kept += 1,
+                Err(error) => {
+                    let attempts = entry.attempts + 1;
+                    if !error.is_retryable() || attempts >= INBOX_MAX_ATTEMPTS {
+                        tracing::error!(event_id, attempts, %error, "inbox entry dropped");
+                        self.store.delete_inbox(tenant, transaction_id, event_id).await?;
+                        report.dropped += 1;
+                    } else {
+                        tracing::warn!(event_id, attempts, %error, "inbox entry failed; kept for the next drain");
+                        self.store.put_inbox(&InboxEntry { attempts, ..entry }).await?;
+                        report.kept += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Whether the payment is known and has an order.
+    async fn ready(&self, tenant: &str, transaction_id: &str) -> Result<bool, StoreError> {
+        let payment = self.store.get_payment(tenant, transaction_id).await?;
+        Ok(payment.is_some_and(|p| p.order_reference.is_some()))
+    }
+
+    /// Identifies the event's payment (and refund), cross-checks them, and runs the event.
+    async fn apply(&self, tenant: &str, event: &WebhookEvent) -> Result<Applied, WebhookError> {
+        let payment = self.store.get_payment(tenant, &event.transaction_id).await?;
+        let Some(payment) = payment.filter(|p| p.order_reference.is_some()) else {
+            return Ok(Applied::NotReady);
+        };
+        if payment.psp_reference != event.psp_reference {
+            return Err(WebhookError::Mismatch("the PSP payment is not the payment's"));
+        }
+        if let WebhookChange::Refund {
+            refund_id,
+            psp_refund_id,
+            ..
+        } = &event.change
+        {
+            let refund = self
+                .store
+                .get_refund(tenant, &event.transaction_id, refund_id)
+                .await?
+                .ok_or(WebhookError::RefundNotRecorded)?;
+            if refund.psp_reference.as_ref().is_some_and(|r| r != psp_refund_id) {
+                return Err(WebhookError::Mismatch("the PSP refund is not the refund's"));
+            }
+        }
+        let id = OperationId {
+            key: format!("webhook-{}", event.event_id),
+            fingerprint: String::new(),
+        };
+        let op = Operation {
+            tenant,
+            id: &id,
+            correlation_id: None,
+            payment: Some(payment.transaction_id),
+            refused: Vec::new(),
+        };
+        let runner = Runner {
+            store: self.store,
+            publisher: self.publisher,
+            clock: self.clock,
+            settings: self.settings,
+        };
+        let report = runner.run(op, |payment, _| self.decide(tenant, event, payment)).await?;
+        Ok(Applied::Done(report))
+    }
+
+    /// Decides under the payment's lease. `Err` releases the claim for a retry (the refund record could
+    /// not be read).
+    async fn decide(&self, tenant: &str, event: &WebhookEvent, payment: Option<Payment>) -> Result<Outcome, String> {
+        let Some(payment) = payment else {
+            return Err("the payment disappeared".into());
+        };
+        let Some(order_reference) = payment.order_reference.clone() else {
+            return Err("the payment has no order".into());
+        };
+        match &event.change {
+            WebhookChange::Payment {
+                status,
+                amount_captured,
+            } => Ok(payment_outcome(
+                &payment,
+                order_reference,
+                *status,
+                *amount_captured,
+                &history_time(self.clock),
+            )),
+            WebhookChange::Refund {
+                refund_id,
+                psp_refund_id,
+                status,
+            } => {
+                let refund = self
+                    .store
+                    .get_refund(tenant, &payment.transaction_id, refund_id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("the refund disappeared")?;
+                Ok(refund_outcome(
+                    &payment,
+                    order_reference,
+                    refund,
+                    psp_refund_id,
+                    *status,
+                ))
+            }
+        }
+    }
+}
+
+/// The message a payment entering `status` sends, if any.
+fn status_message(status: PaymentStatus, payload: PaymentPayload) -> Option<OutgoingMessage> {
+    match status {
+        PaymentStatus::Authorized => Some(OutgoingMessage::PaymentAuthorized(payload)),
+        PaymentStatus::AuthorizationFailed => Some(OutgoingMessage::PaymentAuthorizationFailed(payload)),
+        PaymentStatus::Captured => Some(OutgoingMessage::PaymentCaptured(payload)),
+        PaymentStatus::CaptureFailed => Some(OutgoingMessage::PaymentCaptureFailed(payload)),
+        PaymentStatus::Canceled => Some(OutgoingMessage::PaymentCanceled(payload)),
+        PaymentStatus::CancellationFailed => Some(OutgoingMessage::PaymentCancellationFailed(payload)),
+        PaymentStatus::New | PaymentStatus::CaptureRequested => None,
+    }
+}
+
+/// The payment is in `status` at the PSP.
+fn payment_outcome(
+    payment: &Payment,
+    order_reference: String,
+    status: PaymentStatus,
+    amount_captured: i64,
+    at: &str,
+) -> Outcome {
+    let next = match status {
+        PaymentStatus::Captured => payment.captured(amount_captured, at),
+        PaymentStatus::New
+        | PaymentStatus::Authorized
+        | PaymentStatus::AuthorizationFailed
+        | PaymentStatus::CaptureRequested
+        | PaymentStatus::CaptureFailed
+        | PaymentStatus::Canceled
+        | PaymentStatus::CancellationFailed => payment.moved_to(status, at),
+    };
+    match next {
+        Ok(Some(next)) => {
+            let amount = match status {
+                PaymentStatus::Captured => next.captured,
+                PaymentStatus::New
+                | PaymentStatus::Authorized
+                | PaymentStatus::AuthorizationFailed
+                | PaymentStatus::CaptureRequested
+                | PaymentStatus::CaptureFailed
+                | PaymentStatus::Canceled
+                | PaymentStatus::CancellationFailed => next.amount.minor,
+            };
+            let payload = PaymentPayload {
+                order_reference,
+                order_item_ids: next.order_item_ids.clone(),
+                amount: Some(amount),
+                currency_iso_code: Some(next.amount.currency.code().to_string()),
+            };
+            let messages = status_message(status, payload).into_iter().collect();
+            Outcome::changed(payment, Some(next), messages)
+        }
+        // Progress while undecided (processing, requires_action): the tenant hears PaymentUpdated only.
+        Ok(None) if status == PaymentStatus::New => Outcome::changed(payment, None, vec![payment_updated(payment)]),
+        Ok(None) => Outcome::changed(payment, None, Vec::new()),
+        Err(why) => {
+            tracing::info!(reason = %why, to = status.as_str(), "out-of-order PSP status ignored");
+            Outcome::changed(payment, None, Vec::new())
+        }
+    }
+}
+
+/// One of the payment's refunds is in `to` at the PSP.
+fn refund_outcome(
+    payment: &Payment,
+    order_reference: String,
+    refund: Refund,
+    psp_refund_id: &str,
+    to: RefundStatus,
+) -> Outcome {
+    if !refund.status.can_move_to(to) {
+        return Outcome::changed(payment, None, Vec::new());
+    }
+    let next = payment.refund_moved(refund.amount, &refund.order_item_ids, Some(refund.status), to);
+    // Echo what the RefundPayment asked (decision §9.5).
+    let echo = PaymentPayload {
+        order_reference,
+        order_item_ids: refund.order_item_ids.clone(),
+        amount: Some(refund.requested_amount),
+        currency_iso_code: refund.currency_iso_code.clone(),
+    };
+    let messages = match to {
+        RefundStatus::Succeeded => vec![OutgoingMessage::PaymentRefunded(echo)],
+        RefundStatus::Failed | RefundStatus::Canceled => vec![OutgoingMessage::PaymentRefundFailed(echo)],
+        RefundStatus::Pending | RefundStatus::Processing => Vec::new(),
+    };
+    let mut outcome = Outcome::changed(payment, Some(next), messages);
+    outcome.refund = Some(Refund {
+        status: to,
+        psp_reference: Some(psp_refund_id.to_string()),
+        ..refund
+    });
+    outcome
+}
+
+#[cfg(test)]
+#[path = "webhooks_tests.rs"]
+mod tests;

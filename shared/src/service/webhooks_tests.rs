@@ -1,0 +1,411 @@
+//! Webhook events on the in-memory twins: each status, duplicates, order, the inbox and refunds.
+
+use super::*;
+use crate::acp::{BusEvent, InboundCommand, InboundMessage, RefundOrderItem, RefundPayment};
+use crate::domain::{Currency, Money};
+use crate::service::testing::{MemoryCommandService, authorized_order, memory_service, webhook_service};
+
+type Svc = MemoryCommandService;
+
+const TENANT: &str = "tenant-a";
+
+/// A payment of 1000 EUR cents for `order` (items 1 and 2) in `status`, PSP id `pi_{order}`.
+async fn payment_in(svc: &Svc, order: Option<&str>, tx: &str, status: PaymentStatus) -> Payment {
+    let eur = Currency::parse("EUR").unwrap();
+    let mut p = Payment::new(
+        TENANT.into(),
+        tx.into(),
+        order.map(str::to_string),
+        format!("pi_{tx}"),
+        Money::new(1000, eur),
+        "t0",
+    );
+    p.order_item_ids = vec![1, 2];
+    p.status = status;
+    svc.store.insert_payment(&p).await.unwrap();
+    p
+}
+
+fn event(id: &str, tx: &str, change: WebhookChange) -> WebhookEvent {
+    WebhookEvent {
+        event_id: id.into(),
+        created: 1_767_225_600,
+        transaction_id: tx.into(),
+        psp_reference: format!("pi_{tx}"),
+        tenant: Some(TENANT.into()),
+        change,
+    }
+}
+
+fn status(status: PaymentStatus, amount_captured: i64) -> WebhookChange {
+    WebhookChange::Payment {
+        status,
+        amount_captured,
+    }
+}
+
+fn names(svc: &Svc) -> Vec<String> {
+    svc.publisher.published().into_iter().map(|e| e.detail_type).collect()
+}
+
+fn payload(event: &BusEvent) -> serde_json::Value {
+    event.parsed_detail().unwrap().payload
+}
+
+async fn stored(svc: &Svc, tx: &str) -> Payment {
+    svc.store.get_payment(TENANT, tx).await.unwrap().unwrap()
+}
+
+async fn handle(svc: &Svc, e: &WebhookEvent) -> WebhookReport {
+    webhook_service(svc).handle(TENANT, e).await.unwrap()
+}
+
+#[tokio::test]
+async fn each_status_moves_the_payment_and_sends_its_message() {
+    use PaymentStatus::*;
+    let table = [
+        (
+            New,
+            status(Authorized, 0),
+            Authorized,
+            vec!["PaymentUpdated", "PaymentAuthorized"],
+        ),
+        (
+            New,
+            status(AuthorizationFailed, 0),
+            AuthorizationFailed,
+            vec!["PaymentUpdated", "PaymentAuthorizationFailed"],
+        ),
+        (
+            Authorized,
+            status(Captured, 800),
+            Captured,
+            vec!["PaymentUpdated", "PaymentCaptured"],
+        ),
+        (
+            CaptureRequested,
+            status(Captured, 1000),
+            Captured,
+            vec!["PaymentUpdated", "PaymentCaptured"],
+        ),
+        (
+            Authorized,
+            status(Canceled, 0),
+            Canceled,
+            vec!["PaymentUpdated", "PaymentCanceled"],
+        ),
+        // processing / requires_action while undecided: PaymentUpdated only.
+        (New, status(New, 0), New, vec!["PaymentUpdated"]),
+        // ... and nothing once decided.
+        (Authorized, status(New, 0), Authorized, vec![]),
+    ];
+    for (i, (from, change, to, expected)) in table.into_iter().enumerate() {
+        let svc = memory_service();
+        let tx = format!("tx-{i}");
+        let before = payment_in(&svc, Some("DE--1"), &tx, from).await;
+        handle(&svc, &event("evt_1", &tx, change.clone())).await;
+        let after = stored(&svc, &tx).await;
+        assert_eq!(after.status, to, "{from:?} + {change:?}");
+        assert_eq!(names(&svc), expected, "{from:?} + {change:?}");
+        let published = svc.publisher.published();
+        if let Some(message) = published.get(1) {
+            let p = payload(message);
+            let amount = if to == Captured { after.captured } else { 1000 };
+            assert_eq!(p["orderReference"], "DE--1");
+            assert_eq!(p["orderItemIds"], serde_json::json!([1, 2]));
+            assert_eq!(p["amount"], amount);
+            assert_eq!(p["currencyIsoCode"], "EUR");
+        }
+        if to == Captured {
+            assert_eq!(after.captured, if from == Authorized { 800 } else { 1000 });
+        }
+        if to != from {
+            assert_eq!(after.version, before.version + 1);
+            assert_eq!(after.history.last().map(|h| h.status), Some(to));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_same_event_twice_has_no_second_effect() {
+    let svc = memory_service();
+    payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::New).await;
+    let e = event("evt_1", "tx-1", status(PaymentStatus::Authorized, 0));
+    assert!(matches!(
+        handle(&svc, &e).await,
+        WebhookReport::Applied(OperationReport::Completed(_))
+    ));
+    assert_eq!(
+        handle(&svc, &e).await,
+        WebhookReport::Applied(OperationReport::Duplicate)
+    );
+    assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentAuthorized"]);
+}
+
+#[tokio::test]
+async fn another_event_with_the_same_status_sends_nothing_new() {
+    let svc = memory_service();
+    payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::New).await;
+    handle(&svc, &event("evt_1", "tx-1", status(PaymentStatus::Authorized, 0))).await;
+    let version = stored(&svc, "tx-1").await.version;
+    handle(&svc, &event("evt_2", "tx-1", status(PaymentStatus::Authorized, 0))).await;
+    assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentAuthorized"]);
+    assert_eq!(stored(&svc, "tx-1").await.version, version);
+}
+
+#[tokio::test]
+async fn a_late_authorized_after_captured_changes_nothing() {
+    let svc = memory_service();
+    payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::Authorized).await;
+    handle(&svc, &event("evt_2", "tx-1", status(PaymentStatus::Captured, 1000))).await;
+    let late = handle(&svc, &event("evt_1", "tx-1", status(PaymentStatus::Authorized, 0))).await;
+    assert_eq!(late, WebhookReport::Applied(OperationReport::Completed(vec![])));
+    // A late failure after success is ignored as well.
+    handle(
+        &svc,
+        &event("evt_0", "tx-1", status(PaymentStatus::AuthorizationFailed, 0)),
+    )
+    .await;
+    assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::Captured);
+    assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptured"]);
+}
+
+#[tokio::test]
+async fn events_that_contradict_the_records_are_refused_and_change_nothing() {
+    let svc = memory_service();
+    let before = payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::New).await;
+    let mut other_intent = event("evt_1", "tx-1", status(PaymentStatus::Authorized, 0));
+    other_intent.psp_reference = "pi_someone_else".into();
+    let mut other_tenant = event("evt_2", "tx-1", status(PaymentStatus::Authorized, 0));
+    other_tenant.tenant = Some("tenant-b".into());
+    for e in [other_intent, other_tenant] {
+        let result = webhook_service(&svc).handle(TENANT, &e).await;
+        assert!(matches!(result, Err(WebhookError::Mismatch(_))), "{result:?}");
+    }
+    assert_eq!(stored(&svc, "tx-1").await, before);
+    assert!(names(&svc).is_empty());
+    assert_eq!(svc.store.inbox(TENANT, "tx-1").await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn an_event_before_its_payment_waits_in_the_inbox_until_drained() {
+    let svc = memory_service();
+    let authorized = event("evt_1", "tx-1", status(PaymentStatus::Authorized, 0));
+    let captured = WebhookEvent {
+        created: authorized.created + 5,
+        ..event("evt_0", "tx-1", status(PaymentStatus::Captured, 1000))
+    };
+    assert_eq!(handle(&svc, &captured).await, WebhookReport::Inboxed);
+    assert_eq!(handle(&svc, &authorized).await, WebhookReport::Inboxed);
+    assert!(names(&svc).is_empty());
+
+    // A headless payment without an order is not ready either.
+    payment_in(&svc, None, "tx-1", PaymentStatus::New).await;
+    let service = webhook_service(&svc);
+    assert_eq!(
+        service.drain_inbox(TENANT, "tx-1").await.unwrap(),
+        DrainReport {
+            applied: 0,
+            kept: 2,
+            dropped: 0
+        }
+    );
+    assert!(names(&svc).is_empty());
+
+    // The order is confirmed (here: the record has its order): the drain applies both, oldest first.
+    let svc2 = memory_service();
+    for entry in svc.store.inbox(TENANT, "tx-1").await.unwrap() {
+        svc2.store.put_inbox(&entry).await.unwrap();
+    }
+    payment_in(&svc2, Some("DE--1"), "tx-1", PaymentStatus::New).await;
+    let report = webhook_service(&svc2).drain_inbox(TENANT, "tx-1").await.unwrap();
+    assert_eq!(
+        report,
+        DrainReport {
+            applied: 2,
+            kept: 0,
+            dropped: 0
+        }
+    );
+    assert_eq!(
+        names(&svc2),
+        vec![
+            "PaymentUpdated",
+            "PaymentAuthorized",
+            "PaymentUpdated",
+            "PaymentCaptured"
+        ]
+    );
+    assert_eq!(svc2.store.inbox(TENANT, "tx-1").await.unwrap(), vec![]);
+    // Stripe redelivers one of them: a duplicate.
+    assert_eq!(
+        handle(&svc2, &authorized).await,
+        WebhookReport::Applied(OperationReport::Duplicate)
+    );
+}
+
+#[tokio::test]
+async fn an_inbox_entry_failing_nine_times_is_dropped() {
+    let svc = memory_service();
+    payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::Captured).await;
+    // A refund the app never recorded fails on every attempt.
+    let unknown_refund = event(
+        "evt_1",
+        "tx-1",
+        WebhookChange::Refund {
+            refund_id: "no-such-refund".into(),
+            psp_refund_id: "re_1".into(),
+            status: RefundStatus::Succeeded,
+        },
+    );
+    let entry = InboxEntry {
+        tenant: TENANT.into(),
+        event: unknown_refund.clone(),
+        attempts: INBOX_MAX_ATTEMPTS - 2,
+        expires_at: 0,
+    };
+    svc.store.put_inbox(&entry).await.unwrap();
+    let service = webhook_service(&svc);
+    let kept = service.drain_inbox(TENANT, "tx-1").await.unwrap();
+    assert_eq!((kept.kept, kept.dropped), (1, 0));
+    let attempts: Vec<u32> = svc
+        .store
+        .inbox(TENANT, "tx-1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.attempts)
+        .collect();
+    assert_eq!(attempts, vec![INBOX_MAX_ATTEMPTS - 1]);
+    let dropped = service.drain_inbox(TENANT, "tx-1").await.unwrap();
+    assert_eq!((dropped.kept, dropped.dropped), (0, 1));
+    assert_eq!(svc.store.inbox(TENANT, "tx-1").await.unwrap(), vec![]);
+
+    // Received directly, the same event is refused for a retry by the PSP.
+    let result = service.handle(TENANT, &unknown_refund).await;
+    assert!(matches!(&result, Err(e @ WebhookError::RefundNotRecorded) if e.is_retryable()));
+}
+
+/// A RefundPayment of 300 for item 1 whose refund the PSP leaves pending; returns the refund id.
+async fn pending_refund(svc: &Svc) -> (Payment, String) {
+    let payment = authorized_order(svc, TENANT, "DE--1", 1000).await;
+    let capture = InboundMessage {
+        tenant_identifier: TENANT.into(),
+        correlation_id: None,
+        command: InboundCommand::CapturePayment(PaymentPayload {
+            order_reference: "DE--1".into(),
+            order_item_ids: vec![1, 2],
+            amount: None,
+            currency_iso_code: Some("EUR".into()),
+        }),
+    };
+    svc.handle(&capture).await.unwrap();
+    svc.gateway.refunds_end_in(RefundStatus::Pending);
+    let command = InboundCommand::RefundPayment(RefundPayment {
+        order_reference: "DE--1".into(),
+        order_items: vec![RefundOrderItem {
+            order_item_id: 1,
+            sku: None,
+        }],
+        order_item_ids: None,
+        amount: -300,
+        currency_iso_code: Some("EUR".into()),
+    });
+    let refund_id = super::super::operation::OperationId::of(TENANT, &command).key;
+    let refund = InboundMessage {
+        tenant_identifier: TENANT.into(),
+        correlation_id: None,
+        command,
+    };
+    svc.handle(&refund).await.unwrap();
+    let p = stored(svc, &payment.transaction_id).await;
+    assert_eq!((p.captured, p.refunding, p.refunded), (1000, 300, 0));
+    assert_eq!(
+        names(svc),
+        vec!["PaymentUpdated", "PaymentCaptured", "PaymentUpdated"],
+        "no refund answer while pending"
+    );
+    (p, refund_id)
+}
+
+fn refund_event(id: &str, payment: &Payment, refund_id: &str, psp_refund_id: &str, to: RefundStatus) -> WebhookEvent {
+    WebhookEvent {
+        psp_reference: payment.psp_reference.clone(),
+        ..event(
+            id,
+            &payment.transaction_id,
+            WebhookChange::Refund {
+                refund_id: refund_id.into(),
+                psp_refund_id: psp_refund_id.into(),
+                status: to,
+            },
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_pending_refund_succeeds_through_its_webhook() {
+    let svc = memory_service();
+    let (payment, refund_id) = pending_refund(&svc).await;
+    let tx = payment.transaction_id.as_str();
+    let record = svc.store.get_refund(TENANT, tx, &refund_id).await.unwrap().unwrap();
+    let psp_refund_id = record.psp_reference.clone().unwrap();
+
+    let updated = refund_event("evt_r1", &payment, &refund_id, &psp_refund_id, RefundStatus::Pending);
+    handle(&svc, &updated).await;
+    assert_eq!(names(&svc).len(), 3, "pending again changes nothing");
+
+    let succeeded = refund_event("evt_r2", &payment, &refund_id, &psp_refund_id, RefundStatus::Succeeded);
+    handle(&svc, &succeeded).await;
+    let published = svc.publisher.published();
+    assert_eq!(names(&svc)[3..], ["PaymentUpdated", "PaymentRefunded"]);
+    let reply = payload(&published[4]);
+    assert_eq!(reply["orderReference"], "DE--1");
+    assert_eq!(reply["orderItemIds"], serde_json::json!([1]));
+    assert_eq!(reply["amount"], -300, "echoes the command's amount (decision §9.5)");
+    assert_eq!(reply["currencyIsoCode"], "EUR");
+
+    let p = stored(&svc, tx).await;
+    assert_eq!((p.refunding, p.refunded, p.refundable()), (0, 300, 700));
+    let record = svc.store.get_refund(TENANT, tx, &refund_id).await.unwrap().unwrap();
+    assert_eq!(record.status, RefundStatus::Succeeded);
+
+    // Final: a late failure changes nothing; another PSP refund id is refused.
+    let late = refund_event("evt_r3", &payment, &refund_id, &psp_refund_id, RefundStatus::Failed);
+    handle(&svc, &late).await;
+    let forged = refund_event("evt_r4", &payment, &refund_id, "re_other", RefundStatus::Failed);
+    assert!(matches!(
+        webhook_service(&svc).handle(TENANT, &forged).await,
+        Err(WebhookError::Mismatch(_))
+    ));
+    assert_eq!(names(&svc).len(), 5);
+}
+
+#[tokio::test]
+async fn a_failed_refund_releases_its_amount_and_items() {
+    let svc = memory_service();
+    let (payment, refund_id) = pending_refund(&svc).await;
+    let tx = payment.transaction_id.as_str();
+    let psp_refund_id = svc
+        .store
+        .get_refund(TENANT, tx, &refund_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .psp_reference
+        .unwrap();
+    let failed = refund_event("evt_r1", &payment, &refund_id, &psp_refund_id, RefundStatus::Failed);
+    handle(&svc, &failed).await;
+    assert_eq!(names(&svc)[3..], ["PaymentUpdated", "PaymentRefundFailed"]);
+    let reply = payload(&svc.publisher.published()[4]);
+    assert_eq!(
+        (reply["amount"].clone(), reply["orderItemIds"].clone()),
+        (serde_json::json!(-300), serde_json::json!([1]))
+    );
+
+    let p = stored(&svc, tx).await;
+    assert_eq!((p.refunding, p.refunded, p.refundable()), (0, 0, 1000));
+    assert!(p.refunded_item_ids.is_empty(), "item 1 may be refunded again");
+    let record = svc.store.get_refund(TENANT, tx, &refund_id).await.unwrap().unwrap();
+    assert_eq!(record.status, RefundStatus::Failed);
+}
