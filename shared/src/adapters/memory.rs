@@ -189,32 +189,73 @@ impl PaymentStore for MemoryStore {
             _ => return Err(StoreError::Conflict("operation lease lost".into())),
         }
         let holds = |p: &LeasedPayment| p.lease.as_ref().is_some_and(|(holder, _)| holder == &c.key);
-        let payment_key = match &c.payment {
-            None => None,
+        let replaceable = |s: &StoreState, payment: &Payment, expected_version: u64| {
+            let key = (c.tenant.clone(), payment.transaction_id.clone());
+            match s.payments.get(&key) {
+                Some(p) if holds(p) && p.payment.version == expected_version => Ok(()),
+                _ => Err(StoreError::Conflict("payment changed or lease lost".into())),
+            }
+        };
+        let order_key = |payment: &Payment| payment.order_reference.clone().map(|o| (c.tenant.clone(), o));
+        match &c.payment {
+            None => {}
             Some(PaymentWrite::Replace {
                 payment,
                 expected_version,
+            }) => replaceable(&s, payment, *expected_version)?,
+            Some(PaymentWrite::AttachOrder {
+                payment,
+                expected_version,
             }) => {
-                let key = (c.tenant.clone(), payment.transaction_id.clone());
-                match s.payments.get(&key) {
-                    Some(p) if holds(p) && p.payment.version == *expected_version => Some(key),
-                    _ => return Err(StoreError::Conflict("payment changed or lease lost".into())),
+                replaceable(&s, payment, *expected_version)?;
+                let taken = order_key(payment)
+                    .and_then(|o| s.orders.get(&o))
+                    .is_some_and(|tx| tx != &payment.transaction_id);
+                if taken {
+                    return Err(StoreError::Conflict("the order has another payment".into()));
                 }
             }
             Some(PaymentWrite::Release { transaction_id }) => {
-                let key = (c.tenant.clone(), transaction_id.clone());
-                match s.payments.get(&key) {
-                    Some(p) if holds(p) => Some(key),
+                match s.payments.get(&(c.tenant.clone(), transaction_id.clone())) {
+                    Some(p) if holds(p) => {}
                     _ => return Err(StoreError::Conflict("payment lease lost".into())),
                 }
             }
-        };
-        if let (Some(key), Some(write)) = (payment_key, &c.payment)
-            && let Some(p) = s.payments.get_mut(&key)
-        {
-            p.lease = None;
-            if let PaymentWrite::Replace { payment, .. } = write {
-                p.payment = payment.clone();
+            Some(PaymentWrite::Insert(payment)) => {
+                let exists = s
+                    .payments
+                    .contains_key(&(c.tenant.clone(), payment.transaction_id.clone()));
+                if exists || order_key(payment).is_some_and(|o| s.orders.contains_key(&o)) {
+                    return Err(StoreError::Conflict("payment exists".into()));
+                }
+            }
+        }
+        match &c.payment {
+            None => {}
+            Some(
+                write @ (PaymentWrite::Replace { payment, .. }
+                | PaymentWrite::AttachOrder { payment, .. }
+                | PaymentWrite::Insert(payment)),
+            ) => {
+                // A replace keeps the order alias as it is; the other two create it.
+                if !matches!(write, PaymentWrite::Replace { .. })
+                    && let Some(o) = order_key(payment)
+                {
+                    s.orders.insert(o, payment.transaction_id.clone());
+                }
+                let key = (c.tenant.clone(), payment.transaction_id.clone());
+                s.payments.insert(
+                    key,
+                    LeasedPayment {
+                        payment: payment.clone(),
+                        lease: None,
+                    },
+                );
+            }
+            Some(PaymentWrite::Release { transaction_id }) => {
+                if let Some(p) = s.payments.get_mut(&(c.tenant.clone(), transaction_id.clone())) {
+                    p.lease = None;
+                }
             }
         }
         if let Some(r) = &c.refund {
