@@ -351,6 +351,7 @@ pub enum GatewayFault {
 struct MemoryIntent {
     intent: PspPaymentIntent,
     refunded: i64,
+    metadata: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug)]
@@ -396,11 +397,36 @@ impl MemoryGateway {
             currency: currency.to_string(),
             client_secret: None,
         };
-        s.intents.insert(id.clone(), MemoryIntent { intent, refunded: 0 });
+        s.intents.insert(
+            id.clone(),
+            MemoryIntent {
+                intent,
+                refunded: 0,
+                metadata: BTreeMap::new(),
+            },
+        );
         id
     }
 
-    /// Injects `fault` into the next call of `operation` (`capture`, `cancel`, `refund`, `get_payment`).
+    /// The customer finished (or failed) paying for payment `id` in the shop's frontend: the PSP now
+    /// reports `status`. False if the PSP does not know `id`.
+    pub fn customer_completes(&self, id: &str, status: PaymentStatus) -> bool {
+        match lock(&self.state).intents.get_mut(id) {
+            Some(i) => {
+                i.intent.status = status;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The reconciliation metadata the PSP holds for payment `id`.
+    pub fn metadata(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        lock(&self.state).intents.get(id).map(|i| i.metadata.clone())
+    }
+
+    /// Injects `fault` into the next call of `operation` (`create_payment`, `capture`, `cancel`, `refund`,
+    /// `get_payment`, `update_metadata`).
     pub fn inject(&self, operation: &'static str, fault: GatewayFault) {
         lock(&self.state).faults.push_back((operation, fault));
     }
@@ -500,6 +526,7 @@ impl PaymentGateway for MemoryGateway {
                     MemoryIntent {
                         intent: intent.clone(),
                         refunded: 0,
+                        metadata: request.metadata.clone(),
                     },
                 );
                 Ok(intent)
@@ -514,6 +541,22 @@ impl PaymentGateway for MemoryGateway {
             return Err(e);
         }
         intent_mut(&mut s, psp_reference).map(|i| i.intent.clone())
+    }
+
+    async fn update_metadata(
+        &self,
+        _tenant: &str,
+        psp_reference: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<PspPaymentIntent, PspError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        if let Some(GatewayFault::Fail(e)) = Self::take_fault(&mut s, "update_metadata") {
+            return Err(e);
+        }
+        let i = intent_mut(&mut s, psp_reference)?;
+        i.metadata.extend(metadata.clone());
+        Ok(i.intent.clone())
     }
 
     async fn capture(
