@@ -1,10 +1,12 @@
-//! Use cases: what happens when a command (or, later, a webhook) arrives.
+//! Use cases: what happens when a command, a checkout call (or, later, a webhook) arrives.
 
+pub mod checkout;
 pub mod commands;
 pub mod operation;
 pub mod runner;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
+pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
 pub use commands::{CommandService, Settings};
 pub use runner::{OperationError, OperationReport};
