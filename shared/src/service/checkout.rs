@@ -360,6 +360,13 @@ where
         if payment.order_reference.as_deref().is_some_and(|o| o != reference) {
             return Err(CheckoutError::Refused(format!("payment {tx} belongs to another order")));
         }
+        // Checked before leasing the payment; a race past this check fails the commit's alias condition.
+        let order_payment = self.commands.store.find_payment_by_order(tenant, reference).await?;
+        if order_payment.is_some_and(|p| p.transaction_id != tx) {
+            return Err(CheckoutError::Refused(format!(
+                "order {reference} already has another payment"
+            )));
+        }
         let items = request
             .order_data
             .as_ref()

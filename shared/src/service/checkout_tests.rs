@@ -360,7 +360,7 @@ async fn confirm_refuses_unknown_payments_missing_ids_and_orders_that_have_anoth
             &confirm(json!({"orderReference": "DE--1", "transactionId": tx})),
         )
         .await;
-    assert!(matches!(taken, Err(CheckoutError::Busy)), "{taken:?}");
+    assert!(matches!(taken, Err(CheckoutError::Refused(_))), "{taken:?}");
     assert_eq!(stored(&svc, &tx).await.order_reference, None);
 }
 
