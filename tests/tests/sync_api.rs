@@ -299,3 +299,31 @@ async fn cancel_cancels_the_intent_and_the_payment() {
             .is_some_and(|m| m.contains("no-such-payment"))
     );
 }
+
+#[tokio::test]
+async fn confirm_after_a_declined_card_answers_400_and_reports_the_failed_authorization() {
+    let stack = Stack::new().await;
+    let (tx, _) = stack.pre_order(1100).await;
+    let intent = stack.intent_of(&tx).await;
+    // localstripe declines this card on confirm (402 card_declined); the intent records the failed attempt.
+    let declined = stack.customer.pay_with(&intent, "pm_card_chargeCustomerFail").await;
+    assert!(declined.is_err(), "the card is declined");
+
+    let order = unique_name("DE");
+    let (status, answer) = stack
+        .call(
+            Endpoint::ConfirmPreOrderPayment,
+            json!({"orderReference": order, "preOrderPaymentData": {"transactionId": tx}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("authorization failed")),
+        "{answer}"
+    );
+    let messages = stack.messages(2).await;
+    assert_eq!(names(&messages), vec!["PaymentUpdated", "PaymentAuthorizationFailed"]);
+    assert_eq!(messages[1].payload["orderReference"], json!(order));
+}
