@@ -249,7 +249,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::PaymentStatus;
+    use shared::domain::{Currency, Money, Payment, PaymentStatus};
     use shared::service::testing::{MemoryCheckoutService, memory_checkout};
 
     const BASE: &str = "https://app.example.com/";
@@ -289,18 +289,38 @@ mod tests {
     #[tokio::test]
     async fn every_sample_event_is_served() {
         let svc = memory_checkout();
+        let sample = |function: &str| {
+            let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
+            lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
         for (function, endpoint) in [
             ("initialize-payment", Endpoint::InitializePayment),
             ("pre-order-payment", Endpoint::PreOrderPayment),
         ] {
-            let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
-            let event = std::fs::read_to_string(path).unwrap();
-            let (status, body) = answer(&svc, endpoint, lambda_http::request::from_str(&event).unwrap()).await;
+            let (status, body) = answer(&svc, endpoint, sample(function)).await;
             assert_eq!(
                 (status, &body["isSuccessful"]),
                 (200, &json!(true)),
                 "{function}: {body}"
             );
+        }
+        // The confirm and cancel samples name a headless payment whose customer has authorized it.
+        let psp_reference = svc.commands.gateway.authorized_payment(1200, "EUR");
+        let headless = Payment::new(
+            "tenant-a".into(),
+            "6f9619ff-8b86-4d01-b42d-00c04fc964ff".into(),
+            None,
+            psp_reference,
+            Money::new(1200, Currency::parse("EUR").unwrap()),
+            "2026-01-01 00:00:00",
+        );
+        svc.commands.store.insert_payment(&headless).await.unwrap();
+        for (function, endpoint) in [
+            ("confirm-pre-order-payment", Endpoint::ConfirmPreOrderPayment),
+            ("cancel-pre-order-payment", Endpoint::CancelPreOrderPayment),
+        ] {
+            let (status, body) = answer(&svc, endpoint, sample(function)).await;
+            assert_eq!((status, body), (200, json!({"isSuccessful": true})), "{function}");
         }
     }
 

@@ -1,11 +1,11 @@
 //! The synchronous checkout calls (contract §5.3, §5.4, §6): initialize a payment for an order, create a
 //! headless (pre-order) payment, confirm it once the order exists, or cancel it.
 //!
-//! Each call is one operation of the [`Runner`] (claim, decide, commit with outbox, publish), so a
-//! repeated call is answered from what the first one stored and never creates a second PaymentIntent:
-//! the PSP idempotency key and the transaction id of an order's payment both derive from (tenant, order
-//! reference). Once the tenant can name a payment (created, or confirmed with its order), the
-//! [`PaymentKnownListener`] hears of it: webhooks that arrived earlier are processed then.
+//! Each call is one operation of the [`Runner`](super::runner::Runner) (claim, decide, commit with
+//! outbox, publish), so a repeated call is answered from what the first one stored and never creates a
+//! second PaymentIntent: the PSP idempotency key and the transaction id of an order's payment both derive
+//! from (tenant, order reference). Once the tenant can name a payment (created, or confirmed with its
+//! order), the [`PaymentKnownListener`] hears of it: webhooks that arrived earlier are processed then.
 
 use super::commands::CommandService;
 use super::operation::OperationId;
