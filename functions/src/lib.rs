@@ -2,9 +2,11 @@
 //! handlers live here with their tests.
 //!
 //! * [`command_handler`]: CapturePayment, CancelPayment and RefundPayment from their SQS queues.
+//! * [`sync_api`]: the synchronous checkout endpoints behind the HttpApi.
 //! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
 //! * [`wiring`]: building the clients once per cold start from the environment.
 
 pub mod command_handler;
+pub mod sync_api;
 pub mod webhook_handler;
 pub mod wiring;

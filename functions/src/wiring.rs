@@ -1,16 +1,18 @@
 //! Cold-start wiring, shared by every function binary: read the environment, build each client once,
 //! then hand the handler to the Lambda runtime.
 
+use crate::sync_api::{self, Endpoint};
 use crate::{command_handler, webhook_handler};
 use lambda_runtime::{Error, service_fn};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
 use shared::adapters::webhook_secrets::EnvWebhookSecrets;
-use shared::config::{AppConfig, WebhookConfig};
+use shared::config::{AppConfig, ConfigError, WebhookConfig};
 use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
-use shared::service::{CommandService, Settings, WebhookService};
+use shared::service::webhooks::InboxDrain;
+use shared::service::{CheckoutService, CommandService, Settings, WebhookService};
 
 /// The command service on the real adapters.
 pub type LiveCommandService =
@@ -76,6 +78,30 @@ pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
     };
     lambda_http::run(service_fn(|request| {
         webhook_handler::handle(&service, &secrets, kind, request)
+    }))
+    .await
+}
+
+/// Runs a checkout function serving `endpoint` behind the HttpApi. Once a payment can be named by the
+/// tenant, the webhooks kept for it in the inbox are applied. Requires `APP_BASE_URL` besides the command
+/// functions' settings.
+pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let app_base_url = config
+        .app_base_url
+        .clone()
+        .ok_or(ConfigError::Missing("APP_BASE_URL"))?;
+    let commands = command_service(&config).await?;
+    let listener = InboxDrain {
+        store: commands.store.clone(),
+        publisher: commands.publisher.clone(),
+        clock: SystemClock,
+        settings: commands.settings.clone(),
+    };
+    let service = CheckoutService { commands, listener };
+    lambda_http::run(lambda_http::service_fn(|request| {
+        sync_api::handle(&service, &app_base_url, endpoint, request)
     }))
     .await
 }

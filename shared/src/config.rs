@@ -62,6 +62,9 @@ pub struct AppConfig {
     pub stripe_secret_key: SecretString,
     /// `PSP_TIMEOUT_MS` (default 8000): per PSP request; three attempts stay inside a 30 s function.
     pub psp_timeout: Duration,
+    /// `APP_BASE_URL`: where the app's pages live (the hosted payment page, §5.3); the checkout
+    /// functions require it, the command functions do not read it.
+    pub app_base_url: Option<String>,
 }
 
 impl AppConfig {
@@ -86,6 +89,7 @@ impl AppConfig {
             stripe_api_base: lookup("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".to_string()),
             stripe_secret_key: SecretString::from(required("STRIPE_SECRET_KEY")?),
             psp_timeout: Duration::from_millis(timeout_ms),
+            app_base_url: lookup("APP_BASE_URL").filter(|v| !v.is_empty()),
         })
     }
 }
@@ -114,6 +118,11 @@ mod tests {
         assert_eq!(c.stripe_api_base, "https://api.stripe.com");
         assert_eq!(c.psp_timeout, Duration::from_secs(8));
         assert_eq!(c.stripe_secret_key.expose_secret(), "sk_test_x");
+        assert_eq!(c.app_base_url, None);
+        let mut vars = BASE.to_vec();
+        vars.push(("APP_BASE_URL", "https://app.example.com"));
+        let c = AppConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(c.app_base_url.as_deref(), Some("https://app.example.com"));
         assert!(
             !format!("{c:?}").contains("sk_test_x"),
             "the key never shows in Debug output"

@@ -1,6 +1,6 @@
 //! Talking to the app from outside, the way Spryker and its customers do: send a command to its queue,
-//! watch the messages the app puts on its bus, and (until the app creates payments itself through
-//! initialize-payment) seed an order whose customer authorized the payment at Stripe.
+//! watch the messages the app puts on its bus, and (until PSP webhooks authorize the payments the app
+//! creates through initialize-payment) seed an order whose customer authorized the payment at Stripe.
 
 use crate::aws::{take_bodies, unique_name};
 use crate::stripe_customer::StripeCustomer;

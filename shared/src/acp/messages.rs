@@ -70,12 +70,12 @@ impl<'de> Deserialize<'de> for LenientInt {
 }
 
 /// Accepts an integer or a numeric string.
-fn int_or_numeric_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(crate) fn int_or_numeric_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(LenientInt::deserialize(d)?.0)
 }
 
 /// Accepts an absent/`null` value, an integer or a numeric string.
-fn opt_int_or_numeric_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn opt_int_or_numeric_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(Option::<LenientInt>::deserialize(d)?.map(|i| i.0))
 }
 

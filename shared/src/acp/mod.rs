@@ -1,9 +1,10 @@
 //! The Spryker ACP wire format (`../shared/spec/acp-contract.md`): messages, the inbound envelope and the
-//! outbound event on the bus.
+//! outbound event on the bus, and the bodies of the synchronous endpoints.
 
 pub mod envelope;
 pub mod event;
 pub mod messages;
+pub mod sync;
 
 pub use envelope::{EnvelopeError, InboundMessage, parse_record};
 pub use event::{BusEvent, EventDetail, MessageAttributes};

@@ -41,6 +41,8 @@ const OP_LEASE: &str = "op_lease";
 const OP_LEASE_UNTIL: &str = "op_lease_until";
 /// Create-only condition.
 const NOT_EXISTS: &str = "attribute_not_exists(pk)";
+/// An order alias that does not exist yet, or already points to payment `:tx`.
+const ALIAS_FREE_OR_OURS: &str = "attribute_not_exists(pk) OR #transaction_id = :tx";
 /// The DynamoDB code of a failed condition inside a cancelled transaction.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
@@ -344,6 +346,60 @@ impl DynamoStore {
         )
     }
 
+    /// The actions creating `payment` (create-only) and the alias of its order, when it has one.
+    fn insert_actions(&self, payment: &Payment) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let item = item_with_key(
+            "payment",
+            payment,
+            payment_key(&payment.tenant, &payment.transaction_id),
+        )?;
+        let mut actions = vec![put_new(&self.table, item)?];
+        actions.extend(self.order_alias(payment)?);
+        Ok(actions)
+    }
+
+    /// The action putting the alias from `payment`'s order (if it has one) to it, unless the order points
+    /// to another payment.
+    fn order_alias(&self, payment: &Payment) -> Result<Option<TransactWriteItem>, StoreError> {
+        let Some(order) = &payment.order_reference else {
+            return Ok(None);
+        };
+        let alias = OrderAlias {
+            transaction_id: payment.transaction_id.clone(),
+        };
+        let item = item_with_key("order alias", &alias, key(order_pk(&payment.tenant, order), ORDER_SK))?;
+        put(
+            &self.table,
+            item,
+            Some(ALIAS_FREE_OR_OURS),
+            names(&["transaction_id"]),
+            values([("tx", s(&payment.transaction_id))]),
+        )
+        .map(Some)
+    }
+
+    /// The action replacing the payment of `commit` if it is still at `expected_version` and leased to
+    /// the committing operation; the put drops the lease attributes.
+    fn replace_payment(
+        &self,
+        commit: &Commit,
+        payment: &Payment,
+        expected_version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let item = item_with_key(
+            "payment",
+            payment,
+            payment_key(&payment.tenant, &payment.transaction_id),
+        )?;
+        put(
+            &self.table,
+            item,
+            Some(&format!("#version = :expected_version AND {HELD_BY_KEY}")),
+            names(&["version", OP_LEASE]),
+            values([("expected_version", n(expected_version)), ("key", s(&commit.key))]),
+        )
+    }
+
     /// Runs `operation` (action 0) plus the payment lease (action 1) when the request names a payment.
     async fn claim_with(
         &self,
@@ -411,20 +467,7 @@ enum ClaimOutcome {
 impl PaymentStore for DynamoStore {
     #[tracing::instrument(skip_all, fields(tenant = %payment.tenant, transaction_id = %payment.transaction_id))]
     async fn insert_payment(&self, payment: &Payment) -> Result<(), StoreError> {
-        let item = item_with_key(
-            "payment",
-            payment,
-            payment_key(&payment.tenant, &payment.transaction_id),
-        )?;
-        let mut actions = vec![put_new(&self.table, item)?];
-        if let Some(order) = &payment.order_reference {
-            let alias = OrderAlias {
-                transaction_id: payment.transaction_id.clone(),
-            };
-            let item = item_with_key("order alias", &alias, key(order_pk(&payment.tenant, order), ORDER_SK))?;
-            actions.push(put_new(&self.table, item)?);
-        }
-        self.transact(actions)
+        self.transact(self.insert_actions(payment)?)
             .await
             .map_err(|f| f.into_store_error("insert payment"))
     }
@@ -548,20 +591,15 @@ impl PaymentStore for DynamoStore {
             Some(PaymentWrite::Replace {
                 payment,
                 expected_version,
+            }) => actions.push(self.replace_payment(commit, payment, *expected_version)?),
+            Some(PaymentWrite::AttachOrder {
+                payment,
+                expected_version,
             }) => {
-                let item = item_with_key(
-                    "payment",
-                    payment,
-                    payment_key(&payment.tenant, &payment.transaction_id),
-                )?;
-                actions.push(put(
-                    &self.table,
-                    item,
-                    Some(&format!("#version = :expected_version AND {HELD_BY_KEY}")),
-                    names(&["version", OP_LEASE]),
-                    values([("expected_version", n(expected_version)), ("key", s(&commit.key))]),
-                )?);
+                actions.push(self.replace_payment(commit, payment, *expected_version)?);
+                actions.extend(self.order_alias(payment)?);
             }
+            Some(PaymentWrite::Insert(payment)) => actions.extend(self.insert_actions(payment)?),
             Some(PaymentWrite::Release { transaction_id }) => {
                 actions.push(self.release_payment(&commit.tenant, transaction_id, &commit.key)?);
             }

@@ -191,32 +191,73 @@ impl PaymentStore for MemoryStore {
             _ => return Err(StoreError::Conflict("operation lease lost".into())),
         }
         let holds = |p: &LeasedPayment| p.lease.as_ref().is_some_and(|(holder, _)| holder == &c.key);
-        let payment_key = match &c.payment {
-            None => None,
+        let replaceable = |s: &StoreState, payment: &Payment, expected_version: u64| {
+            let key = (c.tenant.clone(), payment.transaction_id.clone());
+            match s.payments.get(&key) {
+                Some(p) if holds(p) && p.payment.version == expected_version => Ok(()),
+                _ => Err(StoreError::Conflict("payment changed or lease lost".into())),
+            }
+        };
+        let order_key = |payment: &Payment| payment.order_reference.clone().map(|o| (c.tenant.clone(), o));
+        match &c.payment {
+            None => {}
             Some(PaymentWrite::Replace {
                 payment,
                 expected_version,
+            }) => replaceable(&s, payment, *expected_version)?,
+            Some(PaymentWrite::AttachOrder {
+                payment,
+                expected_version,
             }) => {
-                let key = (c.tenant.clone(), payment.transaction_id.clone());
-                match s.payments.get(&key) {
-                    Some(p) if holds(p) && p.payment.version == *expected_version => Some(key),
-                    _ => return Err(StoreError::Conflict("payment changed or lease lost".into())),
+                replaceable(&s, payment, *expected_version)?;
+                let taken = order_key(payment)
+                    .and_then(|o| s.orders.get(&o))
+                    .is_some_and(|tx| tx != &payment.transaction_id);
+                if taken {
+                    return Err(StoreError::Conflict("the order has another payment".into()));
                 }
             }
             Some(PaymentWrite::Release { transaction_id }) => {
-                let key = (c.tenant.clone(), transaction_id.clone());
-                match s.payments.get(&key) {
-                    Some(p) if holds(p) => Some(key),
+                match s.payments.get(&(c.tenant.clone(), transaction_id.clone())) {
+                    Some(p) if holds(p) => {}
                     _ => return Err(StoreError::Conflict("payment lease lost".into())),
                 }
             }
-        };
-        if let (Some(key), Some(write)) = (payment_key, &c.payment)
-            && let Some(p) = s.payments.get_mut(&key)
-        {
-            p.lease = None;
-            if let PaymentWrite::Replace { payment, .. } = write {
-                p.payment = payment.clone();
+            Some(PaymentWrite::Insert(payment)) => {
+                let exists = s
+                    .payments
+                    .contains_key(&(c.tenant.clone(), payment.transaction_id.clone()));
+                if exists || order_key(payment).is_some_and(|o| s.orders.contains_key(&o)) {
+                    return Err(StoreError::Conflict("payment exists".into()));
+                }
+            }
+        }
+        match &c.payment {
+            None => {}
+            Some(
+                write @ (PaymentWrite::Replace { payment, .. }
+                | PaymentWrite::AttachOrder { payment, .. }
+                | PaymentWrite::Insert(payment)),
+            ) => {
+                // A replace keeps the order alias as it is; the other two create it.
+                if !matches!(write, PaymentWrite::Replace { .. })
+                    && let Some(o) = order_key(payment)
+                {
+                    s.orders.insert(o, payment.transaction_id.clone());
+                }
+                let key = (c.tenant.clone(), payment.transaction_id.clone());
+                s.payments.insert(
+                    key,
+                    LeasedPayment {
+                        payment: payment.clone(),
+                        lease: None,
+                    },
+                );
+            }
+            Some(PaymentWrite::Release { transaction_id }) => {
+                if let Some(p) = s.payments.get_mut(&(c.tenant.clone(), transaction_id.clone())) {
+                    p.lease = None;
+                }
             }
         }
         if let Some(r) = &c.refund {
@@ -345,6 +386,7 @@ pub enum GatewayFault {
 struct MemoryIntent {
     intent: PspPaymentIntent,
     refunded: i64,
+    metadata: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug)]
@@ -392,11 +434,36 @@ impl MemoryGateway {
             currency: currency.to_string(),
             client_secret: None,
         };
-        s.intents.insert(id.clone(), MemoryIntent { intent, refunded: 0 });
+        s.intents.insert(
+            id.clone(),
+            MemoryIntent {
+                intent,
+                refunded: 0,
+                metadata: BTreeMap::new(),
+            },
+        );
         id
     }
 
-    /// Injects `fault` into the next call of `operation` (`capture`, `cancel`, `refund`, `get_payment`).
+    /// The customer finished (or failed) paying for payment `id` in the shop's frontend: the PSP now
+    /// reports `status`. False if the PSP does not know `id`.
+    pub fn customer_completes(&self, id: &str, status: PaymentStatus) -> bool {
+        match lock(&self.state).intents.get_mut(id) {
+            Some(i) => {
+                i.intent.status = status;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The reconciliation metadata the PSP holds for payment `id`.
+    pub fn metadata(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        lock(&self.state).intents.get(id).map(|i| i.metadata.clone())
+    }
+
+    /// Injects `fault` into the next call of `operation` (`create_payment`, `capture`, `cancel`, `refund`,
+    /// `get_payment`, `update_metadata`).
     pub fn inject(&self, operation: &'static str, fault: GatewayFault) {
         lock(&self.state).faults.push_back((operation, fault));
     }
@@ -512,6 +579,7 @@ impl PaymentGateway for MemoryGateway {
                     MemoryIntent {
                         intent: intent.clone(),
                         refunded: 0,
+                        metadata: request.metadata.clone(),
                     },
                 );
                 Ok(intent)
@@ -526,6 +594,22 @@ impl PaymentGateway for MemoryGateway {
             return Err(e);
         }
         intent_mut(&mut s, psp_reference).map(|i| i.intent.clone())
+    }
+
+    async fn update_metadata(
+        &self,
+        _tenant: &str,
+        psp_reference: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<PspPaymentIntent, PspError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        if let Some(GatewayFault::Fail(e)) = Self::take_fault(&mut s, "update_metadata") {
+            return Err(e);
+        }
+        let i = intent_mut(&mut s, psp_reference)?;
+        i.metadata.extend(metadata.clone());
+        Ok(i.intent.clone())
     }
 
     async fn capture(

@@ -123,6 +123,8 @@ pub async fn run_all<S: PaymentStore>(store: &S) {
     commit_with_stale_version_conflicts(store).await;
     commit_replaces_payment_and_completes(store).await;
     commit_release_keeps_payment(store).await;
+    commit_inserts_payment_with_its_order(store).await;
+    commit_attaches_an_order(store).await;
     publish_lease(store).await;
     commit_replaces_a_refund(store).await;
     inbox_keeps_events_per_payment_in_order(store).await;
@@ -406,6 +408,101 @@ pub async fn commit_release_keeps_payment<S: PaymentStore>(store: &S) {
     assert_eq!(
         claim(store, &scope.claim("op-2", "worker-b", Some("tx-1"), scope.now + 1)).await,
         FRESH
+    );
+}
+
+/// A commit may create a payment (no lease: it did not exist) with its order alias, all or nothing: an
+/// existing payment or an order that has one fails the commit and leaves the operation in progress.
+pub async fn commit_inserts_payment_with_its_order<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let existing_payment = scope.inserted(store, "tx-1").await;
+    assert_eq!(
+        claim(store, &scope.claim("op-1", "worker-a", None, scope.now)).await,
+        FRESH
+    );
+
+    let mut same_order = scope.payment("tx-2");
+    same_order.order_reference = existing_payment.order_reference.clone();
+    let insert = |p: &Payment| scope.commit("op-1", "worker-a", Some(PaymentWrite::Insert(p.clone())));
+    assert_conflict(
+        store.commit(&insert(&same_order)).await,
+        "insert on an order that has a payment",
+    );
+    assert_conflict(
+        store.commit(&insert(&existing_payment)).await,
+        "insert of an existing payment",
+    );
+    assert_eq!(store.get_payment(&scope.tenant, "tx-2").await, Ok(None));
+
+    let mut fresh = scope.payment("tx-3");
+    fresh.order_item_ids = vec![7, 8];
+    assert_eq!(store.commit(&insert(&fresh)).await, Ok(()));
+    assert_eq!(store.get_payment(&scope.tenant, "tx-3").await, Ok(Some(fresh.clone())));
+    let order = fresh.order_reference.clone().expect("order reference");
+    assert_eq!(
+        store.find_payment_by_order(&scope.tenant, &order).await,
+        Ok(Some(fresh))
+    );
+    let record = existing(store, &scope.claim("op-1", "worker-b", None, scope.now + 1)).await;
+    assert_eq!(record.state, OperationState::Completed);
+
+    // Without an order reference (a headless payment) only the payment is created, free to lease.
+    let mut headless = scope.payment("tx-4");
+    headless.order_reference = None;
+    assert_eq!(
+        claim(store, &scope.claim("op-2", "worker-a", None, scope.now)).await,
+        FRESH
+    );
+    let commit = scope.commit("op-2", "worker-a", Some(PaymentWrite::Insert(headless.clone())));
+    assert_eq!(store.commit(&commit).await, Ok(()));
+    assert_eq!(store.get_payment(&scope.tenant, "tx-4").await, Ok(Some(headless)));
+    assert_eq!(
+        claim(store, &scope.claim("op-3", "worker-a", Some("tx-4"), scope.now)).await,
+        FRESH
+    );
+}
+
+/// A headless payment learns its order: the payment and the new order alias are written together, and
+/// an order that already has another payment fails the whole commit.
+pub async fn commit_attaches_an_order<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let other = scope.inserted(store, "tx-other").await;
+    let mut headless = scope.payment("tx-1");
+    headless.order_reference = None;
+    store.insert_payment(&headless).await.expect("insert headless payment");
+    assert_eq!(
+        claim(store, &scope.claim("op-1", "worker-a", Some("tx-1"), scope.now)).await,
+        FRESH
+    );
+    let attach = |order: &str| {
+        let mut next = moved(&headless);
+        next.order_reference = Some(order.to_string());
+        let write = PaymentWrite::AttachOrder {
+            payment: next.clone(),
+            expected_version: headless.version,
+        };
+        (next, scope.commit("op-1", "worker-a", Some(write)))
+    };
+    let taken = other.order_reference.clone().expect("order reference");
+    assert_conflict(
+        store.commit(&attach(&taken).1).await,
+        "attach an order that has a payment",
+    );
+    assert_eq!(
+        store.get_payment(&scope.tenant, "tx-1").await,
+        Ok(Some(headless.clone()))
+    );
+    assert_eq!(
+        store.find_payment_by_order(&scope.tenant, &taken).await,
+        Ok(Some(other))
+    );
+
+    let (next, commit) = attach("order-new");
+    assert_eq!(store.commit(&commit).await, Ok(()));
+    assert_eq!(store.get_payment(&scope.tenant, "tx-1").await, Ok(Some(next.clone())));
+    assert_eq!(
+        store.find_payment_by_order(&scope.tenant, "order-new").await,
+        Ok(Some(next))
     );
 }
 

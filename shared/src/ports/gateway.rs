@@ -77,6 +77,15 @@ pub trait PaymentGateway: Send + Sync {
         psp_reference: &str,
     ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
 
+    /// Adds `metadata` to a payment's reconciliation data (keys not given stay as they are) and returns the
+    /// payment's current state. Naturally idempotent, so it takes no idempotency key.
+    fn update_metadata(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
+
     /// Captures `amount` of an authorized payment.
     fn capture(
         &self,

@@ -114,6 +114,17 @@ pub enum PaymentWrite {
         /// The payment's transaction id.
         transaction_id: String,
     },
+    /// Create the payment and the alias of its order (when it has one); `Conflict` if either exists.
+    /// The operation leases no payment: nothing exists to lease yet.
+    Insert(Payment),
+    /// Like [`PaymentWrite::Replace`], and create the alias of `payment`'s order reference, which the stored
+    /// payment did not have; `Conflict` when the order already points to another payment.
+    AttachOrder {
+        /// The new state, with its order reference set.
+        payment: Payment,
+        /// The version read before.
+        expected_version: u64,
+    },
 }
 
 /// Completes an operation atomically: the payment change, the refund record and the outbox.

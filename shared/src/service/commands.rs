@@ -128,7 +128,8 @@ where
             .await
     }
 
-    fn runner(&self) -> Runner<'_, S, P, C> {
+    /// The operation runner on this service's store, bus and clock.
+    pub(crate) fn runner(&self) -> Runner<'_, S, P, C> {
         Runner {
             store: &self.store,
             publisher: &self.publisher,
@@ -138,7 +139,7 @@ where
     }
 
     /// Calls the PSP, retrying an unknown outcome a few times with the same idempotency key.
-    async fn psp<T, F, Fut>(&self, call: F) -> Result<T, PspError>
+    pub(crate) async fn psp<T, F, Fut>(&self, call: F) -> Result<T, PspError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, PspError>>,
@@ -182,7 +183,7 @@ where
 
     /// Performs a PSP operation on the payment whose success leaves it in `done`. After an unknown
     /// outcome the PSP may already have done it, so it is read first and asked again only if not.
-    async fn settle<F, Fut>(
+    pub(crate) async fn settle<F, Fut>(
         &self,
         tenant: &str,
         payment: &Payment,

@@ -1,5 +1,6 @@
-//! Use cases: what happens when a command or a PSP webhook arrives.
+//! Use cases: what happens when a command, a checkout call or a PSP webhook arrives.
 
+pub mod checkout;
 pub mod commands;
 pub mod operation;
 pub mod runner;
@@ -7,6 +8,7 @@ pub mod runner;
 pub mod testing;
 pub mod webhooks;
 
+pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
 pub use commands::{CommandService, Settings};
 pub use runner::{OperationError, OperationReport};
 pub use webhooks::{DrainReport, WebhookError, WebhookReport, WebhookService};

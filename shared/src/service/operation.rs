@@ -1,4 +1,4 @@
-//! The identity of a command: its idempotency key, its payload fingerprint and the PSP idempotency key
+//! The identity of a command (or a checkout request): its idempotency key, its payload fingerprint and the PSP idempotency key
 //! derived from it. A command delivered again (even by a new SQS message) has the same identity.
 
 use crate::acp::InboundCommand;
@@ -37,13 +37,19 @@ impl OperationId {
             InboundCommand::RefundPayment(r) => (r.amount.to_string(), r.currency_iso_code.clone()),
         };
         let currency = currency.unwrap_or_default().to_ascii_uppercase();
+        Self::named(
+            command.name(),
+            &[tenant, command.order_reference(), &items],
+            &[&amount, &currency],
+        )
+    }
+
+    /// The identity of operation `name` on `identity` (the parts that make two requests the same
+    /// operation, the tenant first), with `payload` the parts that must then be equal too.
+    pub fn named(name: &str, identity: &[&str], payload: &[&str]) -> Self {
         OperationId {
-            key: format!(
-                "{}-{}",
-                command.name(),
-                &digest(&[tenant, command.order_reference(), &items])[..40]
-            ),
-            fingerprint: digest(&[&amount, &currency])[..16].to_string(),
+            key: format!("{name}-{}", &digest(identity)[..40]),
+            fingerprint: digest(payload)[..16].to_string(),
         }
     }
 

@@ -69,8 +69,8 @@ pub fn history_time<C: Clock>(clock: &C) -> String {
     clock.now().format(&format).unwrap_or_default()
 }
 
-/// PaymentUpdated for a changed payment; `details` carries the PSP id, amounts and status history.
-pub fn payment_updated(p: &Payment) -> OutgoingMessage {
+/// The PaymentCreated / PaymentUpdated payload of `p`; `details` carries the PSP id, amounts and status history.
+fn payment_details(p: &Payment) -> PaymentDetailsPayload {
     let history: BTreeMap<String, &str> = p
         .history
         .iter()
@@ -86,11 +86,21 @@ pub fn payment_updated(p: &Payment) -> OutgoingMessage {
         "pendingRefundAmount": p.refunding,
         "statusHistory": history,
     });
-    OutgoingMessage::PaymentUpdated(PaymentDetailsPayload {
+    PaymentDetailsPayload {
         entity_reference: p.order_reference.clone(),
         payment_reference: p.transaction_id.clone(),
         details: Some(details.to_string()),
-    })
+    }
+}
+
+/// PaymentUpdated for a changed payment.
+pub fn payment_updated(p: &Payment) -> OutgoingMessage {
+    OutgoingMessage::PaymentUpdated(payment_details(p))
+}
+
+/// PaymentCreated for a new payment.
+pub fn payment_created(p: &Payment) -> OutgoingMessage {
+    OutgoingMessage::PaymentCreated(payment_details(p))
 }
 
 impl Outcome {

@@ -1,11 +1,13 @@
-//! The command and webhook services on the in-memory twins, for unit and handler tests (feature
+//! The command, webhook and checkout services on the in-memory twins, for unit and handler tests (feature
 //! `test-support`).
 
+use super::checkout::{CheckoutService, ListenerError, PaymentKnownListener};
 use super::commands::{CommandService, Settings};
 use super::webhooks::WebhookService;
 use crate::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};
 use crate::domain::{Currency, Money, Payment, PaymentStatus};
 use crate::ports::PaymentStore;
+use std::sync::Mutex;
 use std::time::Duration;
 use time::macros::datetime;
 
@@ -23,6 +25,41 @@ pub fn memory_service() -> MemoryCommandService {
             psp_retry_delay: Duration::from_millis(1),
             ..Settings::new("app-test")
         },
+    }
+}
+
+/// A [`PaymentKnownListener`] that records every call, in order.
+#[derive(Default)]
+pub struct RecordingListener {
+    calls: Mutex<Vec<(String, String)>>,
+}
+
+impl RecordingListener {
+    /// The `(tenant, transaction id)` of every call so far.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl PaymentKnownListener for RecordingListener {
+    async fn after_payment_known(&self, tenant: &str, transaction_id: &str) -> Result<(), ListenerError> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((tenant.to_string(), transaction_id.to_string()));
+        Ok(())
+    }
+}
+
+/// The checkout service on the in-memory twins.
+pub type MemoryCheckoutService =
+    CheckoutService<MemoryStore, MemoryGateway, MemoryPublisher, FixedClock, RecordingListener>;
+
+/// A fresh in-memory checkout service on [`memory_service`], with a recording listener.
+pub fn memory_checkout() -> MemoryCheckoutService {
+    CheckoutService {
+        commands: memory_service(),
+        listener: RecordingListener::default(),
     }
 }
 

@@ -11,6 +11,7 @@
 //! * an event for a payment that is not known yet, or has no order yet (headless flow, contract §5.4),
 //!   waits in the inbox until [`WebhookService::drain_inbox`] applies it.
 
+use super::checkout::{ListenerError, PaymentKnownListener};
 use super::commands::Settings;
 use super::operation::OperationId;
 use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner, history_time, payment_updated};
@@ -342,3 +343,33 @@ fn refund_outcome(
 #[cfg(test)]
 #[path = "webhooks_tests.rs"]
 mod tests;
+
+/// Drains the webhook inbox of a payment as soon as the tenant can name it: the checkout endpoints'
+/// [`PaymentKnownListener`]. It owns its ports (cheap clones of the checkout service's clients).
+pub struct InboxDrain<S, P, C> {
+    /// Payments and the inbox.
+    pub store: S,
+    /// The event bus.
+    pub publisher: P,
+    /// The clock.
+    pub clock: C,
+    /// Tunables.
+    pub settings: Settings,
+}
+
+impl<S: PaymentStore, P: EventPublisher, C: Clock> PaymentKnownListener for InboxDrain<S, P, C> {
+    async fn after_payment_known(&self, tenant: &str, transaction_id: &str) -> Result<(), ListenerError> {
+        let service = WebhookService {
+            store: &self.store,
+            publisher: &self.publisher,
+            clock: &self.clock,
+            settings: &self.settings,
+        };
+        let report = service
+            .drain_inbox(tenant, transaction_id)
+            .await
+            .map_err(|e| ListenerError(e.to_string()))?;
+        tracing::info!(tenant, transaction_id, ?report, "webhook inbox drained");
+        Ok(())
+    }
+}

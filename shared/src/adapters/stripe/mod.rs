@@ -172,6 +172,24 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         .map(Into::into)
     }
 
+    async fn update_metadata(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<PspPaymentIntent, PspError> {
+        let form = transformers::metadata_form(metadata);
+        self.send::<StripePaymentIntent>(
+            tenant,
+            Method::POST,
+            &["v1", "payment_intents", psp_reference],
+            Some(&form),
+            None,
+        )
+        .await
+        .map(Into::into)
+    }
+
     async fn capture(
         &self,
         tenant: &str,
@@ -318,6 +336,28 @@ mod tests {
             body.extend(extra.clone());
         }
         body
+    }
+
+    #[tokio::test]
+    async fn update_metadata_posts_only_the_metadata_and_reads_the_status() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_123"))
+            .and(header("authorization", format!("Bearer {KEY}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(intent_body("requires_capture")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let metadata = BTreeMap::from([("orderReference".to_string(), "DE--1".to_string())]);
+        let intent = gateway(&server)
+            .update_metadata("t1", "pi_123", &metadata)
+            .await
+            .unwrap();
+        assert_eq!(intent.status, PaymentStatus::Authorized);
+        assert_eq!(
+            form_of_single_request(&server).await,
+            pairs(&[("metadata[orderReference]", "DE--1")])
+        );
     }
 
     #[tokio::test]

@@ -379,6 +379,11 @@ pub(super) fn refund_form(payment_intent: &str, amount: i64, metadata: &BTreeMap
     form
 }
 
+/// Form for `POST /v1/payment_intents/{id}`: only the metadata keys to set.
+pub(super) fn metadata_form(metadata: &BTreeMap<String, String>) -> Form {
+    metadata_fields(metadata).collect()
+}
+
 fn metadata_fields(metadata: &BTreeMap<String, String>) -> impl Iterator<Item = (String, String)> {
     metadata.iter().map(|(k, v)| (format!("metadata[{k}]"), v.clone()))
 }
