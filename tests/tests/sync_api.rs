@@ -5,6 +5,9 @@
 //!
 //! Needs `STRIPE_API_BASE` (localstripe) and `AWS_ENDPOINT_URL` (moto); panics with instructions without.
 
+// The generic checkout service makes the async bodies deep to lay out.
+#![recursion_limit = "256"]
+
 use functions::sync_api::{Endpoint, handle};
 use integration_tests::acp::{BusMessage, bus_messages};
 use integration_tests::aws::{BusToQueue, create_bus_to_queue, create_payment_table, sdk_config, unique_name};
@@ -16,26 +19,36 @@ use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
 use shared::domain::PaymentStatus;
 use shared::ports::clock::SystemClock;
 use shared::ports::{PaymentGateway, PaymentStore};
+use shared::ports::{WebhookChange, WebhookEvent};
 use shared::service::testing::RecordingListener;
-use shared::service::{CheckoutService, CommandService, Settings};
+use shared::service::webhooks::InboxDrain;
+use shared::service::{CheckoutService, CommandService, PaymentKnownListener, Settings, WebhookReport, WebhookService};
 use std::time::Duration;
 
 const TENANT: &str = "tenant-sync";
 const APP_BASE_URL: &str = "https://app.example.com";
 
-type Service =
-    CheckoutService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock, RecordingListener>;
+type Commands = CommandService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock>;
+type Service<L> = CheckoutService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock, L>;
 
 /// One isolated copy of the app's resources, named uniquely so tests run in parallel.
-struct Stack {
+struct Stack<L = RecordingListener> {
     sqs: aws_sdk_sqs::Client,
     bus: BusToQueue,
     customer: StripeCustomer,
-    service: Service,
+    service: Service<L>,
 }
 
 impl Stack {
+    /// The checkout service with a listener that records what it heard.
     async fn new() -> Stack {
+        Stack::with_listener(|_| RecordingListener::default()).await
+    }
+}
+
+impl<L: PaymentKnownListener> Stack<L> {
+    /// The checkout service with the listener `listener` builds from the command service.
+    async fn with_listener(listener: impl FnOnce(&Commands) -> L) -> Stack<L> {
         let aws = sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let dynamo = aws_sdk_dynamodb::Client::new(&aws);
@@ -58,8 +71,8 @@ impl Stack {
             bus,
             customer: StripeCustomer::new(&stripe_api_base(), LOCALSTRIPE_API_KEY),
             service: CheckoutService {
+                listener: listener(&commands),
                 commands,
-                listener: RecordingListener::default(),
             },
         }
     }
@@ -326,4 +339,54 @@ async fn confirm_after_a_declined_card_answers_400_and_reports_the_failed_author
     let messages = stack.messages(2).await;
     assert_eq!(names(&messages), vec!["PaymentUpdated", "PaymentAuthorizationFailed"]);
     assert_eq!(messages[1].payload["orderReference"], json!(order));
+}
+
+#[tokio::test]
+async fn a_webhook_that_came_before_confirm_waits_in_the_inbox_and_is_applied_at_confirm() {
+    let stack = Stack::with_listener(|c: &Commands| InboxDrain {
+        store: c.store.clone(),
+        publisher: c.publisher.clone(),
+        clock: SystemClock,
+        settings: c.settings.clone(),
+    })
+    .await;
+    let (tx, _) = stack.pre_order(900).await;
+    let intent = stack.intent_of(&tx).await;
+    stack.customer.authorize(&intent).await.expect("customer pays");
+    // Stripe tells the app about the authorization before the shop has placed the order.
+    let commands = &stack.service.commands;
+    let webhooks = WebhookService {
+        store: &commands.store,
+        publisher: &commands.publisher,
+        clock: &commands.clock,
+        settings: &commands.settings,
+    };
+    let event = WebhookEvent {
+        event_id: unique_name("evt"),
+        created: 1,
+        transaction_id: tx.clone(),
+        psp_reference: intent.clone(),
+        tenant: Some(TENANT.to_string()),
+        change: WebhookChange::Payment {
+            status: PaymentStatus::Authorized,
+            amount_captured: 0,
+        },
+    };
+    assert_eq!(
+        webhooks.handle(TENANT, &event).await.expect("kept"),
+        WebhookReport::Inboxed
+    );
+    assert_eq!(commands.store.inbox(TENANT, &tx).await.expect("inbox").len(), 1);
+
+    let confirm = json!({"orderReference": unique_name("DE"), "orderData": {"items": [{"idSalesOrderItem": 3}]},
+                         "transactionId": tx});
+    let (status, _) = stack.call(Endpoint::ConfirmPreOrderPayment, confirm).await;
+    assert_eq!(status, 200);
+    assert!(
+        commands.store.inbox(TENANT, &tx).await.expect("inbox").is_empty(),
+        "the inbox was drained"
+    );
+    // The kept event reported what confirm already learned from Stripe: no second PaymentAuthorized.
+    let messages = stack.messages(2).await;
+    assert_eq!(names(&messages), vec!["PaymentUpdated", "PaymentAuthorized"]);
 }
