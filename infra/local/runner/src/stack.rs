@@ -230,8 +230,18 @@ async fn warm_up(emulators: &[(Emulator, &FunctionSpec)], http: &reqwest::Client
     for (i, (emulator, function)) in emulators.iter().enumerate() {
         let (http, target, event) = (http.clone(), emulator.target(), warm_up_event(function));
         calls.spawn(async move {
-            let outcome = invoke(&http, &target, &event, Duration::from_secs(1800)).await;
-            (i, outcome)
+            // The emulator listens a moment after it starts: retry refused connections for a while.
+            let mut attempts = 0;
+            loop {
+                let outcome = invoke(&http, &target, &event, Duration::from_secs(1800)).await;
+                match outcome {
+                    Err(crate::lambda::InvokeError::Transport(_)) if attempts < 240 => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    outcome => return (i, outcome),
+                }
+            }
         });
     }
     let mut ticker = tokio::time::interval(Duration::from_secs(10));
