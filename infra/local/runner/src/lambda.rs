@@ -1,5 +1,5 @@
 //! The functions run as their real binaries under `cargo lambda watch` (one emulator per function, so
-//! each has its own environment), and invocations through the emulator's Invoke API.
+//! each has its own environment; no reload on code changes), and invocations through the emulator's Invoke API.
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value as Json;
@@ -78,7 +78,17 @@ impl Emulator {
         let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
         let child = Command::new(&workspace.cargo_lambda)
-            .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port"])
+            // --ignore-changes: a reload rebuilds behind the shared target dir's lock (minutes while tests
+            // build), the pending invocation times out and the new instance dies on the stale request;
+            // the stack runs what `up` built, and `down` + `up` picks up changes.
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
             .arg(port.to_string())
             .arg("--timeout")
             .arg(timeout_seconds.to_string())
