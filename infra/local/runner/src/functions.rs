@@ -1,0 +1,207 @@
+//! The template's functions as the local stack runs them: binary, environment (Globals merged with the
+//! function's own), timeout, SQS event source and HTTP routes.
+
+use crate::http_api::Route;
+use crate::template::{Resolver, Resource, Template, scalar_to_string};
+use anyhow::{Context, Result, anyhow};
+use serde_json::Value as Json;
+use serde_norway::Value as Yaml;
+use std::collections::BTreeMap;
+
+/// An SQS event source of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsSource {
+    /// Logical id of the queue.
+    pub queue_id: String,
+    /// Queue URL.
+    pub queue_url: String,
+    /// Queue ARN.
+    pub queue_arn: String,
+    /// `BatchSize` (default 10).
+    pub batch_size: i32,
+    /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
+}
+
+/// One function of the template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSpec {
+    /// Logical id.
+    pub id: String,
+    /// The cargo binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    /// Environment from the template, references resolved (dynamic references not yet).
+    pub environment: BTreeMap<String, String>,
+    /// `Timeout` in seconds (default 3, as Lambda).
+    pub timeout_seconds: u64,
+    /// The SQS event source, if any.
+    pub sqs: Option<SqsSource>,
+    /// `HttpApi` routes.
+    pub routes: Vec<Route>,
+    /// Event types the local stack does not run (reported at start).
+    pub unsupported_events: Vec<String>,
+}
+
+/// A function property: the function's own, else `Globals.Function`'s.
+fn property<'a>(template: &'a Template, resource: &Resource<'a>, key: &str) -> Option<&'a Yaml> {
+    resource
+        .properties
+        .get(key)
+        .or_else(|| template.section("Globals").get("Function").and_then(|g| g.get(key)))
+}
+
+fn environment(template: &Template, resource: &Resource<'_>, resolver: &Resolver) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let global = template
+        .section("Globals")
+        .get("Function")
+        .and_then(|g| g.get("Environment"))
+        .and_then(|e| e.get("Variables"));
+    let own = resource.properties.get("Environment").and_then(|e| e.get("Variables"));
+    for variables in [global, own].into_iter().flatten() {
+        if let Some(Json::Object(map)) = resolver.resolve(variables)? {
+            for (k, v) in map {
+                let v = scalar_to_string(&v).ok_or_else(|| anyhow!("{}: variable {k} is not a scalar", resource.id))?;
+                out.insert(k, v);
+            }
+        }
+    }
+    // Lambda's advanced logging controls become these variables in the function's environment.
+    if let Some(Some(logging)) = property(template, resource, "LoggingConfig")
+        .map(|l| resolver.resolve(l))
+        .transpose()?
+    {
+        if let Some(level) = logging.get("ApplicationLogLevel").and_then(scalar_to_string) {
+            out.entry("AWS_LAMBDA_LOG_LEVEL".into()).or_insert(level);
+        }
+        if let Some(format) = logging.get("LogFormat").and_then(scalar_to_string) {
+            out.entry("AWS_LAMBDA_LOG_FORMAT".into()).or_insert(format);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads every function of the template. The resources they refer to must be registered in `resolver`.
+pub fn functions(template: &Template, resolver: &Resolver) -> Result<Vec<FunctionSpec>> {
+    let mut out = Vec::new();
+    for resource in template.resources()? {
+        if resource.kind != "AWS::Serverless::Function" {
+            continue;
+        }
+        if let Some(c) = resource.condition
+            && !resolver.condition(c)?
+        {
+            continue;
+        }
+        out.push(function(template, &resource, resolver).with_context(|| format!("function {}", resource.id))?);
+    }
+    Ok(out)
+}
+
+fn function(template: &Template, resource: &Resource<'_>, resolver: &Resolver) -> Result<FunctionSpec> {
+    let binary = resource
+        .metadata
+        .get("BuildProperties")
+        .and_then(|b| b.get("Binary"))
+        .and_then(Yaml::as_str)
+        .ok_or_else(|| anyhow!("no Metadata.BuildProperties.Binary: the local stack runs the function by its binary"))?
+        .to_string();
+    let timeout_seconds = match property(template, resource, "Timeout") {
+        Some(t) => resolver.resolve_string(t)?.parse()?,
+        None => 3,
+    };
+    let mut sqs = None;
+    let mut routes = Vec::new();
+    let mut unsupported_events = Vec::new();
+    for (name, event) in resource
+        .properties
+        .get("Events")
+        .and_then(Yaml::as_mapping)
+        .into_iter()
+        .flatten()
+    {
+        let name = name.as_str().unwrap_or_default();
+        let kind = event.get("Type").and_then(Yaml::as_str).unwrap_or_default();
+        let props = match event.get("Properties") {
+            Some(p) => resolver.resolve_value(p)?,
+            None => Json::Object(Default::default()),
+        };
+        match kind {
+            "SQS" => {
+                if props.get("Enabled").and_then(scalar_to_string).as_deref() == Some("false") {
+                    continue;
+                }
+                let arn = props
+                    .get("Queue")
+                    .and_then(scalar_to_string)
+                    .ok_or_else(|| anyhow!("event {name}: no Queue"))?;
+                let (queue_id, physical) = template
+                    .resources()?
+                    .into_iter()
+                    .filter(|r| r.kind == "AWS::SQS::Queue")
+                    .find_map(|r| {
+                        resolver
+                            .physical(r.id)
+                            .filter(|p| p.attributes.get("Arn") == Some(&arn))
+                            .map(|p| (r.id.to_string(), p.clone()))
+                    })
+                    .ok_or_else(|| anyhow!("event {name}: {arn} is not a queue of the template"))?;
+                let batch_size = match props.get("BatchSize").and_then(scalar_to_string) {
+                    Some(b) => b.parse()?,
+                    None => 10,
+                };
+                let report_batch_item_failures = props
+                    .get("FunctionResponseTypes")
+                    .and_then(Json::as_array)
+                    .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures"));
+                sqs = Some(SqsSource {
+                    queue_id,
+                    queue_url: physical.reference.clone(),
+                    queue_arn: arn,
+                    batch_size,
+                    report_batch_item_failures,
+                });
+            }
+            "HttpApi" => {
+                let method = props.get("Method").and_then(scalar_to_string);
+                let path = props.get("Path").and_then(scalar_to_string);
+                routes.push(Route::new(method.as_deref(), path.as_deref())?);
+            }
+            other => unsupported_events.push(format!("{name} ({other})")),
+        }
+    }
+    Ok(FunctionSpec {
+        id: resource.id.to_string(),
+        binary,
+        environment: environment(template, resource, resolver)?,
+        timeout_seconds,
+        sqs,
+        routes,
+        unsupported_events,
+    })
+}
+
+/// `capture-payment` → `CapturePayment`.
+pub fn command_of_binary(binary: &str) -> String {
+    binary
+        .split(['-', '_'])
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_command_of_a_binary() {
+        assert_eq!(command_of_binary("capture-payment"), "CapturePayment");
+        assert_eq!(command_of_binary("refund_payment"), "RefundPayment");
+    }
+}

@@ -1,0 +1,48 @@
+//! `local-stack serve`: runs template.yaml locally (see the crate docs and `infra/local/stack`).
+//!
+//! ```text
+//! local-stack serve [--root DIR]
+//! ```
+//! Reads `template.yaml` and `infra/local/parameters.json` under the root (default: the current
+//! directory), AWS_ENDPOINT_URL / AWS_REGION / STRIPE_API_BASE from the environment, and the
+//! `cargo-lambda` executable from CARGO_LAMBDA (default: `cargo-lambda` on PATH). Writes
+//! `.local/stack.json` once every function answered, and runs until SIGTERM or SIGINT.
+
+use anyhow::{Context, Result, bail};
+use local_stack::lambda::Workspace;
+use local_stack::stack::{Settings, run};
+use std::path::PathBuf;
+
+fn env(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set (infra/local/stack sets it)"))
+}
+
+fn settings(root: PathBuf) -> Result<Settings> {
+    let local = root.join(".local");
+    Ok(Settings {
+        template: root.join("template.yaml"),
+        parameters: root.join("infra/local/parameters.json"),
+        stack_file: local.join("stack.json"),
+        workspace: Workspace {
+            cargo_lambda: std::env::var_os("CARGO_LAMBDA").map_or_else(|| PathBuf::from("cargo-lambda"), PathBuf::from),
+            log_dir: local.join("logs"),
+            pid_dir: local.join("pids"),
+            env_dir: local.join("env"),
+            root,
+        },
+        aws_endpoint_url: env("AWS_ENDPOINT_URL")?,
+        region: env("AWS_REGION")?,
+        stripe_base_url: env("STRIPE_API_BASE")?,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["serve"] => std::env::current_dir()?,
+        ["serve", "--root", root] => PathBuf::from(root),
+        _ => bail!("usage: local-stack serve [--root DIR]"),
+    };
+    run(settings(root)?).await
+}

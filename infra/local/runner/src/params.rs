@@ -1,0 +1,30 @@
+//! The local inputs of the stack (`infra/local/parameters.json`): the stack name, template parameter
+//! values, and the secrets to create in moto (what `{{resolve:secretsmanager:...}}` references read).
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The parsed parameters file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalParameters {
+    /// `AWS::StackName` locally (prefix of every generated resource name).
+    #[serde(rename = "StackName")]
+    pub stack_name: String,
+    /// Template parameter values (override the defaults).
+    #[serde(rename = "Parameters", default)]
+    pub parameters: BTreeMap<String, String>,
+    /// Secrets to create: name → SecretString.
+    #[serde(rename = "Secrets", default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl LocalParameters {
+    /// Reads the file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}

@@ -1,0 +1,621 @@
+//! Brings the template up locally: resources on moto, one emulator per function, warm-up, SQS pollers,
+//! the HTTP API, and `.local/stack.json`; then runs until told to stop.
+
+use crate::functions::{FunctionSpec, command_of_binary, functions};
+use crate::http_api::{self, HttpRequest, HttpResponse, Route};
+use crate::lambda::{Emulator, Target, Workspace, invoke};
+use crate::params::LocalParameters;
+use crate::resources::{self, Clients, Location, Plan, plan};
+use crate::sqs_source;
+use crate::stack_file::{FunctionEntry, StackFile};
+use crate::template::{Pseudo, Resolver, Template};
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// moto's default account.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// What the runner needs to know about this machine.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// template.yaml.
+    pub template: PathBuf,
+    /// infra/local/parameters.json.
+    pub parameters: PathBuf,
+    /// Where stack.json goes.
+    pub stack_file: PathBuf,
+    /// Emulator files.
+    pub workspace: Workspace,
+    /// moto.
+    pub aws_endpoint_url: String,
+    /// Region.
+    pub region: String,
+    /// localstripe.
+    pub stripe_base_url: String,
+}
+
+/// The template's resources as created locally, and its functions.
+#[derive(Debug)]
+pub struct Provisioned {
+    /// Evaluates template values (resources registered).
+    pub resolver: Resolver,
+    /// The functions.
+    pub functions: Vec<FunctionSpec>,
+    /// The plan of every resource, by logical id.
+    pub plans: BTreeMap<String, Plan>,
+    /// Each command queue's logical id, by command.
+    pub command_queue_ids: BTreeMap<String, String>,
+}
+
+/// Plans every resource in dependency order; `apply` creates each one and returns its local value.
+pub async fn provision<F, Fut>(template: &Template, mut resolver: Resolver, mut apply: F) -> Result<Provisioned>
+where
+    F: FnMut(String, Plan) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::template::Physical>>,
+{
+    let mut plans = BTreeMap::new();
+    let resources = template.resources()?;
+    for id in template.creation_order()? {
+        let Some(resource) = resources.iter().find(|r| r.id == id) else {
+            continue;
+        };
+        if let Some(c) = resource.condition
+            && !resolver.condition(c)?
+        {
+            continue;
+        }
+        let planned = plan(resource, &resolver).with_context(|| format!("resource {id}"))?;
+        let physical = apply(id.clone(), planned.clone())
+            .await
+            .with_context(|| format!("resource {id}"))?;
+        resolver.register(&id, physical);
+        plans.insert(id, planned);
+    }
+    let functions = functions(template, &resolver)?;
+    let mut command_queue_ids = BTreeMap::new();
+    for r in resources.iter().filter(|r| r.kind == "AWS::SQS::Queue") {
+        let tagged = r
+            .metadata
+            .get("AcpCommand")
+            .and_then(serde_norway::Value::as_str)
+            .map(String::from);
+        let consumer = functions
+            .iter()
+            .find(|f| f.sqs.as_ref().is_some_and(|s| s.queue_id == r.id))
+            .map(|f| command_of_binary(&f.binary));
+        if let Some(command) = tagged.or(consumer) {
+            command_queue_ids.insert(command, r.id.to_string());
+        }
+    }
+    Ok(Provisioned {
+        resolver,
+        functions,
+        plans,
+        command_queue_ids,
+    })
+}
+
+impl Provisioned {
+    fn queue_url_by_arn(&self, arn: &str) -> Option<String> {
+        self.plans.keys().find_map(|id| {
+            self.resolver
+                .physical(id)
+                .filter(|p| {
+                    p.attributes.get("Arn").map(String::as_str) == Some(arn)
+                        && matches!(self.plans.get(id), Some(Plan::Queue { .. }))
+                })
+                .map(|p| p.reference.clone())
+        })
+    }
+
+    /// The stack.json description (`http_base_url` from the running HTTP API).
+    pub fn stack_file(&self, settings: &Settings, http_base_url: &str) -> Result<StackFile> {
+        let mut tables = BTreeMap::new();
+        let mut bus_name = None;
+        for (id, planned) in &self.plans {
+            match planned {
+                Plan::Table { name, .. } => {
+                    tables.insert(id.clone(), name.clone());
+                }
+                Plan::Bus { name } if bus_name.is_none() => bus_name = Some(name.clone()),
+                _ => {}
+            }
+        }
+        let mut command_queues = BTreeMap::new();
+        let mut dead_letter_queues = BTreeMap::new();
+        for (command, id) in &self.command_queue_ids {
+            let physical = self
+                .resolver
+                .physical(id)
+                .ok_or_else(|| anyhow!("queue {id} was not created"))?;
+            command_queues.insert(command.clone(), physical.reference.clone());
+            if let Some(Plan::Queue { attributes, .. }) = self.plans.get(id)
+                && let Some(policy) = attributes.get("RedrivePolicy")
+            {
+                let policy: serde_json::Value = serde_json::from_str(policy)?;
+                let arn = policy["deadLetterTargetArn"].as_str().unwrap_or_default();
+                let url = self
+                    .queue_url_by_arn(arn)
+                    .ok_or_else(|| anyhow!("the dead-letter queue {arn} of {id} is not a queue of the template"))?;
+                dead_letter_queues.insert(command.clone(), url);
+            }
+        }
+        let functions = self
+            .functions
+            .iter()
+            .map(|f| {
+                (
+                    f.id.clone(),
+                    FunctionEntry {
+                        binary: f.binary.clone(),
+                        queue: f.sqs.as_ref().map(|s| s.queue_url.clone()),
+                        routes: f.routes.iter().map(Route::key).collect(),
+                    },
+                )
+            })
+            .collect();
+        Ok(StackFile {
+            region: settings.region.clone(),
+            aws_endpoint_url: settings.aws_endpoint_url.clone(),
+            stripe_base_url: settings.stripe_base_url.clone(),
+            http_base_url: http_base_url.to_string(),
+            app_identifier: self.resolver.parameter("AppIdentifier").unwrap_or_default().to_string(),
+            bus_name: bus_name.unwrap_or_default(),
+            tables,
+            command_queues,
+            dead_letter_queues,
+            functions,
+        })
+    }
+}
+
+/// The local values every function gets on top of the template's environment.
+fn local_environment(settings: &Settings) -> [(&'static str, String); 8] {
+    [
+        ("AWS_ENDPOINT_URL", settings.aws_endpoint_url.clone()),
+        ("AWS_REGION", settings.region.clone()),
+        ("AWS_DEFAULT_REGION", settings.region.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("STRIPE_API_BASE", settings.stripe_base_url.clone()),
+        ("RUST_BACKTRACE", "1".into()),
+    ]
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn log(message: impl AsRef<str>) {
+    eprintln!("[local-stack] {}", message.as_ref());
+}
+
+/// The warm-up event: an empty batch for SQS functions, a request no route serves for HTTP ones.
+fn warm_up_event(function: &FunctionSpec) -> serde_json::Value {
+    if function.sqs.is_some() {
+        json!({ "Records": [] })
+    } else if !function.routes.is_empty() {
+        let route =
+            Route::new(Some("GET"), Some("/__local-stack/warm-up")).unwrap_or_else(|_| function.routes[0].clone());
+        let request = HttpRequest {
+            method: "GET".into(),
+            path: "/__local-stack/warm-up".into(),
+            source_ip: "127.0.0.1".into(),
+            ..HttpRequest::default()
+        };
+        http_api::to_event(&request, &route, &BTreeMap::new(), "warm-up", 0)
+    } else {
+        json!({})
+    }
+}
+
+/// Invokes every function once and waits until each answered (an SQS function must succeed with the
+/// empty batch; others may answer anything), printing progress every 10 s. Fails when a function
+/// process crashes.
+async fn warm_up(emulators: &[(Emulator, &FunctionSpec)], http: &reqwest::Client) -> Result<()> {
+    let started = Instant::now();
+    let mut pending: Vec<usize> = (0..emulators.len()).collect();
+    let mut calls = tokio::task::JoinSet::new();
+    for (i, (emulator, function)) in emulators.iter().enumerate() {
+        let (http, target, event) = (http.clone(), emulator.target(), warm_up_event(function));
+        calls.spawn(async move {
+            // The emulator listens a moment after it starts: retry refused connections for a while.
+            let mut attempts = 0;
+            loop {
+                let outcome = invoke(&http, &target, &event, Duration::from_secs(1800)).await;
+                match outcome {
+                    Err(crate::lambda::InvokeError::Transport(_)) if attempts < 240 => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    outcome => return (i, outcome),
+                }
+            }
+        });
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    ticker.tick().await;
+    while !pending.is_empty() {
+        tokio::select! {
+            done = calls.join_next() => {
+                let Some(done) = done else { break };
+                let (i, outcome) = done?;
+                let (emulator, function) = &emulators[i];
+                match &outcome {
+                    Err(crate::lambda::InvokeError::Transport(e)) => {
+                        bail!("{} did not answer its warm-up invocation: {e}\n{}", emulator.function_id, emulator.log_tail(20));
+                    }
+                    // An empty batch must succeed; an error here (the emulator timed the call out while
+                    // the function was still building, say) leaves the instance unusable.
+                    Err(e) if function.sqs.is_some() => {
+                        bail!("{} failed its warm-up invocation: {e}\n{}", emulator.function_id, emulator.log_tail(20));
+                    }
+                    _ => {}
+                }
+                log(format!("{} answered ({} s)", emulator.function_id, started.elapsed().as_secs()));
+                pending.retain(|p| *p != i);
+            }
+            _ = ticker.tick() => {
+                for i in &pending {
+                    let (emulator, _) = &emulators[*i];
+                    if emulator.crashed() {
+                        bail!("{} exited during start-up:\n{}", emulator.function_id, emulator.log_tail(20));
+                    }
+                    let progress = emulator.build_progress().unwrap_or_else(|| "starting".into());
+                    log(format!("waiting for {} ({} s): {progress}", emulator.function_id, started.elapsed().as_secs()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Serves the HTTP routes on `listener` for ever.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    routes: Arc<Vec<(Route, (Target, Duration))>>,
+    http: reqwest::Client,
+) {
+    let counter = Arc::new(AtomicU64::new(0));
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let (routes, http, counter) = (routes.clone(), http.clone(), counter.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let (routes, http, counter) = (routes.clone(), http.clone(), counter.clone());
+                async move {
+                    let response = handle_http(request, peer, &routes, &http, &counter).await;
+                    let mut builder = hyper::Response::builder().status(response.status);
+                    for (k, v) in &response.headers {
+                        builder = builder.header(k, v);
+                    }
+                    builder.body(Full::new(Bytes::from(response.body)))
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle_http(
+    request: hyper::Request<hyper::body::Incoming>,
+    peer: std::net::SocketAddr,
+    routes: &[(Route, (Target, Duration))],
+    http: &reqwest::Client,
+    counter: &AtomicU64,
+) -> HttpResponse {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes().to_vec()) else {
+        return HttpResponse::message(400, "Bad Request");
+    };
+    let request = HttpRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body,
+        source_ip: peer.ip().to_string(),
+    };
+    let Some((route, (target, timeout), params)) = http_api::route(routes, &request.method, &request.path) else {
+        return HttpResponse::message(404, "Not Found");
+    };
+    let epoch_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let request_id = format!("local-{}-{}", epoch_ms, counter.fetch_add(1, Ordering::Relaxed));
+    let event = http_api::to_event(&request, route, &params, &request_id, epoch_ms);
+    match invoke(http, target, &event, *timeout).await {
+        Ok(payload) => http_api::from_function_response(&payload),
+        Err(e) => {
+            log(format!("{} {}: {e}", request.method, request.path));
+            HttpResponse::message(500, "Internal Server Error")
+        }
+    }
+}
+
+/// Runs the stack until SIGTERM or SIGINT.
+pub async fn run(settings: Settings) -> Result<()> {
+    let template = Template::load(&settings.template)?;
+    let local = LocalParameters::load(&settings.parameters)?;
+    let pseudo = Pseudo {
+        stack_name: local.stack_name.clone(),
+        region: settings.region.clone(),
+        account_id: ACCOUNT_ID.into(),
+    };
+    let resolver = Resolver::new(&template, &local.parameters, &pseudo)?;
+    let clients = Clients::from_env().await;
+    for (name, value) in &local.secrets {
+        resources::put_secret(&clients.secrets, name, value).await?;
+        log(format!("secret {name} created"));
+    }
+    let at = Location {
+        region: settings.region.clone(),
+        account_id: ACCOUNT_ID.into(),
+    };
+    let provisioned = provision(&template, resolver, |id, planned| {
+        let (clients, at) = (clients.clone(), at.clone());
+        async move {
+            let physical = resources::apply(&planned, &clients, &at).await?;
+            match &planned {
+                Plan::Skipped { .. } => log(format!("{id}: not emulated locally, skipped")),
+                Plan::Function { .. } => {}
+                _ => log(format!("{id}: {}", physical.reference)),
+            }
+            Ok(physical)
+        }
+    })
+    .await?;
+
+    let http = reqwest::Client::new();
+    let mut emulators = Vec::new();
+    for function in &provisioned.functions {
+        for e in &function.unsupported_events {
+            log(format!("{}: event {e} is not emulated locally", function.id));
+        }
+        let mut environment = BTreeMap::new();
+        for (k, v) in &function.environment {
+            environment.insert(
+                k.clone(),
+                resources::resolve_dynamic_references(v, &clients.secrets).await?,
+            );
+        }
+        for (k, v) in local_environment(&settings) {
+            environment.insert(k.to_string(), v);
+        }
+        let port = free_port()?;
+        let emulator = Emulator::start(
+            &settings.workspace,
+            &function.id,
+            &function.binary,
+            port,
+            function.timeout_seconds,
+            &environment,
+        )?;
+        log(format!(
+            "{}: cargo lambda watch --bin {} on 127.0.0.1:{port} (log {})",
+            function.id,
+            function.binary,
+            emulator.log.display()
+        ));
+        emulators.push((emulator, function));
+    }
+    if let Err(e) = warm_up(&emulators, &http).await {
+        for (emulator, _) in emulators {
+            emulator.stop().await;
+        }
+        return Err(e);
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http_base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let mut routes = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (emulator, function) in &emulators {
+        let timeout = Duration::from_secs(function.timeout_seconds + 5);
+        for route in &function.routes {
+            routes.push((route.clone(), (emulator.target(), timeout)));
+        }
+        if let Some(source) = function.sqs.clone() {
+            tasks.spawn(sqs_source::poll(
+                clients.sqs.clone(),
+                http.clone(),
+                source,
+                emulator.target(),
+                function.id.clone(),
+                settings.region.clone(),
+                timeout,
+            ));
+        }
+    }
+    tasks.spawn(serve_http(listener, Arc::new(routes), http.clone()));
+
+    let stack = provisioned.stack_file(&settings, &http_base_url)?;
+    let tmp = settings.stack_file.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&stack)?)?;
+    std::fs::rename(&tmp, &settings.stack_file)?;
+    log(format!(
+        "ready: {} (HTTP API {http_base_url})",
+        settings.stack_file.display()
+    ));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    log("stopping");
+    tasks.abort_all();
+    for (emulator, _) in emulators {
+        emulator.stop().await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::Physical;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
+    }
+
+    /// Provisions the real template with the real local parameters and made-up physical values.
+    async fn real_template() -> Provisioned {
+        let template = Template::load(&root().join("template.yaml")).unwrap();
+        let local = LocalParameters::load(&root().join("infra/local/parameters.json")).unwrap();
+        let pseudo = Pseudo {
+            stack_name: local.stack_name.clone(),
+            region: "eu-central-1".into(),
+            account_id: ACCOUNT_ID.into(),
+        };
+        let resolver = Resolver::new(&template, &local.parameters, &pseudo).unwrap();
+        provision(&template, resolver, |id, planned| async move {
+            let name = match &planned {
+                Plan::Queue { name, .. } => format!("url/{name}"),
+                _ => id.clone(),
+            };
+            Ok(Physical {
+                reference: name,
+                attributes: HashMap::from([("Arn".to_string(), format!("arn:{id}"))]),
+            })
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_every_function_of_the_template() {
+        let p = real_template().await;
+        let by_id: BTreeMap<&str, &FunctionSpec> = p.functions.iter().map(|f| (f.id.as_str(), f)).collect();
+        assert_eq!(
+            by_id.keys().copied().collect::<Vec<_>>(),
+            vec![
+                "CancelPaymentFunction",
+                "CapturePaymentFunction",
+                "RefundPaymentFunction"
+            ]
+        );
+        for (id, binary, queue) in [
+            ("CapturePaymentFunction", "capture-payment", "CapturePaymentQueue"),
+            ("CancelPaymentFunction", "cancel-payment", "CancelPaymentQueue"),
+            ("RefundPaymentFunction", "refund-payment", "RefundPaymentQueue"),
+        ] {
+            let f = by_id[id];
+            assert_eq!(f.binary, binary);
+            assert_eq!(f.timeout_seconds, 30);
+            assert!(f.routes.is_empty() && f.unsupported_events.is_empty());
+            let sqs = f.sqs.as_ref().unwrap();
+            assert_eq!(sqs.queue_id, queue);
+            assert_eq!(sqs.queue_url, format!("url/acp-payment-local-{queue}"));
+            assert_eq!(sqs.batch_size, 10);
+            assert!(sqs.report_batch_item_failures);
+            let env = &f.environment;
+            assert_eq!(env["TABLE_NAME"], "PaymentsTable");
+            assert_eq!(env["EVENT_BUS_NAME"], "EventBus");
+            assert_eq!(env["APP_IDENTIFIER"], "acp-payment-local");
+            assert_eq!(env["STRIPE_API_BASE"], "https://api.stripe.com");
+            assert_eq!(
+                env["STRIPE_SECRET_KEY"],
+                "{{resolve:secretsmanager:acp-payment-local/stripe-secret-key:SecretString}}"
+            );
+            assert_eq!(env["AWS_LAMBDA_LOG_LEVEL"], "INFO");
+        }
+    }
+
+    #[tokio::test]
+    async fn plans_every_resource_of_the_template() {
+        let p = real_template().await;
+        for command in ["CapturePayment", "CancelPayment", "RefundPayment"] {
+            assert_eq!(p.command_queue_ids[command], format!("{command}Queue"));
+            let Plan::Queue { name, attributes } = &p.plans[&format!("{command}Queue")] else {
+                panic!("{command}Queue is a queue");
+            };
+            assert_eq!(name, &format!("acp-payment-local-{command}Queue"));
+            assert_eq!(attributes["VisibilityTimeout"], "2", "from infra/local/parameters.json");
+            assert_eq!(attributes["MessageRetentionPeriod"], "345600");
+            let policy: serde_json::Value = serde_json::from_str(&attributes["RedrivePolicy"]).unwrap();
+            assert_eq!(
+                policy,
+                json!({"deadLetterTargetArn": format!("arn:{command}DeadLetterQueue"), "maxReceiveCount": 3})
+            );
+            assert!(
+                matches!(&p.plans[&format!("{command}DeadLetterQueue")], Plan::Queue { attributes, .. } if !attributes.contains_key("RedrivePolicy"))
+            );
+        }
+        assert_eq!(
+            p.plans["EventBus"],
+            Plan::Bus {
+                name: "acp-payment-local-bus".into()
+            }
+        );
+        let Plan::Table { name, properties } = &p.plans["PaymentsTable"] else {
+            panic!("PaymentsTable is a table");
+        };
+        assert_eq!(name, "acp-payment-local-PaymentsTable");
+        assert_eq!(properties["DeletionProtectionEnabled"], false, "Stage dev is not prod");
+        assert!(
+            matches!(&p.plans["EventBusArchive"], Plan::Archive { properties, .. } if properties["SourceArn"] == "arn:EventBus")
+        );
+        assert_eq!(p.resolver.parameter("Stage"), Some("dev"));
+        assert_eq!(p.resolver.parameter("CommandQueueMaxReceiveCount"), Some("3"));
+    }
+
+    #[tokio::test]
+    async fn describes_the_stack() {
+        let p = real_template().await;
+        let settings = Settings {
+            template: root().join("template.yaml"),
+            parameters: root().join("infra/local/parameters.json"),
+            stack_file: PathBuf::from("stack.json"),
+            workspace: Workspace {
+                root: root(),
+                cargo_lambda: PathBuf::from("cargo-lambda"),
+                log_dir: PathBuf::new(),
+                pid_dir: PathBuf::new(),
+                env_dir: PathBuf::new(),
+            },
+            aws_endpoint_url: "http://127.0.0.1:1".into(),
+            region: "eu-central-1".into(),
+            stripe_base_url: "http://127.0.0.1:2".into(),
+        };
+        let file = p.stack_file(&settings, "http://127.0.0.1:3").unwrap();
+        assert_eq!(file.bus_name, "acp-payment-local-bus");
+        assert_eq!(file.app_identifier, "acp-payment-local");
+        assert_eq!(file.tables["PaymentsTable"], "acp-payment-local-PaymentsTable");
+        assert_eq!(
+            file.command_queues["CapturePayment"],
+            "url/acp-payment-local-CapturePaymentQueue"
+        );
+        assert_eq!(
+            file.dead_letter_queues["RefundPayment"],
+            "url/acp-payment-local-RefundPaymentDeadLetterQueue"
+        );
+        let f = &file.functions["CancelPaymentFunction"];
+        assert_eq!(f.binary, "cancel-payment");
+        assert_eq!(f.queue.as_deref(), Some("url/acp-payment-local-CancelPaymentQueue"));
+    }
+}

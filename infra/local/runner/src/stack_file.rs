@@ -1,0 +1,96 @@
+//! `.local/stack.json`: what the local stack runs, for tests and the demo driver.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The description `up` writes (keys as documented in the README; later issues add keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackFile {
+    /// AWS region of the local resources.
+    pub region: String,
+    /// moto's endpoint.
+    pub aws_endpoint_url: String,
+    /// localstripe's base URL.
+    pub stripe_base_url: String,
+    /// Where the `HttpApi` routes are served.
+    pub http_base_url: String,
+    /// The `AppIdentifier` the functions run with.
+    pub app_identifier: String,
+    /// The EventBridge bus the functions publish to.
+    pub bus_name: String,
+    /// DynamoDB table names by logical id.
+    pub tables: BTreeMap<String, String>,
+    /// Command queue URLs by the command they carry (`CapturePayment`, ...).
+    pub command_queues: BTreeMap<String, String>,
+    /// The dead-letter queue URL of each command queue, by command.
+    pub dead_letter_queues: BTreeMap<String, String>,
+    /// The functions by logical id.
+    pub functions: BTreeMap<String, FunctionEntry>,
+}
+
+/// One function in [`StackFile`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionEntry {
+    /// Its cargo binary.
+    pub binary: String,
+    /// URL of the queue it consumes, if any.
+    pub queue: Option<String>,
+    /// Its HTTP route keys (`POST /path`).
+    pub routes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_the_documented_shape() {
+        let file = StackFile {
+            region: "eu-central-1".into(),
+            aws_endpoint_url: "http://127.0.0.1:1".into(),
+            stripe_base_url: "http://127.0.0.1:2".into(),
+            http_base_url: "http://127.0.0.1:3".into(),
+            app_identifier: "app".into(),
+            bus_name: "bus".into(),
+            tables: BTreeMap::from([("PaymentsTable".into(), "t".into())]),
+            command_queues: BTreeMap::from([("CapturePayment".into(), "q".into())]),
+            dead_letter_queues: BTreeMap::from([("CapturePayment".into(), "d".into())]),
+            functions: BTreeMap::from([(
+                "CapturePaymentFunction".into(),
+                FunctionEntry {
+                    binary: "capture-payment".into(),
+                    queue: None,
+                    routes: vec!["POST /x".into()],
+                },
+            )]),
+        };
+        let value = serde_json::to_value(&file).unwrap();
+        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = vec![
+            "region",
+            "aws_endpoint_url",
+            "stripe_base_url",
+            "http_base_url",
+            "app_identifier",
+            "bus_name",
+            "tables",
+            "command_queues",
+            "dead_letter_queues",
+            "functions",
+        ];
+        let mut keys_sorted = keys.clone();
+        keys_sorted.sort();
+        expected.sort();
+        assert_eq!(keys_sorted, expected);
+        let function = &value["functions"]["CapturePaymentFunction"];
+        let mut fkeys: Vec<&str> = function.as_object().unwrap().keys().map(String::as_str).collect();
+        fkeys.sort();
+        assert_eq!(fkeys, vec!["binary", "queue", "routes"]);
+        assert!(
+            function["queue"].is_null(),
+            "a function without a queue has \"queue\": null"
+        );
+        let back: StackFile = serde_json::from_value(value).unwrap();
+        assert_eq!(back, file);
+    }
+}

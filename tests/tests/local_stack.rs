@@ -1,0 +1,142 @@
+//! The local stack end to end (`infra/local/stack up` must have run; `infra/local/test` does it): a
+//! command sent to the capture queue reaches the real `capture-payment` binary through the emulated
+//! event source mapping and its answer reaches the bus; a malformed message ends in the dead-letter queue.
+
+use aws_sdk_sqs::config::{Credentials, Region};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// stack.json from `LOCAL_STACK_JSON`, else `.local/stack.json` at the repo root.
+fn stack() -> Value {
+    let path = std::env::var_os("LOCAL_STACK_JSON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/stack.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the local stack is not up ({}: {e}): run `infra/local/stack up` first (infra/local/test does)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).expect("stack.json is JSON")
+}
+
+async fn config(stack: &Value) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(stack["aws_endpoint_url"].as_str().expect("aws_endpoint_url"))
+        .region(Region::new(stack["region"].as_str().expect("region").to_string()))
+        .credentials_provider(Credentials::new("test", "test", None, None, "local-stack"))
+        .load()
+        .await
+}
+
+fn string_attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .expect("message attribute")
+}
+
+/// Receives from `queue` until a message body satisfies `found`, for at most `within`.
+async fn wait_for(sqs: &aws_sdk_sqs::Client, queue: &str, within: Duration, found: impl Fn(&str) -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        if out.messages().iter().filter_map(|m| m.body()).any(&found) {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_the_dlq() {
+    let stack = stack();
+    let config = config(&stack).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let bus = stack["bus_name"].as_str().expect("bus_name");
+    let run = uuid::Uuid::new_v4().simple().to_string();
+
+    // A rule on the app's bus to a queue of this test: where the function's answer shows.
+    let observed = sqs
+        .create_queue()
+        .queue_name(format!("local-stack-events-{run}"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue URL");
+    let arn = integration_tests::sqs_source::queue_arn(&sqs, &observed).await;
+    let rule = format!("local-stack-{run}");
+    let pattern = serde_json::json!({
+        "source": [stack["app_identifier"]],
+        "detail-type": ["PaymentCaptureFailed"],
+    });
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .expect("put rule");
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("test")
+                .arn(arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("put targets");
+
+    let capture_queue = stack["command_queues"]["CapturePayment"]
+        .as_str()
+        .expect("capture queue");
+    let order = format!("DE--X-{run}");
+    let bad = format!("{{bad {run}");
+    for body in [
+        format!(r#"{{"orderReference":"{order}","orderItemIds":[1]}}"#),
+        bad.clone(),
+    ] {
+        sqs.send_message()
+            .queue_url(capture_queue)
+            .message_body(body)
+            .message_attributes("transferName", string_attribute("CapturePayment"))
+            .message_attributes("tenantIdentifier", string_attribute("t1"))
+            .send()
+            .await
+            .expect("send command");
+    }
+
+    assert!(
+        wait_for(&sqs, &observed, Duration::from_secs(60), |body| body.contains(&order)).await,
+        "no PaymentCaptureFailed for {order} on {bus} within 60 s (see .local/logs/lambda-CapturePaymentFunction.log)"
+    );
+    let dlq = stack["dead_letter_queues"]["CapturePayment"]
+        .as_str()
+        .expect("capture DLQ");
+    assert!(
+        wait_for(&sqs, dlq, Duration::from_secs(60), |body| body == bad).await,
+        "the malformed message did not reach the capture DLQ within 60 s"
+    );
+    assert!(
+        stack["functions"]["CapturePaymentFunction"]["queue"].as_str() == Some(capture_queue),
+        "stack.json names the capture queue as the capture function's source"
+    );
+}
