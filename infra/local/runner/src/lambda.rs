@@ -9,7 +9,11 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 /// A running `cargo lambda watch` for one function.
+/// How long an emulated instance may wait for its next event (a day: a local stack idles a lot).
+const IDLE_SECONDS: u64 = 24 * 3600;
+
 #[derive(Debug)]
+
 pub struct Emulator {
     /// Logical id of the function.
     pub function_id: String,
@@ -59,7 +63,6 @@ impl Emulator {
         function_id: &str,
         binary: &str,
         port: u16,
-        timeout_seconds: u64,
         environment: &BTreeMap<String, String>,
     ) -> Result<Self> {
         for dir in [&workspace.log_dir, &workspace.pid_dir, &workspace.env_dir] {
@@ -90,8 +93,11 @@ impl Emulator {
                 "--invoke-port",
             ])
             .arg(port.to_string())
+            // Not the function's timeout: the emulator also ends a waiting instance's long poll for its
+            // next event after this long, without a request id, and lambda_runtime panics on that, so
+            // an idle function would die. The runner's own client enforces the function's timeout.
             .arg("--timeout")
-            .arg(timeout_seconds.to_string())
+            .arg(IDLE_SECONDS.to_string())
             .arg("--env-file")
             .arg(&env_file)
             .args(["--bin", binary])

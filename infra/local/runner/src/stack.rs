@@ -221,55 +221,35 @@ fn warm_up_event(function: &FunctionSpec) -> serde_json::Value {
     }
 }
 
-/// Invokes every function once and waits until each answered (an SQS function must succeed with the
-/// empty batch; others may answer anything), printing progress every 10 s. Fails when a function
-/// process crashes.
+/// Invokes every function once, one after another, and waits until each answered (an SQS function must
+/// succeed with the empty batch; others may answer anything), printing progress every 10 s. One at a
+/// time: each emulator starts its function with `cargo run`, and started together they queue on cargo's
+/// locks past the emulator's invocation timeout. Fails when a function process crashes.
 async fn warm_up(emulators: &[(Emulator, &FunctionSpec)], http: &reqwest::Client) -> Result<()> {
     let started = Instant::now();
-    let mut pending: Vec<usize> = (0..emulators.len()).collect();
-    let mut calls = tokio::task::JoinSet::new();
-    for (i, (emulator, function)) in emulators.iter().enumerate() {
-        let (http, target, event) = (http.clone(), emulator.target(), warm_up_event(function));
-        calls.spawn(async move {
+    for (emulator, function) in emulators {
+        let event = warm_up_event(function);
+        let target = emulator.target();
+        let call = async {
             // The emulator listens a moment after it starts: retry refused connections for a while.
             let mut attempts = 0;
             loop {
-                let outcome = invoke(&http, &target, &event, Duration::from_secs(1800)).await;
-                match outcome {
+                match invoke(http, &target, &event, Duration::from_secs(1800)).await {
                     Err(crate::lambda::InvokeError::Transport(_)) if attempts < 240 => {
                         attempts += 1;
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
-                    outcome => return (i, outcome),
+                    outcome => return outcome,
                 }
             }
-        });
-    }
-    let mut ticker = tokio::time::interval(Duration::from_secs(10));
-    ticker.tick().await;
-    while !pending.is_empty() {
-        tokio::select! {
-            done = calls.join_next() => {
-                let Some(done) = done else { break };
-                let (i, outcome) = done?;
-                let (emulator, function) = &emulators[i];
-                match &outcome {
-                    Err(crate::lambda::InvokeError::Transport(e)) => {
-                        bail!("{} did not answer its warm-up invocation: {e}\n{}", emulator.function_id, emulator.log_tail(20));
-                    }
-                    // An empty batch must succeed; an error here (the emulator timed the call out while
-                    // the function was still building, say) leaves the instance unusable.
-                    Err(e) if function.sqs.is_some() => {
-                        bail!("{} failed its warm-up invocation: {e}\n{}", emulator.function_id, emulator.log_tail(20));
-                    }
-                    _ => {}
-                }
-                log(format!("{} answered ({} s)", emulator.function_id, started.elapsed().as_secs()));
-                pending.retain(|p| *p != i);
-            }
-            _ = ticker.tick() => {
-                for i in &pending {
-                    let (emulator, _) = &emulators[*i];
+        };
+        tokio::pin!(call);
+        let mut ticker = tokio::time::interval(Duration::from_secs(10));
+        ticker.tick().await;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut call => break outcome,
+                _ = ticker.tick() => {
                     if emulator.crashed() {
                         bail!("{} exited during start-up:\n{}", emulator.function_id, emulator.log_tail(20));
                     }
@@ -277,7 +257,31 @@ async fn warm_up(emulators: &[(Emulator, &FunctionSpec)], http: &reqwest::Client
                     log(format!("waiting for {} ({} s): {progress}", emulator.function_id, started.elapsed().as_secs()));
                 }
             }
+        };
+        match &outcome {
+            Err(crate::lambda::InvokeError::Transport(e)) => {
+                bail!(
+                    "{} did not answer its warm-up invocation: {e}\n{}",
+                    emulator.function_id,
+                    emulator.log_tail(20)
+                );
+            }
+            // An empty batch must succeed; an error here (the emulator timed the call out while the
+            // function was still starting, say) leaves the instance unusable.
+            Err(e) if function.sqs.is_some() => {
+                bail!(
+                    "{} failed its warm-up invocation: {e}\n{}",
+                    emulator.function_id,
+                    emulator.log_tail(20)
+                );
+            }
+            _ => {}
         }
+        log(format!(
+            "{} answered ({} s)",
+            emulator.function_id,
+            started.elapsed().as_secs()
+        ));
     }
     Ok(())
 }
@@ -404,14 +408,7 @@ pub async fn run(settings: Settings) -> Result<()> {
             environment.insert(k.to_string(), v);
         }
         let port = free_port()?;
-        let emulator = Emulator::start(
-            &settings.workspace,
-            &function.id,
-            &function.binary,
-            port,
-            function.timeout_seconds,
-            &environment,
-        )?;
+        let emulator = Emulator::start(&settings.workspace, &function.id, &function.binary, port, &environment)?;
         log(format!(
             "{}: cargo lambda watch --bin {} on 127.0.0.1:{port} (log {})",
             function.id,
