@@ -59,7 +59,6 @@ impl Emulator {
         function_id: &str,
         binary: &str,
         port: u16,
-        timeout_seconds: u64,
         environment: &BTreeMap<String, String>,
     ) -> Result<Self> {
         for dir in [&workspace.log_dir, &workspace.pid_dir, &workspace.env_dir] {
@@ -80,7 +79,9 @@ impl Emulator {
         let child = Command::new(&workspace.cargo_lambda)
             // --ignore-changes: a reload rebuilds behind the shared target dir's lock (minutes while tests
             // build), the pending invocation times out and the new instance dies on the stale request;
-            // the stack runs what `up` built, and `down` + `up` picks up changes.
+            // the stack runs what `up` built, and `down` + `up` picks up changes. No --timeout: it also
+            // ends the runtime's long poll for the next event, without a request id, and the idle function
+            // panics (lambda_runtime 1.5); the callers time their invocations out themselves.
             .args([
                 "lambda",
                 "watch",
@@ -90,8 +91,6 @@ impl Emulator {
                 "--invoke-port",
             ])
             .arg(port.to_string())
-            .arg("--timeout")
-            .arg(timeout_seconds.to_string())
             .arg("--env-file")
             .arg(&env_file)
             .args(["--bin", binary])

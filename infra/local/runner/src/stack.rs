@@ -404,14 +404,7 @@ pub async fn run(settings: Settings) -> Result<()> {
             environment.insert(k.to_string(), v);
         }
         let port = free_port()?;
-        let emulator = Emulator::start(
-            &settings.workspace,
-            &function.id,
-            &function.binary,
-            port,
-            function.timeout_seconds,
-            &environment,
-        )?;
+        let emulator = Emulator::start(&settings.workspace, &function.id, &function.binary, port, &environment)?;
         log(format!(
             "{}: cargo lambda watch --bin {} on 127.0.0.1:{port} (log {})",
             function.id,
