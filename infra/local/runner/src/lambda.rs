@@ -83,7 +83,10 @@ impl Emulator {
         let child = Command::new(&workspace.cargo_lambda)
             // --ignore-changes: a reload rebuilds behind the shared target dir's lock (minutes while tests
             // build), the pending invocation times out and the new instance dies on the stale request;
-            // the stack runs what `up` built, and `down` + `up` picks up changes.
+            // the stack runs what `up` built, and `down` + `up` picks up changes. --timeout a day: the
+            // emulator's timeout (about 30 s by default) also ends the function's long poll for the next
+            // event with no request id, and the idle function panics (lambda_runtime 1.5); the callers time
+            // their invocations out themselves.
             .args([
                 "lambda",
                 "watch",
