@@ -9,12 +9,12 @@
 
 use super::commands::CommandService;
 use super::operation::OperationId;
-use super::runner::{Operation, OperationError, Outcome, history_time, payment_created};
+use super::runner::{Operation, OperationError, Outcome, history_time, payment_created, status_message};
+use crate::acp::PaymentPayload;
 use crate::acp::sync::{
     CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, OrderData,
     PreOrderPaymentRequest, sales_order_item_ids,
 };
-use crate::acp::{OutgoingMessage, PaymentPayload};
 use crate::domain::{Currency, Money, Payment, PaymentStatus};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, StoreError};
@@ -114,19 +114,6 @@ fn amount_of(order: &OrderData) -> Result<Money, CheckoutError> {
         return Err(CheckoutError::Invalid("orderData.grandTotal must be positive".into()));
     }
     Ok(Money::new(order.grand_total, currency))
-}
-
-/// The event that tells the tenant a payment of a known order is in `status`, if any.
-fn status_message(status: PaymentStatus, payload: PaymentPayload) -> Option<OutgoingMessage> {
-    match status {
-        PaymentStatus::Authorized => Some(OutgoingMessage::PaymentAuthorized(payload)),
-        PaymentStatus::AuthorizationFailed => Some(OutgoingMessage::PaymentAuthorizationFailed(payload)),
-        PaymentStatus::Captured => Some(OutgoingMessage::PaymentCaptured(payload)),
-        PaymentStatus::CaptureFailed => Some(OutgoingMessage::PaymentCaptureFailed(payload)),
-        PaymentStatus::Canceled => Some(OutgoingMessage::PaymentCanceled(payload)),
-        PaymentStatus::CancellationFailed => Some(OutgoingMessage::PaymentCancellationFailed(payload)),
-        PaymentStatus::New | PaymentStatus::CaptureRequested => None,
-    }
 }
 
 /// The transaction id of an order's payment: a UUID derived from (tenant, order reference), so that a

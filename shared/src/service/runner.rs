@@ -11,8 +11,8 @@
 use super::commands::Settings;
 use super::operation::OperationId;
 use crate::acp::event::event_id;
-use crate::acp::{BusEvent, OutgoingMessage, PaymentDetailsPayload};
-use crate::domain::{Payment, Refund};
+use crate::acp::{BusEvent, OutgoingMessage, PaymentDetailsPayload, PaymentPayload};
+use crate::domain::{Payment, PaymentStatus, Refund};
 use crate::ports::{
     Claim, ClaimRequest, Clock, Commit, EventPublisher, OperationRecord, OperationState, PaymentStore, PaymentWrite,
     PublishError, StoreError,
@@ -101,6 +101,19 @@ pub fn payment_updated(p: &Payment) -> OutgoingMessage {
 /// PaymentCreated for a new payment.
 pub fn payment_created(p: &Payment) -> OutgoingMessage {
     OutgoingMessage::PaymentCreated(payment_details(p))
+}
+
+/// The message that tells the tenant a payment entered `status`, if that status has one.
+pub fn status_message(status: PaymentStatus, payload: PaymentPayload) -> Option<OutgoingMessage> {
+    match status {
+        PaymentStatus::Authorized => Some(OutgoingMessage::PaymentAuthorized(payload)),
+        PaymentStatus::AuthorizationFailed => Some(OutgoingMessage::PaymentAuthorizationFailed(payload)),
+        PaymentStatus::Captured => Some(OutgoingMessage::PaymentCaptured(payload)),
+        PaymentStatus::CaptureFailed => Some(OutgoingMessage::PaymentCaptureFailed(payload)),
+        PaymentStatus::Canceled => Some(OutgoingMessage::PaymentCanceled(payload)),
+        PaymentStatus::CancellationFailed => Some(OutgoingMessage::PaymentCancellationFailed(payload)),
+        PaymentStatus::New | PaymentStatus::CaptureRequested => None,
+    }
 }
 
 impl Outcome {

@@ -14,7 +14,9 @@
 use super::checkout::{ListenerError, PaymentKnownListener};
 use super::commands::Settings;
 use super::operation::OperationId;
-use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner, history_time, payment_updated};
+use super::runner::{
+    Operation, OperationError, OperationReport, Outcome, Runner, history_time, payment_updated, status_message,
+};
 use crate::acp::{OutgoingMessage, PaymentPayload};
 use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::{Clock, EventPublisher, InboxEntry, PaymentStore, StoreError, WebhookChange, WebhookEvent};
@@ -242,19 +244,6 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                 ))
             }
         }
-    }
-}
-
-/// The message a payment entering `status` sends, if any.
-fn status_message(status: PaymentStatus, payload: PaymentPayload) -> Option<OutgoingMessage> {
-    match status {
-        PaymentStatus::Authorized => Some(OutgoingMessage::PaymentAuthorized(payload)),
-        PaymentStatus::AuthorizationFailed => Some(OutgoingMessage::PaymentAuthorizationFailed(payload)),
-        PaymentStatus::Captured => Some(OutgoingMessage::PaymentCaptured(payload)),
-        PaymentStatus::CaptureFailed => Some(OutgoingMessage::PaymentCaptureFailed(payload)),
-        PaymentStatus::Canceled => Some(OutgoingMessage::PaymentCanceled(payload)),
-        PaymentStatus::CancellationFailed => Some(OutgoingMessage::PaymentCancellationFailed(payload)),
-        PaymentStatus::New | PaymentStatus::CaptureRequested => None,
     }
 }
 
