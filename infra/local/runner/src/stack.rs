@@ -512,9 +512,37 @@ mod tests {
             by_id.keys().copied().collect::<Vec<_>>(),
             vec![
                 "CancelPaymentFunction",
+                "CancelPreOrderPaymentFunction",
                 "CapturePaymentFunction",
-                "RefundPaymentFunction"
+                "ConfirmPreOrderPaymentFunction",
+                "InitializePaymentFunction",
+                "PreOrderPaymentFunction",
+                "RefundPaymentFunction",
+                "StripePaymentIntentsWebhookFunction",
+                "StripeRefundsWebhookFunction",
             ]
+        );
+        for (id, binary, route) in [
+            (
+                "InitializePaymentFunction",
+                "initialize-payment",
+                "POST /private/initialize-payment",
+            ),
+            (
+                "StripeRefundsWebhookFunction",
+                "stripe-refunds-webhook",
+                "POST /webhooks/stripe/{tenantIdentifier}/refunds",
+            ),
+        ] {
+            let f = by_id[id];
+            assert_eq!(f.binary, binary);
+            assert!(f.sqs.is_none());
+            let keys: Vec<String> = f.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+            assert_eq!(keys, vec![route]);
+        }
+        assert_eq!(
+            by_id["InitializePaymentFunction"].environment["APP_BASE_URL"],
+            "http://127.0.0.1:8000"
         );
         for (id, binary, queue) in [
             ("CapturePaymentFunction", "capture-payment", "CapturePaymentQueue"),
