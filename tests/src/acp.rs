@@ -75,6 +75,27 @@ pub async fn bus_messages(
     }
 }
 
+/// Like [`bus_messages`], but only the messages for `tenant` (other tests share the bus), waiting for
+/// at least `at_least` of them.
+pub async fn tenant_messages(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    tenant: &str,
+    at_least: usize,
+    within: Duration,
+) -> Vec<BusMessage> {
+    let deadline = Instant::now() + within;
+    let mut mine = Vec::new();
+    while mine.len() < at_least && Instant::now() < deadline {
+        let batch = bus_messages(sqs, queue_url, 0, Duration::ZERO).await;
+        mine.extend(batch.into_iter().filter(|m| m.attributes["tenantIdentifier"] == tenant));
+    }
+    // Anything more for this tenant arriving right after would be a duplicate: collect it too.
+    let late = bus_messages(sqs, queue_url, 0, Duration::ZERO).await;
+    mine.extend(late.into_iter().filter(|m| m.attributes["tenantIdentifier"] == tenant));
+    mine
+}
+
 /// Creates an order whose customer tried to pay `amount` EUR cents with the Stripe test `card`
 /// (`pm_card_visa` pays; `pm_card_chargeCustomerFail` is declined), and records the payment as the
 /// app would have after authorization. Returns the payment.

@@ -3,6 +3,7 @@
 //! * [`acp`]: the app seen from outside: send commands, read the bus, seed authorized orders.
 //! * [`aws`]: SDK clients for the local AWS emulator (moto) and uniquely named resources per test.
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
+//! * [`local_stack`]: a running local stack, found through `.local/stack.json`.
 //! * [`sqs_source`]: the Lambda SQS event source mapping, emulated (batches, partial failures, DLQ).
 //! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
 //!   localstripe runs.
@@ -10,5 +11,6 @@
 pub mod acp;
 pub mod aws;
 pub mod fault_proxy;
+pub mod local_stack;
 pub mod sqs_source;
 pub mod stripe_customer;

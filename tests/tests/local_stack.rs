@@ -140,3 +140,71 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
         "stack.json names the capture queue as the capture function's source"
     );
 }
+
+/// Orders through the real `capture-payment`, `refund-payment` and `cancel-payment` binaries: the answers,
+/// a command delivered three times moving money once, and refunds bounded by the captured amount.
+#[tokio::test]
+async fn orders_move_through_the_real_functions_once_each() {
+    use integration_tests::acp::{seed_order, send_command, tenant_messages};
+    use integration_tests::local_stack::StackInfo;
+    use serde_json::json;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (_rule, watch) = stack.watch_bus(&aws).await;
+    let store = stack.store(&aws);
+    let (gateway, customer) = stack.stripe();
+    let tenant = &integration_tests::aws::unique_name("tenant");
+    let paid = seed_order(&store, &gateway, &customer, tenant, 9_000, "pm_card_visa").await;
+    let other = seed_order(&store, &gateway, &customer, tenant, 2_000, "pm_card_visa").await;
+    let order = paid.order_reference.clone().expect("order");
+
+    let capture =
+        json!({"orderReference": order, "orderItemIds": [1, 2, 3], "amount": 9_000, "currencyIsoCode": "EUR"});
+    for _ in 0..3 {
+        send_command(&sqs, stack.queue("CapturePayment"), "CapturePayment", tenant, &capture).await;
+    }
+    let refund = |item: i64, amount: i64| {
+        json!({"orderReference": order, "orderItems": [{"orderItemId": item, "sku": "SKU"}], "orderItemIds": [item],
+               "amount": amount, "currencyIsoCode": "EUR"})
+    };
+    let within = Duration::from_secs(60);
+    let captured = tenant_messages(&sqs, &watch, tenant, 2, within).await;
+    let names: Vec<&str> = captured.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["PaymentUpdated", "PaymentCaptured"],
+        "three deliveries, one capture"
+    );
+
+    // One at a time: a standard queue keeps no order, and the last refund is refused only after the others.
+    let steps = [
+        (
+            "RefundPayment",
+            refund(1, -4_000),
+            vec!["PaymentUpdated", "PaymentRefunded"],
+        ),
+        (
+            "RefundPayment",
+            refund(2, -4_000),
+            vec!["PaymentUpdated", "PaymentRefunded"],
+        ),
+        ("RefundPayment", refund(3, -1_001), vec!["PaymentRefundFailed"]),
+        (
+            "CancelPayment",
+            json!({"orderReference": other.order_reference, "orderItemIds": [9], "amount": 0}),
+            vec!["PaymentUpdated", "PaymentCanceled"],
+        ),
+    ];
+    for (command, payload, expected) in steps {
+        send_command(&sqs, stack.queue(command), command, tenant, &payload).await;
+        let answers = tenant_messages(&sqs, &watch, tenant, expected.len(), within).await;
+        let names: Vec<&str> = answers.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, expected, "{command} {payload}");
+        assert_eq!(
+            answers.last().map(|m| m.payload["amount"].clone()),
+            Some(payload["amount"].clone())
+        );
+    }
+}

@@ -4,32 +4,13 @@
 //!
 //! Usage: `demo [path/to/.local/stack.json]`
 
-use aws_sdk_eventbridge::types::Target;
 use integration_tests::acp::{BusMessage, bus_messages, seed_order, send_command};
-use integration_tests::aws::unique_name;
-use integration_tests::sqs_source::queue_arn;
-use integration_tests::stripe_customer::{LOCALSTRIPE_API_KEY, StripeCustomer};
-use serde::Deserialize;
+use integration_tests::local_stack::StackInfo;
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
 const TENANT: &str = "demo-shop";
-
-/// The parts of `.local/stack.json` the demo uses.
-#[derive(Deserialize)]
-struct StackInfo {
-    region: String,
-    aws_endpoint_url: String,
-    stripe_base_url: String,
-    app_identifier: String,
-    bus_name: String,
-    tables: BTreeMap<String, String>,
-    command_queues: BTreeMap<String, String>,
-}
 
 /// What the timeline shows for a message: the PSP status for PaymentUpdated, else the outcome it names.
 fn status(m: &BusMessage) -> String {
@@ -68,66 +49,20 @@ fn print_row(m: &BusMessage) {
 }
 
 async fn run(stack: StackInfo) -> Result<(), String> {
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&stack.aws_endpoint_url)
-        .region(aws_config::Region::new(stack.region.clone()))
-        .test_credentials()
-        .load()
-        .await;
+    let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let eb = aws_sdk_eventbridge::Client::new(&aws);
-
     // Watch the bus like a tenant would: a rule on the app's source into a queue of our own.
-    let watch = sqs
-        .create_queue()
-        .queue_name(unique_name("demo-watch"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let watch = watch.queue_url.ok_or("no queue url")?;
-    let rule = unique_name("demo-watch");
-    eb.put_rule()
-        .name(&rule)
-        .event_bus_name(&stack.bus_name)
-        .event_pattern(json!({"source": [stack.app_identifier]}).to_string())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let target = Target::builder()
-        .id("demo")
-        .arn(queue_arn(&sqs, &watch).await)
-        .build()
-        .map_err(|e| e.to_string())?;
-    eb.put_targets()
-        .rule(&rule)
-        .event_bus_name(&stack.bus_name)
-        .targets(target)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let (rule, watch) = stack.watch_bus(&aws).await;
 
     // Until the app creates payments itself (initialize-payment), the shop's checkout is played here:
     // a PaymentIntent the customer authorizes at Stripe, recorded as the app records an authorization.
-    let table = stack
-        .tables
-        .get("PaymentsTable")
-        .ok_or("stack.json lists no PaymentsTable")?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    let key = StaticApiKey::new(LOCALSTRIPE_API_KEY.to_string().into());
-    let gateway = StripeGateway::new(&stack.stripe_base_url, key, Timeouts::default()).map_err(|e| e.to_string())?;
-    let customer = StripeCustomer::new(&stack.stripe_base_url, LOCALSTRIPE_API_KEY);
+    let store = stack.store(&aws);
+    let (gateway, customer) = stack.stripe();
     println!("creating two orders whose customers authorize their payments at Stripe ...");
     let first = seed_order(&store, &gateway, &customer, TENANT, 12_000, "pm_card_visa").await;
     let second = seed_order(&store, &gateway, &customer, TENANT, 4_500, "pm_card_visa").await;
     let order = |p: &shared::domain::Payment| p.order_reference.clone().unwrap_or_default();
 
-    let queue = |name: &str| {
-        stack
-            .command_queues
-            .get(name)
-            .cloned()
-            .ok_or(format!("stack.json has no {name} queue"))
-    };
     let refund = |items: &[i64], amount: i64| {
         let lines: Vec<Value> = items
             .iter()
@@ -168,7 +103,7 @@ async fn run(stack: StackInfo) -> Result<(), String> {
     let mut missing = Vec::new();
     for (what, command, payload, expected) in steps {
         println!("-- {what}: {command}");
-        send_command(&sqs, &queue(command)?, command, TENANT, &payload).await;
+        send_command(&sqs, stack.queue(command), command, TENANT, &payload).await;
         let arrived = bus_messages(&sqs, &watch, expected.len(), Duration::from_secs(60)).await;
         arrived.iter().for_each(print_row);
         let names: Vec<&str> = arrived.iter().map(|m| m.name.as_str()).collect();
@@ -176,19 +111,7 @@ async fn run(stack: StackInfo) -> Result<(), String> {
             missing.push(format!("{what}: expected {expected:?}, got {names:?}"));
         }
     }
-    eb.remove_targets()
-        .rule(&rule)
-        .event_bus_name(&stack.bus_name)
-        .ids("demo")
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    eb.delete_rule()
-        .name(&rule)
-        .event_bus_name(&stack.bus_name)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    stack.unwatch_bus(&aws, &rule).await;
     if missing.is_empty() {
         Ok(())
     } else {
@@ -201,10 +124,7 @@ async fn main() -> ExitCode {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| ".local/stack.json".to_string());
-    let stack = match std::fs::read_to_string(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|s| serde_json::from_str::<StackInfo>(&s).map_err(|e| e.to_string()))
-    {
+    let stack = match StackInfo::read(std::path::Path::new(&path)) {
         Ok(stack) => stack,
         Err(e) => {
             eprintln!("cannot read {path}: {e} (is the stack up? `infra/local/stack up`)");
