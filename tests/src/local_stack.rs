@@ -22,6 +22,8 @@ pub struct StackInfo {
     pub aws_endpoint_url: String,
     /// localstripe's base URL.
     pub stripe_base_url: String,
+    /// Where the HTTP API's routes are served.
+    pub http_base_url: String,
     /// The app identifier (the events' source).
     pub app_identifier: String,
     /// The app's bus.

@@ -208,3 +208,76 @@ async fn orders_move_through_the_real_functions_once_each() {
         );
     }
 }
+
+/// Stripe's webhooks through the stack's HTTP API to the real `stripe-payment-intents-webhook` binary:
+/// a signed event moves the payment once; a replay, a bad signature, a stale one and another tenant's
+/// route change nothing.
+#[tokio::test]
+async fn signed_stripe_webhooks_reach_the_real_function_and_nothing_else_does() {
+    use integration_tests::acp::{seed_order, tenant_messages};
+    use integration_tests::local_stack::StackInfo;
+    use serde_json::json;
+    use shared::adapters::stripe::webhook::signature_header;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (_rule, watch) = stack.watch_bus(&aws).await;
+    // The default tenant and its webhook secret, as infra/local/parameters.json gives them to the stack.
+    let parameters: Value = serde_json::from_str(include_str!("../../infra/local/parameters.json")).expect("JSON");
+    let tenant = parameters["Parameters"]["DefaultTenantIdentifier"]
+        .as_str()
+        .expect("default tenant");
+    let secret = parameters["Parameters"]["StripeWebhookSecrets"]
+        .as_str()
+        .expect("secret");
+    let (gateway, customer) = stack.stripe();
+    let paid = seed_order(&stack.store(&aws), &gateway, &customer, tenant, 5_000, "pm_card_visa").await;
+    let event = json!({
+        "id": integration_tests::aws::unique_name("evt"), "object": "event", "type": "payment_intent.succeeded",
+        "created": 1, "livemode": false,
+        "data": {"object": {"id": paid.psp_reference, "object": "payment_intent", "amount": 5_000,
+                            "amount_received": 5_000, "currency": "eur", "status": "succeeded",
+                            "capture_method": "manual",
+                            "metadata": {"transactionId": paid.transaction_id, "tenantIdentifier": tenant,
+                                         "orderReference": paid.order_reference}}}
+    })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let http = reqwest::Client::new();
+    let post = |route_tenant: &str, signature: String, body: String| {
+        let url = format!("{}/webhooks/stripe/{route_tenant}/payment-intents", stack.http_base_url);
+        http.post(url)
+            .header("stripe-signature", signature)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let status = |r: reqwest::Result<reqwest::Response>| r.expect("the stack answers").status().as_u16();
+
+    let signed = signature_header(&[secret], now, event.as_bytes());
+    assert_eq!(status(post(tenant, signed.clone(), event.clone()).await), 200);
+    let names: Vec<String> = tenant_messages(&sqs, &watch, tenant, 2, Duration::from_secs(60))
+        .await
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, vec!["PaymentUpdated", "PaymentCaptured"]);
+
+    // Stripe delivers it again: acknowledged, nothing new.
+    assert_eq!(status(post(tenant, signed.clone(), event.clone()).await), 200);
+    let forged = signature_header(&["whsec_not_the_tenants"], now, event.as_bytes());
+    assert_eq!(status(post(tenant, forged, event.clone()).await), 400);
+    let stale = signature_header(&[secret], now - 301, event.as_bytes());
+    assert_eq!(status(post(tenant, stale, event.clone()).await), 400);
+    assert_eq!(
+        status(post("another-tenant", signed, event.clone()).await),
+        400,
+        "a tenant's secret is its own"
+    );
+    let again = tenant_messages(&sqs, &watch, tenant, 0, Duration::from_secs(3)).await;
+    assert!(again.is_empty(), "nothing else moved: {again:?}");
+}
