@@ -2,45 +2,35 @@
 //! queues, bus, table and Stripe stand-in, and a way to watch its bus like a tenant does.
 
 use aws_sdk_eventbridge::types::Target;
-use serde::Deserialize;
+use local_stack::stack_file::StackFile;
 use serde_json::json;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::aws::unique_name;
 use crate::sqs_source::queue_arn;
 use crate::stripe_customer::{LOCALSTRIPE_API_KEY, StripeCustomer};
 
-/// The parts of `.local/stack.json` the demo and the tests use.
-#[derive(Clone, Debug, Deserialize)]
-pub struct StackInfo {
-    /// AWS region.
-    pub region: String,
-    /// moto's endpoint.
-    pub aws_endpoint_url: String,
-    /// localstripe's base URL.
-    pub stripe_base_url: String,
-    /// Where the HTTP API's routes are served.
-    pub http_base_url: String,
-    /// The app identifier (the events' source).
-    pub app_identifier: String,
-    /// The app's bus.
-    pub bus_name: String,
-    /// Table names by logical id.
-    pub tables: BTreeMap<String, String>,
-    /// Command queue URLs by command name.
-    pub command_queues: BTreeMap<String, String>,
-    /// Dead-letter queue URLs by command name.
-    pub dead_letter_queues: BTreeMap<String, String>,
+/// A running stack: its `.local/stack.json` (the runner's own [`StackFile`], so the file has one
+/// definition), with what the demo and the tests do with it.
+#[derive(Clone, Debug)]
+pub struct StackInfo(pub StackFile);
+
+impl std::ops::Deref for StackInfo {
+    type Target = StackFile;
+    fn deref(&self) -> &StackFile {
+        &self.0
+    }
 }
 
 impl StackInfo {
     /// Reads stack.json at `path`.
     pub fn read(path: &Path) -> Result<StackInfo, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        serde_json::from_str(&text)
+            .map(StackInfo)
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// The running stack named by `LOCAL_STACK_JSON`, else `.local/stack.json` at the repo root. Panics
