@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
-use shared::domain::PaymentStatus;
+use shared::domain::{Payment, PaymentStatus};
 use shared::ports::clock::SystemClock;
 use shared::ports::{PaymentGateway, PaymentStore};
 use shared::ports::{WebhookChange, WebhookEvent};
@@ -104,6 +104,18 @@ impl<L: PaymentKnownListener> Stack<L> {
         bus_messages(&self.sqs, &self.bus.queue_url, count, Duration::from_secs(10)).await
     }
 
+    /// The payment of `order` as the app has it now; `why` says why it must exist.
+    async fn order_payment(&self, order: &str, why: &str) -> Payment {
+        let found = self
+            .service
+            .commands
+            .store
+            .find_payment_by_order(TENANT, order)
+            .await
+            .expect("read");
+        found.unwrap_or_else(|| panic!("no payment for {order}: {why}"))
+    }
+
     /// The PaymentIntent behind payment `tx`.
     async fn intent_of(&self, tx: &str) -> String {
         let payment = self.service.commands.store.get_payment(TENANT, tx).await.expect("read");
@@ -162,14 +174,7 @@ async fn initialize_creates_one_intent_per_order_and_announces_the_payment() {
     let (status, again) = stack.call(Endpoint::InitializePayment, body).await;
     assert_eq!((status, &again["transactionId"]), (200, &json!(tx)));
 
-    let payment = stack
-        .service
-        .commands
-        .store
-        .find_payment_by_order(TENANT, &order)
-        .await
-        .expect("read")
-        .expect("the order's payment");
+    let payment = stack.order_payment(&order, "the order's payment").await;
     assert_eq!(
         (payment.status, payment.order_item_ids.clone()),
         (PaymentStatus::New, vec![1, 2])
@@ -223,14 +228,7 @@ async fn pre_order_then_the_customer_pays_then_confirm_authorizes_the_order() {
     let (status, answer) = stack.call(Endpoint::ConfirmPreOrderPayment, confirm).await;
     assert_eq!((status, answer), (200, json!({"isSuccessful": true})));
 
-    let payment = stack
-        .service
-        .commands
-        .store
-        .find_payment_by_order(TENANT, &order)
-        .await
-        .expect("read")
-        .expect("the order alias was written");
+    let payment = stack.order_payment(&order, "the order alias was written").await;
     assert_eq!(
         (payment.transaction_id.as_str(), payment.status),
         (tx.as_str(), PaymentStatus::Authorized)
