@@ -2,8 +2,9 @@
 //! function's own), timeout, SQS event source and HTTP routes.
 
 use crate::http_api::Route;
+use crate::jwt::JwtAuthorizer;
 use crate::template::{Resolver, Resource, Template, scalar_to_string};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use std::collections::BTreeMap;
@@ -165,7 +166,10 @@ fn function(template: &Template, resource: &Resource<'_>, resolver: &Resolver) -
             "HttpApi" => {
                 let method = props.get("Method").and_then(scalar_to_string);
                 let path = props.get("Path").and_then(scalar_to_string);
-                routes.push(Route::new(method.as_deref(), path.as_deref())?);
+                let mut route = Route::new(method.as_deref(), path.as_deref())?;
+                route.authorizer =
+                    route_authorizer(template, resolver, &props).with_context(|| format!("event {name}"))?;
+                routes.push(route);
             }
             other => unsupported_events.push(format!("{name} ({other})")),
         }
@@ -179,6 +183,54 @@ fn function(template: &Template, resource: &Resource<'_>, resolver: &Resolver) -
         routes,
         unsupported_events,
     })
+}
+
+/// The JWT authorizer of an `HttpApi` event (resolved `props`), as SAM applies it: the event's
+/// `Auth.Authorizer` (`NONE` for none), else its API's `Auth.DefaultAuthorizer`. The API is the
+/// `AWS::Serverless::HttpApi` resource that `ApiId` refers to, or SAM's implicit API (`Globals.HttpApi`).
+/// Only JWT authorizers are emulated: any other kind is an error, never an open route.
+fn route_authorizer(template: &Template, resolver: &Resolver, props: &Json) -> Result<Option<JwtAuthorizer>> {
+    let api = match props.get("ApiId").and_then(scalar_to_string) {
+        Some(api_id) => {
+            let resource = template
+                .resources()?
+                .into_iter()
+                .filter(|r| r.kind == "AWS::Serverless::HttpApi")
+                .find(|r| resolver.physical(r.id).is_some_and(|p| p.reference == api_id))
+                .ok_or_else(|| anyhow!("ApiId {api_id} is not an AWS::Serverless::HttpApi of the template"))?;
+            resolver.resolve(resource.properties)?
+        }
+        None => match template.section("Globals").get("HttpApi") {
+            Some(globals) => resolver.resolve(globals)?,
+            None => None,
+        },
+    }
+    .unwrap_or(Json::Null);
+    let auth = &api["Auth"];
+    let name = match props
+        .get("Auth")
+        .and_then(|a| a.get("Authorizer"))
+        .and_then(scalar_to_string)
+    {
+        Some(name) if name == "NONE" => return Ok(None),
+        Some(name) => name,
+        None => match auth.get("DefaultAuthorizer").and_then(scalar_to_string) {
+            Some(name) => name,
+            None => return Ok(None),
+        },
+    };
+    let Some(jwt) = auth["Authorizers"][&name].get("JwtConfiguration") else {
+        bail!("authorizer {name} is not a JWT authorizer of the API: the local stack emulates JWT authorizers only");
+    };
+    let audiences: Vec<String> = match jwt.get("audience") {
+        Some(Json::Array(list)) => list.iter().filter_map(scalar_to_string).collect(),
+        Some(one) => scalar_to_string(one).into_iter().collect(),
+        None => Vec::new(),
+    };
+    if audiences.is_empty() {
+        bail!("authorizer {name} has no audience");
+    }
+    Ok(Some(JwtAuthorizer { name, audiences }))
 }
 
 /// `capture-payment` → `CapturePayment`.

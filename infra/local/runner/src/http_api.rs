@@ -1,6 +1,7 @@
 //! API Gateway HTTP API, emulated: the `HttpApi` routes of every function served on one local port,
 //! requests translated into the version 2.0 payload and the function's response translated back.
 
+use crate::jwt::JwtAuthorizer;
 use anyhow::{Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -14,6 +15,8 @@ pub struct Route {
     pub method: String,
     /// Path template, e.g. `/tenants/{tenantIdentifier}/payments`; `$default` catches everything.
     pub path: String,
+    /// The JWT authorizer a request must pass before the function is invoked, if any.
+    pub authorizer: Option<JwtAuthorizer>,
 }
 
 impl Route {
@@ -28,7 +31,11 @@ impl Route {
             Some(m) if m == "X-AMAZON-APIGATEWAY-ANY-METHOD" => "ANY".to_string(),
             Some(m) => m,
         };
-        Ok(Route { method, path })
+        Ok(Route {
+            method,
+            path,
+            authorizer: None,
+        })
     }
 
     /// The route key as API Gateway writes it: `POST /x/{id}`, or `$default`.

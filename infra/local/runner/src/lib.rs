@@ -4,6 +4,7 @@
 
 pub mod functions;
 pub mod http_api;
+pub mod jwt;
 pub mod lambda;
 pub mod params;
 pub mod resources;

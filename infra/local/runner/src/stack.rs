@@ -3,11 +3,12 @@
 
 use crate::functions::{FunctionSpec, command_of_binary, functions};
 use crate::http_api::{self, HttpRequest, HttpResponse, Route};
+use crate::jwt::LocalIssuer;
 use crate::lambda::{Emulator, Target, Workspace, invoke};
 use crate::params::LocalParameters;
 use crate::resources::{self, Clients, Location, Plan, plan};
 use crate::sqs_source;
-use crate::stack_file::{FunctionEntry, StackFile};
+use crate::stack_file::{FunctionEntry, StackFile, Webhooks};
 use crate::template::{Pseudo, Resolver, Template};
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
@@ -24,6 +25,13 @@ use std::time::{Duration, Instant};
 
 /// moto's default account.
 pub const ACCOUNT_ID: &str = "123456789012";
+
+/// The route localstripe delivers its own webhooks to (the default tenant's), and the events it sends there.
+pub const LOCALSTRIPE_WEBHOOK_ROUTE: &str = "POST /webhooks/stripe/{tenantIdentifier}/payment-intents";
+const LOCALSTRIPE_WEBHOOK_EVENTS: [&str; 2] = ["payment_intent.succeeded", "payment_intent.payment_failed"];
+
+/// How long the `bearer_token` of stack.json is valid: a working week (its key dies with the stack anyway).
+pub const BEARER_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What the runner needs to know about this machine.
 #[derive(Debug, Clone)]
@@ -118,8 +126,42 @@ impl Provisioned {
         })
     }
 
-    /// The stack.json description (`http_base_url` from the running HTTP API).
-    pub fn stack_file(&self, settings: &Settings, http_base_url: &str) -> Result<StackFile> {
+    /// The audience of the first route behind a JWT authorizer: what the local bearer token is for.
+    pub fn token_audience(&self) -> Option<&str> {
+        self.functions
+            .iter()
+            .flat_map(|f| &f.routes)
+            .find_map(|r| r.authorizer.as_ref())
+            .and_then(|a| a.audiences.first())
+            .map(String::as_str)
+    }
+
+    /// The default tenant's webhook configuration (template parameters `DefaultTenantIdentifier` and
+    /// `StripeWebhookSecrets`, the stopgap until tenant configuration) with the URL of the route
+    /// localstripe delivers to; `None` when the template has neither the parameters nor the route.
+    pub fn webhooks(&self, http_base_url: &str) -> Option<Webhooks> {
+        let tenant = self.resolver.parameter("DefaultTenantIdentifier")?;
+        let secrets = self.resolver.parameter("StripeWebhookSecrets")?;
+        let route = self
+            .functions
+            .iter()
+            .flat_map(|f| &f.routes)
+            .find(|r| r.key() == LOCALSTRIPE_WEBHOOK_ROUTE)?;
+        Some(Webhooks {
+            tenant: tenant.to_string(),
+            secrets: secrets.split(',').map(|s| s.trim().to_string()).collect(),
+            localstripe_endpoint: format!("{http_base_url}{}", route.path.replace("{tenantIdentifier}", tenant)),
+        })
+    }
+
+    /// The stack.json description (`http_base_url` from the running HTTP API, `bearer_token` from its
+    /// issuer).
+    pub fn stack_file(
+        &self,
+        settings: &Settings,
+        http_base_url: &str,
+        bearer_token: Option<String>,
+    ) -> Result<StackFile> {
         let mut tables = BTreeMap::new();
         let mut bus_name = None;
         for (id, planned) in &self.plans {
@@ -175,6 +217,8 @@ impl Provisioned {
             command_queues,
             dead_letter_queues,
             functions,
+            bearer_token,
+            webhooks: self.webhooks(http_base_url),
         })
     }
 }
@@ -191,6 +235,29 @@ fn local_environment(settings: &Settings) -> [(&'static str, String); 8] {
         ("STRIPE_API_BASE", settings.stripe_base_url.clone()),
         ("RUST_BACKTRACE", "1".into()),
     ]
+}
+
+/// Makes localstripe deliver its own signed PaymentIntent events to the default tenant's webhook route,
+/// signed with the tenant's first secret (localstripe's `/_config/webhooks/{id}`).
+async fn configure_localstripe_webhooks(
+    http: &reqwest::Client,
+    stripe_base_url: &str,
+    webhooks: &Webhooks,
+) -> Result<()> {
+    let secret = webhooks
+        .secrets
+        .first()
+        .ok_or_else(|| anyhow!("the default tenant has no webhook secret"))?;
+    let response = http
+        .post(format!("{stripe_base_url}/_config/webhooks/local-stack"))
+        .json(&json!({"url": webhooks.localstripe_endpoint, "secret": secret, "events": LOCALSTRIPE_WEBHOOK_EVENTS}))
+        .send()
+        .await
+        .context("configuring localstripe's webhooks")?;
+    if !response.status().is_success() {
+        bail!("localstripe refused the webhook configuration: {}", response.status());
+    }
+    Ok(())
 }
 
 fn free_port() -> Result<u16> {
@@ -290,6 +357,7 @@ async fn warm_up(emulators: &[(Emulator, &FunctionSpec)], http: &reqwest::Client
 async fn serve_http(
     listener: tokio::net::TcpListener,
     routes: Arc<Vec<(Route, (Target, Duration))>>,
+    issuer: Arc<LocalIssuer>,
     http: reqwest::Client,
 ) {
     let counter = Arc::new(AtomicU64::new(0));
@@ -297,12 +365,12 @@ async fn serve_http(
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        let (routes, http, counter) = (routes.clone(), http.clone(), counter.clone());
+        let (routes, issuer, http, counter) = (routes.clone(), issuer.clone(), http.clone(), counter.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let (routes, http, counter) = (routes.clone(), http.clone(), counter.clone());
+                let (routes, issuer, http, counter) = (routes.clone(), issuer.clone(), http.clone(), counter.clone());
                 async move {
-                    let response = handle_http(request, peer, &routes, &http, &counter).await;
+                    let response = handle_http(request, peer, &routes, &issuer, &http, &counter).await;
                     let mut builder = hyper::Response::builder().status(response.status);
                     for (k, v) in &response.headers {
                         builder = builder.header(k, v);
@@ -321,6 +389,7 @@ async fn handle_http(
     request: hyper::Request<hyper::body::Incoming>,
     peer: std::net::SocketAddr,
     routes: &[(Route, (Target, Duration))],
+    issuer: &LocalIssuer,
     http: &reqwest::Client,
     counter: &AtomicU64,
 ) -> HttpResponse {
@@ -343,12 +412,29 @@ async fn handle_http(
     let Some((route, (target, timeout), params)) = http_api::route(routes, &request.method, &request.path) else {
         return HttpResponse::message(404, "Not Found");
     };
+    // API Gateway's JWT authorizer runs before the function, which never sees a refused request.
+    let claims = match &route.authorizer {
+        Some(authorizer) => {
+            let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+            match issuer.check(header, authorizer) {
+                Ok(claims) => Some(claims),
+                Err(refusal) => {
+                    log(format!("{} {}: 401 ({refusal})", request.method, request.path));
+                    return HttpResponse::message(401, "Unauthorized");
+                }
+            }
+        }
+        None => None,
+    };
     let epoch_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
     let request_id = format!("local-{}-{}", epoch_ms, counter.fetch_add(1, Ordering::Relaxed));
-    let event = http_api::to_event(&request, route, &params, &request_id, epoch_ms);
+    let mut event = http_api::to_event(&request, route, &params, &request_id, epoch_ms);
+    if let Some(claims) = claims {
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+    }
     match invoke(http, target, &event, *timeout).await {
         Ok(payload) => http_api::from_function_response(&payload),
         Err(e) => {
@@ -445,9 +531,23 @@ pub async fn run(settings: Settings) -> Result<()> {
             ));
         }
     }
-    tasks.spawn(serve_http(listener, Arc::new(routes), http.clone()));
+    // The stack is its own token issuer (a fresh key each start): see `jwt`.
+    let issuer = LocalIssuer::generate(&format!("{http_base_url}/local-issuer"))?;
+    let bearer_token = provisioned
+        .token_audience()
+        .map(|audience| issuer.token(audience, BEARER_TOKEN_LIFETIME))
+        .transpose()?;
+    tasks.spawn(serve_http(listener, Arc::new(routes), Arc::new(issuer), http.clone()));
 
-    let stack = provisioned.stack_file(&settings, &http_base_url)?;
+    let stack = provisioned.stack_file(&settings, &http_base_url, bearer_token)?;
+    if let Some(webhooks) = &stack.webhooks {
+        configure_localstripe_webhooks(&http, &settings.stripe_base_url, webhooks).await?;
+        log(format!(
+            "localstripe delivers {} to {}",
+            LOCALSTRIPE_WEBHOOK_EVENTS.join(", "),
+            webhooks.localstripe_endpoint
+        ));
+    }
     let tmp = settings.stack_file.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&stack)?)?;
     std::fs::rename(&tmp, &settings.stack_file)?;
@@ -540,6 +640,17 @@ mod tests {
             let keys: Vec<String> = f.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
             assert_eq!(keys, vec![route]);
         }
+        // /private routes are behind the template's default JWT authorizer, /webhooks routes have none.
+        let acp_jwt = crate::jwt::JwtAuthorizer {
+            name: "AcpJwt".into(),
+            audiences: vec!["aop-app".into()],
+        };
+        for f in &p.functions {
+            for route in &f.routes {
+                let expected = route.path.starts_with("/private/").then(|| acp_jwt.clone());
+                assert_eq!(route.authorizer, expected, "{} {}", f.id, route.key());
+            }
+        }
         assert_eq!(
             by_id["InitializePaymentFunction"].environment["APP_BASE_URL"],
             "http://127.0.0.1:8000"
@@ -609,6 +720,103 @@ mod tests {
         assert_eq!(p.resolver.parameter("CommandQueueMaxReceiveCount"), Some("3"));
     }
 
+    /// The emulated API in front of a stand-in function: a /private request passes the authorizer only
+    /// with a valid token of the stack's issuer, and the function sees only those; /webhooks needs none.
+    #[tokio::test]
+    async fn the_authorizer_runs_before_the_function() {
+        use crate::jwt::{Claims, JwtAuthorizer, LocalIssuer};
+        use wiremock::matchers::{body_partial_json, method};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let function = MockServer::start().await;
+        let answer = ResponseTemplate::new(200).set_body_json(json!({"statusCode": 200, "body": "reached"}));
+        // The function sees exactly the one private request with a valid token (with its claims), and the
+        // one webhook.
+        Mock::given(method("POST"))
+            .and(body_partial_json(
+                json!({"routeKey": "POST /private/x", "requestContext": {"authorizer": {"jwt": {"claims": {"aud": "aop-app"}}}}}),
+            ))
+            .respond_with(answer.clone())
+            .expect(1)
+            .mount(&function)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_partial_json(json!({"routeKey": "POST /webhooks/{tenant}"})))
+            .respond_with(answer)
+            .expect(1)
+            .mount(&function)
+            .await;
+        let target = Target {
+            url: format!("{}/2015-03-31/functions/f/invocations", function.uri()),
+        };
+        let mut private = Route::new(Some("POST"), Some("/private/x")).unwrap();
+        private.authorizer = Some(JwtAuthorizer {
+            name: "AcpJwt".into(),
+            audiences: vec!["aop-app".into()],
+        });
+        let webhook = Route::new(Some("POST"), Some("/webhooks/{tenant}")).unwrap();
+        let timeout = Duration::from_secs(5);
+        let routes = vec![(private, (target.clone(), timeout)), (webhook, (target, timeout))];
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = LocalIssuer::generate(&format!("{base}/local-issuer")).unwrap();
+        let token = issuer.token("aop-app", Duration::from_secs(600)).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let expired = issuer
+            .sign(&Claims {
+                iss: issuer.issuer().to_string(),
+                aud: "aop-app".into(),
+                sub: "s".into(),
+                iat: now - 7200,
+                exp: now - 3600,
+            })
+            .unwrap();
+        let wrong_audience = issuer.token("another-app", Duration::from_secs(600)).unwrap();
+        let foreign = LocalIssuer::generate(issuer.issuer())
+            .unwrap()
+            .token("aop-app", Duration::from_secs(600))
+            .unwrap();
+        let server = tokio::spawn(serve_http(
+            listener,
+            Arc::new(routes),
+            Arc::new(issuer),
+            reqwest::Client::new(),
+        ));
+
+        let http = reqwest::Client::new();
+        let call = |path: &str, token: Option<&str>| {
+            let mut request = http.post(format!("{base}{path}")).body("{}");
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let unauthorized = (401, r#"{"message":"Unauthorized"}"#.to_string());
+        assert_eq!(call("/private/x", None).await, unauthorized, "no token");
+        assert_eq!(call("/private/x", Some(&foreign)).await, unauthorized, "another key");
+        assert_eq!(
+            call("/private/x", Some(&wrong_audience)).await,
+            unauthorized,
+            "another audience"
+        );
+        assert_eq!(call("/private/x", Some(&expired)).await, unauthorized, "expired");
+        assert_eq!(call("/private/x", Some("garbage")).await, unauthorized, "not a JWT");
+        assert_eq!(call("/private/x", Some(&token)).await, (200, "reached".to_string()));
+        assert_eq!(
+            call("/webhooks/t1", None).await,
+            (200, "reached".to_string()),
+            "no authorizer"
+        );
+        server.abort();
+        function.verify().await;
+    }
+
     #[tokio::test]
     async fn describes_the_stack() {
         let p = real_template().await;
@@ -627,7 +835,18 @@ mod tests {
             region: "eu-central-1".into(),
             stripe_base_url: "http://127.0.0.1:2".into(),
         };
-        let file = p.stack_file(&settings, "http://127.0.0.1:3").unwrap();
+        let file = p
+            .stack_file(&settings, "http://127.0.0.1:3", Some("jwt".into()))
+            .unwrap();
+        assert_eq!(file.bearer_token.as_deref(), Some("jwt"));
+        assert_eq!(p.token_audience(), Some("aop-app"), "JwtAudience's default");
+        let webhooks = file.webhooks.as_ref().unwrap();
+        assert_eq!(webhooks.tenant, "demo-shop");
+        assert_eq!(webhooks.secrets, vec!["whsec_local_demo_only"]);
+        assert_eq!(
+            webhooks.localstripe_endpoint,
+            "http://127.0.0.1:3/webhooks/stripe/demo-shop/payment-intents"
+        );
         assert_eq!(file.bus_name, "acp-payment-local-bus");
         assert_eq!(file.app_identifier, "acp-payment-local");
         assert_eq!(file.tables["PaymentsTable"], "acp-payment-local-PaymentsTable");

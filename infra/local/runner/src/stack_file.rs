@@ -26,6 +26,26 @@ pub struct StackFile {
     pub dead_letter_queues: BTreeMap<String, String>,
     /// The functions by logical id.
     pub functions: BTreeMap<String, FunctionEntry>,
+    /// A token the local HTTP API accepts on its JWT-authorized routes (`Authorization: Bearer ...`);
+    /// absent when no route has an authorizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    /// The tenant whose Stripe webhooks the stack accepts, and how they are signed; absent when the
+    /// template configures none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Webhooks>,
+}
+
+/// The `webhooks` entry of [`StackFile`]: what a caller needs to send Stripe webhooks as Stripe does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhooks {
+    /// The tenant whose webhook routes accept signed events (`/webhooks/stripe/{tenant}/...`).
+    pub tenant: String,
+    /// Its current signing secrets (`whsec_...`); localstripe signs with the first.
+    pub secrets: Vec<String>,
+    /// The URL localstripe delivers its own signed events to (`payment_intent.succeeded`,
+    /// `payment_intent.payment_failed`: the only PaymentIntent events it sends).
+    pub localstripe_endpoint: String,
 }
 
 /// One function in [`StackFile`].
@@ -63,6 +83,12 @@ mod tests {
                     routes: vec!["POST /x".into()],
                 },
             )]),
+            bearer_token: Some("eyJ...".into()),
+            webhooks: Some(Webhooks {
+                tenant: "t".into(),
+                secrets: vec!["whsec_a".into()],
+                localstripe_endpoint: "http://127.0.0.1:3/webhooks/stripe/t/payment-intents".into(),
+            }),
         };
         let value = serde_json::to_value(&file).unwrap();
         let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
@@ -77,6 +103,8 @@ mod tests {
             "command_queues",
             "dead_letter_queues",
             "functions",
+            "bearer_token",
+            "webhooks",
         ];
         let mut keys_sorted = keys.clone();
         keys_sorted.sort();
@@ -90,6 +118,14 @@ mod tests {
             function["queue"].is_null(),
             "a function without a queue has \"queue\": null"
         );
+        let mut wkeys: Vec<&str> = value["webhooks"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        wkeys.sort();
+        assert_eq!(wkeys, vec!["localstripe_endpoint", "secrets", "tenant"]);
         let back: StackFile = serde_json::from_value(value).unwrap();
         assert_eq!(back, file);
     }
