@@ -1,6 +1,6 @@
 //! Talking to the app from outside, the way Spryker and its customers do: send a command to its queue,
-//! watch the messages the app puts on its bus, and (until PSP webhooks authorize the payments the app
-//! creates through initialize-payment) seed an order whose customer authorized the payment at Stripe.
+//! watch the messages the app puts on its bus, and, for tenants without webhook secrets (whose payments
+//! no webhook can authorize), seed an order whose customer authorized the payment at Stripe.
 
 use crate::aws::{take_bodies, unique_name};
 use crate::stripe_customer::StripeCustomer;
@@ -84,15 +84,45 @@ pub async fn tenant_messages(
     at_least: usize,
     within: Duration,
 ) -> Vec<BusMessage> {
+    messages_where(sqs, queue_url, at_least, within, |m| {
+        m.attributes["tenantIdentifier"] == tenant
+    })
+    .await
+}
+
+/// Like [`tenant_messages`], but only those about `order` of `tenant` (its `orderReference`, or the
+/// `entityReference` of PaymentCreated): for tests that share a tenant.
+pub async fn order_messages(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    tenant: &str,
+    order: &str,
+    at_least: usize,
+    within: Duration,
+) -> Vec<BusMessage> {
+    messages_where(sqs, queue_url, at_least, within, |m| {
+        m.attributes["tenantIdentifier"] == tenant
+            && (m.payload["orderReference"] == order || m.payload["entityReference"] == order)
+    })
+    .await
+}
+
+async fn messages_where(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    at_least: usize,
+    within: Duration,
+    wanted: impl Fn(&BusMessage) -> bool,
+) -> Vec<BusMessage> {
     let deadline = Instant::now() + within;
     let mut mine = Vec::new();
     while mine.len() < at_least && Instant::now() < deadline {
         let batch = bus_messages(sqs, queue_url, 0, Duration::ZERO).await;
-        mine.extend(batch.into_iter().filter(|m| m.attributes["tenantIdentifier"] == tenant));
+        mine.extend(batch.into_iter().filter(&wanted));
     }
-    // Anything more for this tenant arriving right after would be a duplicate: collect it too.
+    // Anything more arriving right after would be a duplicate: collect it too.
     let late = bus_messages(sqs, queue_url, 0, Duration::ZERO).await;
-    mine.extend(late.into_iter().filter(|m| m.attributes["tenantIdentifier"] == tenant));
+    mine.extend(late.into_iter().filter(&wanted));
     mine
 }
 

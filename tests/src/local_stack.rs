@@ -1,11 +1,14 @@
 //! A running local stack (`infra/local/stack up`), found through `.local/stack.json`: its AWS endpoint,
-//! queues, bus, table and Stripe stand-in, and a way to watch its bus like a tenant does.
+//! queues, bus, table and Stripe stand-in, a way to watch its bus like a tenant does, its HTTP API as
+//! Spryker calls it (with the stack's bearer token), and Stripe's side of its webhooks.
 
 use aws_sdk_eventbridge::types::Target;
-use local_stack::stack_file::StackFile;
-use serde_json::json;
+use local_stack::stack_file::{StackFile, Webhooks};
+use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::stripe::webhook::signature_header;
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
+use shared::ports::PaymentStore;
 use std::path::{Path, PathBuf};
 
 use crate::aws::unique_name;
@@ -116,7 +119,8 @@ impl StackInfo {
             .expect("rule");
     }
 
-    /// The app's payment store, to play the checkout until the app creates payments itself.
+    /// The app's payment store: where tests with tenants of their own (who have no webhook secrets, so
+    /// nothing can authorize their payments) seed authorized orders.
     pub fn store(&self, aws: &aws_config::SdkConfig) -> DynamoStore {
         let table = self
             .tables
@@ -131,4 +135,140 @@ impl StackInfo {
         let gateway = StripeGateway::new(&self.stripe_base_url, key, Timeouts::default()).expect("stripe gateway");
         (gateway, StripeCustomer::new(&self.stripe_base_url, LOCALSTRIPE_API_KEY))
     }
+
+    /// The token the stack's HTTP API takes on its /private routes (stack.json `bearer_token`): the one
+    /// place the demo and the tests get it.
+    pub fn bearer_token(&self) -> &str {
+        self.0
+            .bearer_token
+            .as_deref()
+            .expect("stack.json has a bearer_token (the template's /private routes have a JWT authorizer)")
+    }
+
+    /// The tenant whose Stripe webhooks the stack accepts, with its secrets (stack.json `webhooks`): the
+    /// one place the demo and the tests get them.
+    pub fn webhooks(&self) -> &Webhooks {
+        self.0
+            .webhooks
+            .as_ref()
+            .expect("stack.json has webhooks (the template configures a tenant's webhook secrets)")
+    }
+
+    /// Calls a /private route as Spryker does: JSON `body`, `x-tenant-identifier: tenant`, and `token`
+    /// as the bearer token (none: no Authorization header). Returns the status and the answer's text.
+    pub async fn call_private(&self, path: &str, tenant: &str, token: Option<&str>, body: &Value) -> (u16, String) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", self.http_base_url))
+            .header("x-tenant-identifier", tenant)
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the stack's HTTP API answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("answer body"))
+    }
+
+    /// `POST /private/initialize-payment` with the stack's token for a new order of `tenant` over
+    /// `amount` EUR cents with `items` (sales order item ids); returns the payment's transaction id.
+    pub async fn initialize_payment(&self, tenant: &str, order: &str, amount: i64, items: &[i64]) -> String {
+        let lines: Vec<Value> = items.iter().map(|i| json!({"idSalesOrderItem": i})).collect();
+        let body = json!({"orderData": {"orderReference": order, "currencyCode": "EUR", "grandTotal": amount,
+                                        "items": lines},
+                          "redirectSuccessUrl": "https://shop.example.com/payment/order-success"});
+        let token = self.bearer_token();
+        let (status, answer) = self
+            .call_private("/private/initialize-payment", tenant, Some(token), &body)
+            .await;
+        assert_eq!(status, 200, "initialize-payment: {answer}");
+        let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
+        answer["transactionId"].as_str().expect("transactionId").to_string()
+    }
+
+    /// The PaymentIntent of `order`. The customer's browser learns it from the app's payment page
+    /// (`redirectUrl`); the local stack serves no such page, so the app's record is read instead.
+    pub async fn intent_of_order(&self, aws: &aws_config::SdkConfig, tenant: &str, order: &str) -> String {
+        let payment = self
+            .store(aws)
+            .find_payment_by_order(tenant, order)
+            .await
+            .expect("read the payment");
+        payment
+            .unwrap_or_else(|| panic!("no payment for {order}"))
+            .psp_reference
+    }
+
+    /// A PaymentIntent as localstripe has it now.
+    pub async fn stripe_intent(&self, intent: &str) -> Value {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v1/payment_intents/{intent}", self.stripe_base_url))
+            .bearer_auth(LOCALSTRIPE_API_KEY)
+            .send()
+            .await
+            .expect("localstripe answers");
+        response.json().await.expect("PaymentIntent JSON")
+    }
+
+    /// A Stripe event of `event_type` about `intent` as localstripe has it now, with its `status` set to
+    /// `status`: what Stripe would send for the events localstripe never sends (it only sends
+    /// `payment_intent.succeeded` and `payment_intent.payment_failed`).
+    pub async fn stripe_event(&self, event_type: &str, intent: &str, status: &str) -> String {
+        let mut object = self.stripe_intent(intent).await;
+        object["status"] = json!(status);
+        json!({"id": crate::aws::unique_name("evt"), "object": "event", "type": event_type,
+               "created": now(), "livemode": false, "api_version": "2024-06-20",
+               "data": {"object": object}})
+        .to_string()
+    }
+
+    /// The customer pays `order`'s PaymentIntent with a test card that works, and Stripe reports the
+    /// authorization to the app: `payment_intent.amount_capturable_updated`, signed with the tenant's
+    /// secret and posted to its webhook route by this function acting as Stripe, since localstripe never
+    /// sends that event. Panics unless the route acknowledges it. Returns the PaymentIntent.
+    pub async fn pay_and_report_authorization(&self, aws: &aws_config::SdkConfig, tenant: &str, order: &str) -> String {
+        let intent = self.intent_of_order(aws, tenant, order).await;
+        let (_, customer) = self.stripe();
+        customer.authorize(&intent).await.expect("the customer pays");
+        let event = self
+            .stripe_event("payment_intent.amount_capturable_updated", &intent, "requires_capture")
+            .await;
+        let status = self.deliver_signed(tenant, "payment-intents", &event).await;
+        assert_eq!(status, 200, "the authorization webhook was not acknowledged");
+        intent
+    }
+
+    /// A `Stripe-Signature` header for `body` now, with the webhook tenant's current secret.
+    pub fn sign(&self, body: &str) -> String {
+        let secret = self.webhooks().secrets.first().expect("a webhook secret");
+        signature_header(&[secret], now(), body.as_bytes())
+    }
+
+    /// Delivers `body` to `route_tenant`'s route of `kind`, signed now with the webhook tenant's secret.
+    pub async fn deliver_signed(&self, route_tenant: &str, kind: &str, body: &str) -> u16 {
+        self.post_webhook(route_tenant, kind, &self.sign(body), body).await
+    }
+
+    /// Delivers a webhook as Stripe does: `body` with `signature` to `route_tenant`'s route of `kind`
+    /// (`payment-intents` or `refunds`). Returns the HTTP status.
+    pub async fn post_webhook(&self, route_tenant: &str, kind: &str, signature: &str, body: &str) -> u16 {
+        let url = format!("{}/webhooks/stripe/{route_tenant}/{kind}", self.http_base_url);
+        reqwest::Client::new()
+            .post(url)
+            .header("stripe-signature", signature)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the stack's HTTP API answers")
+            .status()
+            .as_u16()
+    }
+}
+
+/// Now, in Unix seconds.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }

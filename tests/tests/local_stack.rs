@@ -4,7 +4,7 @@
 
 use aws_sdk_sqs::config::{Credentials, Region};
 use aws_sdk_sqs::types::MessageAttributeValue;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -147,7 +147,6 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
 async fn orders_move_through_the_real_functions_once_each() {
     use integration_tests::acp::{seed_order, send_command, tenant_messages};
     use integration_tests::local_stack::StackInfo;
-    use serde_json::json;
 
     let stack = StackInfo::running();
     let aws = stack.sdk_config().await;
@@ -214,53 +213,38 @@ async fn orders_move_through_the_real_functions_once_each() {
 /// route change nothing.
 #[tokio::test]
 async fn signed_stripe_webhooks_reach_the_real_function_and_nothing_else_does() {
-    use integration_tests::acp::{seed_order, tenant_messages};
+    use integration_tests::acp::{order_messages, seed_order};
     use integration_tests::local_stack::StackInfo;
-    use serde_json::json;
     use shared::adapters::stripe::webhook::signature_header;
 
     let stack = StackInfo::running();
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let (_rule, watch) = stack.watch_bus(&aws).await;
-    // The default tenant and its webhook secret, as infra/local/parameters.json gives them to the stack.
-    let parameters: Value = serde_json::from_str(include_str!("../../infra/local/parameters.json")).expect("JSON");
-    let tenant = parameters["Parameters"]["DefaultTenantIdentifier"]
-        .as_str()
-        .expect("default tenant");
-    let secret = parameters["Parameters"]["StripeWebhookSecrets"]
-        .as_str()
-        .expect("secret");
+    let tenant = stack.webhooks().tenant.as_str();
+    let secret = stack.webhooks().secrets[0].as_str();
     let (gateway, customer) = stack.stripe();
     let paid = seed_order(&stack.store(&aws), &gateway, &customer, tenant, 5_000, "pm_card_visa").await;
-    let event = json!({
-        "id": integration_tests::aws::unique_name("evt"), "object": "event", "type": "payment_intent.succeeded",
-        "created": 1, "livemode": false,
-        "data": {"object": {"id": paid.psp_reference, "object": "payment_intent", "amount": 5_000,
-                            "amount_received": 5_000, "currency": "eur", "status": "succeeded",
-                            "capture_method": "manual",
-                            "metadata": {"transactionId": paid.transaction_id, "tenantIdentifier": tenant,
-                                         "orderReference": paid.order_reference}}}
-    })
-    .to_string();
+    let order = paid.order_reference.clone().expect("order");
+    let event = stack
+        .stripe_event("payment_intent.succeeded", &paid.psp_reference, "succeeded")
+        .await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
-    let http = reqwest::Client::new();
-    let post = |route_tenant: &str, signature: String, body: String| {
-        let url = format!("{}/webhooks/stripe/{route_tenant}/payment-intents", stack.http_base_url);
-        http.post(url)
-            .header("stripe-signature", signature)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+    let post = |route_tenant: &str, signature: String| {
+        let (stack, event, route_tenant) = (&stack, &event, route_tenant.to_string());
+        async move {
+            stack
+                .post_webhook(&route_tenant, "payment-intents", &signature, event)
+                .await
+        }
     };
-    let status = |r: reqwest::Result<reqwest::Response>| r.expect("the stack answers").status().as_u16();
 
     let signed = signature_header(&[secret], now, event.as_bytes());
-    assert_eq!(status(post(tenant, signed.clone(), event.clone()).await), 200);
-    let names: Vec<String> = tenant_messages(&sqs, &watch, tenant, 2, Duration::from_secs(60))
+    assert_eq!(post(tenant, signed.clone()).await, 200);
+    let names: Vec<String> = order_messages(&sqs, &watch, tenant, &order, 2, Duration::from_secs(60))
         .await
         .into_iter()
         .map(|m| m.name)
@@ -268,16 +252,265 @@ async fn signed_stripe_webhooks_reach_the_real_function_and_nothing_else_does() 
     assert_eq!(names, vec!["PaymentUpdated", "PaymentCaptured"]);
 
     // Stripe delivers it again: acknowledged, nothing new.
-    assert_eq!(status(post(tenant, signed.clone(), event.clone()).await), 200);
+    assert_eq!(post(tenant, signed.clone()).await, 200);
     let forged = signature_header(&["whsec_not_the_tenants"], now, event.as_bytes());
-    assert_eq!(status(post(tenant, forged, event.clone()).await), 400);
+    assert_eq!(post(tenant, forged).await, 400);
     let stale = signature_header(&[secret], now - 301, event.as_bytes());
-    assert_eq!(status(post(tenant, stale, event.clone()).await), 400);
+    assert_eq!(post(tenant, stale).await, 400);
     assert_eq!(
-        status(post("another-tenant", signed, event.clone()).await),
+        post("another-tenant", signed).await,
         400,
         "a tenant's secret is its own"
     );
-    let again = tenant_messages(&sqs, &watch, tenant, 0, Duration::from_secs(3)).await;
+    let again = order_messages(&sqs, &watch, tenant, &order, 1, QUIET).await;
     assert!(again.is_empty(), "nothing else moved: {again:?}");
+}
+
+/// How long a test waits to see that nothing (more) arrives.
+const QUIET: Duration = Duration::from_secs(5);
+
+/// A new order of the stack's webhook tenant through `POST /private/initialize-payment` (PaymentCreated),
+/// paid by the customer at localstripe (`requires_capture`) and, acting as Stripe (localstripe never
+/// sends `payment_intent.amount_capturable_updated`), authorized by the signed webhook (PaymentUpdated,
+/// PaymentAuthorized). Returns the order reference and its PaymentIntent.
+async fn authorized_order(
+    stack: &integration_tests::local_stack::StackInfo,
+    aws: &aws_config::SdkConfig,
+    watch: &str,
+    amount: i64,
+) -> (String, String) {
+    use integration_tests::acp::order_messages;
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let tenant = stack.webhooks().tenant.as_str();
+    let order = integration_tests::aws::unique_name("DE");
+    stack.initialize_payment(tenant, &order, amount, &[1, 2]).await;
+    let created = order_messages(&sqs, watch, tenant, &order, 1, Duration::from_secs(60)).await;
+    assert_eq!(names(&created), vec!["PaymentCreated"]);
+    let intent = stack.pay_and_report_authorization(aws, tenant, &order).await;
+    let authorized = order_messages(&sqs, watch, tenant, &order, 2, Duration::from_secs(60)).await;
+    assert_eq!(names(&authorized), vec!["PaymentUpdated", "PaymentAuthorized"]);
+    (order, intent)
+}
+
+fn names(messages: &[integration_tests::acp::BusMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.name.as_str()).collect()
+}
+
+/// The `payment_intent.succeeded` events localstripe created for `intent` since `since` (Unix seconds).
+async fn localstripe_succeeded_events(
+    stack: &integration_tests::local_stack::StackInfo,
+    intent: &str,
+    since: u64,
+) -> usize {
+    let url = format!(
+        "{}/v1/events?type=payment_intent.succeeded&limit=100&created[gt]={since}",
+        stack.stripe_base_url
+    );
+    let events: Value = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(integration_tests::stripe_customer::LOCALSTRIPE_API_KEY)
+        .send()
+        .await
+        .expect("localstripe")
+        .json()
+        .await
+        .expect("events JSON");
+    events["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["data"]["object"]["id"] == intent)
+        .count()
+}
+
+/// A payment created by initialize-payment, authorized, then captured at Stripe outside the app (in
+/// Stripe's dashboard, say): localstripe's own signed `payment_intent.succeeded` reaches the webhook
+/// route, passes the signature check and captures the payment in the app.
+#[tokio::test]
+async fn localstripes_own_signed_webhook_moves_the_payment() {
+    use integration_tests::acp::order_messages;
+    use integration_tests::local_stack::StackInfo;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (_rule, watch) = stack.watch_bus(&aws).await;
+    let tenant = stack.webhooks().tenant.clone();
+    let (order, intent) = authorized_order(&stack, &aws, &watch, 3_300).await;
+
+    let captured = reqwest::Client::new()
+        .post(format!("{}/v1/payment_intents/{intent}/capture", stack.stripe_base_url))
+        .bearer_auth(integration_tests::stripe_customer::LOCALSTRIPE_API_KEY)
+        .send()
+        .await
+        .expect("localstripe");
+    assert!(
+        captured.status().is_success(),
+        "capture at Stripe: {}",
+        captured.status()
+    );
+    let messages = order_messages(&sqs, &watch, &tenant, &order, 2, Duration::from_secs(60)).await;
+    assert_eq!(names(&messages), vec!["PaymentUpdated", "PaymentCaptured"]);
+    assert_eq!(messages[1].payload["amount"], json!(3_300));
+}
+
+/// The app captures through a CapturePayment command; localstripe then sends its own signed
+/// `payment_intent.succeeded` for the capture, which the app has already recorded: it changes nothing and
+/// emits nothing.
+#[tokio::test]
+async fn localstripes_webhook_after_a_command_capture_changes_nothing() {
+    use integration_tests::acp::{order_messages, send_command};
+    use integration_tests::local_stack::StackInfo;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (_rule, watch) = stack.watch_bus(&aws).await;
+    let tenant = stack.webhooks().tenant.clone();
+    let (order, intent) = authorized_order(&stack, &aws, &watch, 4_100).await;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 1;
+
+    let capture = json!({"orderReference": order, "orderItemIds": [1, 2], "amount": 4_100, "currencyIsoCode": "EUR"});
+    send_command(&sqs, stack.queue("CapturePayment"), "CapturePayment", &tenant, &capture).await;
+    let messages = order_messages(&sqs, &watch, &tenant, &order, 2, Duration::from_secs(60)).await;
+    assert_eq!(names(&messages), vec!["PaymentUpdated", "PaymentCaptured"]);
+    // localstripe made the event at the capture and delivers it a second later.
+    let start = Instant::now();
+    while localstripe_succeeded_events(&stack, &intent, since).await == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "localstripe made no payment_intent.succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = order_messages(&sqs, &watch, &tenant, &order, 1, QUIET).await;
+    assert!(after.is_empty(), "the late webhook moved nothing: {after:?}");
+}
+
+/// Stripe's events out of order: `succeeded` arrives before `amount_capturable_updated`. The payment is
+/// captured once; the late authorization changes nothing and emits nothing.
+#[tokio::test]
+async fn a_late_authorization_after_the_capture_changes_nothing() {
+    use integration_tests::acp::order_messages;
+    use integration_tests::local_stack::StackInfo;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (_rule, watch) = stack.watch_bus(&aws).await;
+    let tenant = stack.webhooks().tenant.clone();
+    let order = integration_tests::aws::unique_name("DE");
+    stack.initialize_payment(&tenant, &order, 2_200, &[7]).await;
+    let intent = stack.intent_of_order(&aws, &tenant, &order).await;
+    let (_, customer) = stack.stripe();
+    customer.authorize(&intent).await.expect("the customer pays");
+    let authorized = stack
+        .stripe_event("payment_intent.amount_capturable_updated", &intent, "requires_capture")
+        .await;
+    let succeeded = stack
+        .stripe_event("payment_intent.succeeded", &intent, "succeeded")
+        .await;
+
+    assert_eq!(stack.deliver_signed(&tenant, "payment-intents", &succeeded).await, 200);
+    let messages = order_messages(&sqs, &watch, &tenant, &order, 3, Duration::from_secs(60)).await;
+    assert_eq!(
+        names(&messages),
+        vec!["PaymentCreated", "PaymentUpdated", "PaymentCaptured"]
+    );
+    assert_eq!(
+        stack.deliver_signed(&tenant, "payment-intents", &authorized).await,
+        200,
+        "acknowledged: Stripe must not retry it"
+    );
+    let after = order_messages(&sqs, &watch, &tenant, &order, 1, QUIET).await;
+    assert!(after.is_empty(), "captured stays captured: {after:?}");
+}
+
+/// A correctly signed body over the size cap is refused (413) before anything else and changes
+/// nothing; the same event at its normal size is then applied (the refusal recorded nothing).
+#[tokio::test]
+async fn an_oversized_webhook_is_refused_and_changes_nothing() {
+    use integration_tests::acp::order_messages;
+    use integration_tests::local_stack::StackInfo;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (_rule, watch) = stack.watch_bus(&aws).await;
+    let tenant = stack.webhooks().tenant.clone();
+    let order = integration_tests::aws::unique_name("DE");
+    stack.initialize_payment(&tenant, &order, 1_500, &[3]).await;
+    let created = order_messages(&sqs, &watch, &tenant, &order, 1, Duration::from_secs(60)).await;
+    assert_eq!(names(&created), vec!["PaymentCreated"]);
+    let intent = stack.intent_of_order(&aws, &tenant, &order).await;
+    let (_, customer) = stack.stripe();
+    customer.authorize(&intent).await.expect("the customer pays");
+    let event = stack
+        .stripe_event("payment_intent.amount_capturable_updated", &intent, "requires_capture")
+        .await;
+    let mut padded: Value = serde_json::from_str(&event).expect("event JSON");
+    padded["padding"] = json!("x".repeat(functions::webhook_handler::MAX_BODY_BYTES));
+    let padded = padded.to_string();
+
+    assert_eq!(stack.deliver_signed(&tenant, "payment-intents", &padded).await, 413);
+    let after = order_messages(&sqs, &watch, &tenant, &order, 1, QUIET).await;
+    assert!(after.is_empty(), "nothing moved: {after:?}");
+    assert_eq!(stack.deliver_signed(&tenant, "payment-intents", &event).await, 200);
+    let authorized = order_messages(&sqs, &watch, &tenant, &order, 2, Duration::from_secs(60)).await;
+    assert_eq!(names(&authorized), vec!["PaymentUpdated", "PaymentAuthorized"]);
+}
+
+/// The /private routes are behind the JWT authorizer: without a token, with a token of another key or
+/// with garbage the stack answers 401 and the function never runs (no PaymentCreated); with the stack's
+/// `bearer_token` the request reaches it. The webhook routes take no token.
+#[tokio::test]
+async fn private_routes_need_the_stacks_bearer_token() {
+    use integration_tests::acp::order_messages;
+    use integration_tests::local_stack::StackInfo;
+    use local_stack::jwt::LocalIssuer;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (_rule, watch) = stack.watch_bus(&aws).await;
+    let tenant = integration_tests::aws::unique_name("tenant");
+    let order = integration_tests::aws::unique_name("DE");
+    let body = json!({"orderData": {"orderReference": order, "currencyCode": "EUR", "grandTotal": 1_000,
+                                    "items": [{"idSalesOrderItem": 1}]}});
+    let another_key = LocalIssuer::generate(&local_stack::jwt::issuer_url(&stack.http_base_url))
+        .expect("issuer")
+        .token("aop-app", Duration::from_secs(600))
+        .expect("token");
+    let unauthorized = (401, r#"{"message":"Unauthorized"}"#.to_string());
+    for (why, token) in [
+        ("no token", None),
+        ("another key", Some(another_key.as_str())),
+        ("not a JWT", Some("not-a-jwt")),
+    ] {
+        let answer = stack
+            .call_private("/private/initialize-payment", &tenant, token, &body)
+            .await;
+        assert_eq!(answer, unauthorized, "{why}");
+    }
+    let nothing = order_messages(&sqs, &watch, &tenant, &order, 1, QUIET).await;
+    assert!(nothing.is_empty(), "the function did not run: {nothing:?}");
+
+    let (status, answer) = stack
+        .call_private(
+            "/private/initialize-payment",
+            &tenant,
+            Some(stack.bearer_token()),
+            &body,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let created = order_messages(&sqs, &watch, &tenant, &order, 1, Duration::from_secs(60)).await;
+    assert_eq!(names(&created), vec!["PaymentCreated"]);
+
+    // No token on a webhook route: the function answers (an unsigned body is its 400, not the API's 401).
+    assert_eq!(stack.post_webhook(&tenant, "payment-intents", "", "{}").await, 400);
 }

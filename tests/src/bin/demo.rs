@@ -1,16 +1,16 @@
-//! The README's main job: drives orders through a running local stack by its public surfaces only (the
-//! command queues, the bus through a rule to a queue this program reads, and Stripe as the customer) and
-//! prints each ACP message as it leaves the bus. Exits non-zero if an expected message is missing.
+//! The README's main job: drives orders through a running local stack by its public surfaces (the
+//! checkout's HTTP route with the stack's bearer token, the command queues, the bus through a rule to a
+//! queue this program reads, Stripe as the customer, and Stripe's webhooks) and prints each ACP message
+//! as it leaves the bus: create → authorize → capture → refund (in part, then beyond what is left) and
+//! a second payment canceled. Exits non-zero if an expected message is missing.
 //!
 //! Usage: `demo [path/to/.local/stack.json]`
 
-use integration_tests::acp::{BusMessage, bus_messages, seed_order, send_command};
+use integration_tests::acp::{BusMessage, order_messages, send_command};
 use integration_tests::local_stack::StackInfo;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::Duration;
-
-const TENANT: &str = "demo-shop";
 
 /// What the timeline shows for a message: the PSP status for PaymentUpdated, else the outcome it names.
 fn status(m: &BusMessage) -> String {
@@ -48,74 +48,146 @@ fn print_row(m: &BusMessage) {
     );
 }
 
+/// Waits for `expected` about `order` on the bus, prints them, and notes what is missing.
+struct Timeline<'a> {
+    sqs: aws_sdk_sqs::Client,
+    watch: String,
+    tenant: &'a str,
+    missing: Vec<String>,
+}
+
+impl Timeline<'_> {
+    async fn expect(&mut self, what: &str, order: &str, expected: &[&str]) {
+        let arrived = order_messages(
+            &self.sqs,
+            &self.watch,
+            self.tenant,
+            order,
+            expected.len(),
+            Duration::from_secs(60),
+        )
+        .await;
+        arrived.iter().for_each(print_row);
+        let names: Vec<&str> = arrived.iter().map(|m| m.name.as_str()).collect();
+        if names != expected {
+            self.missing
+                .push(format!("{what}: expected {expected:?}, got {names:?}"));
+        }
+    }
+}
+
 async fn run(stack: StackInfo) -> Result<(), String> {
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     // Watch the bus like a tenant would: a rule on the app's source into a queue of our own.
     let (rule, watch) = stack.watch_bus(&aws).await;
-
-    // Until the app creates payments itself (initialize-payment), the shop's checkout is played here:
-    // a PaymentIntent the customer authorizes at Stripe, recorded as the app records an authorization.
-    let store = stack.store(&aws);
-    let (gateway, customer) = stack.stripe();
-    println!("creating two orders whose customers authorize their payments at Stripe ...");
-    let first = seed_order(&store, &gateway, &customer, TENANT, 12_000, "pm_card_visa").await;
-    let second = seed_order(&store, &gateway, &customer, TENANT, 4_500, "pm_card_visa").await;
-    let order = |p: &shared::domain::Payment| p.order_reference.clone().unwrap_or_default();
-
+    // The shop whose Stripe webhooks the stack accepts (the only tenant whose payments can be authorized).
+    let tenant = stack.webhooks().tenant.as_str();
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let (first, second) = (format!("DE--DEMO-{run}-1"), format!("DE--DEMO-{run}-2"));
+    let mut timeline = Timeline {
+        sqs: sqs.clone(),
+        watch: watch.clone(),
+        tenant,
+        missing: Vec::new(),
+    };
+    let command = |name: &str, payload: Value| {
+        let (sqs, queue, name) = (sqs.clone(), stack.queue(name).to_string(), name.to_string());
+        async move { send_command(&sqs, &queue, &name, tenant, &payload).await }
+    };
     let refund = |items: &[i64], amount: i64| {
         let lines: Vec<Value> = items
             .iter()
             .map(|i| json!({"orderItemId": i, "sku": format!("SKU-{i}")}))
             .collect();
-        json!({"orderReference": order(&first), "orderItems": lines, "orderItemIds": items, "amount": amount, "currencyIsoCode": "EUR"})
+        json!({"orderReference": first, "orderItems": lines, "orderItemIds": items, "amount": amount, "currencyIsoCode": "EUR"})
     };
-    let steps: Vec<(&str, &str, Value, Vec<&str>)> = vec![
-        (
-            "capture the first order",
-            "CapturePayment",
-            json!({"orderReference": order(&first), "orderItemIds": [1, 2, 3], "amount": 12_000, "currencyIsoCode": "EUR"}),
-            vec!["PaymentUpdated", "PaymentCaptured"],
-        ),
-        (
-            "refund item 1 of it",
-            "RefundPayment",
-            refund(&[1], -3_000),
-            vec!["PaymentUpdated", "PaymentRefunded"],
-        ),
-        (
-            "refund items 2 and 3 beyond what is left",
-            "RefundPayment",
-            refund(&[2, 3], -10_000),
-            vec!["PaymentRefundFailed"],
-        ),
-        (
-            "cancel the second order",
-            "CancelPayment",
-            json!({"orderReference": order(&second), "orderItemIds": [4], "amount": 0, "currencyIsoCode": "EUR"}),
-            vec!["PaymentUpdated", "PaymentCanceled"],
-        ),
-    ];
     println!(
-        "\n{:<26}  {:<26}  {:<10}  {:<34}  {:>8}  status",
+        "{:<26}  {:<26}  {:<10}  {:<34}  {:>8}  status",
         "time (UTC)", "message", "tenant", "orderReference", "amount"
     );
-    let mut missing = Vec::new();
-    for (what, command, payload, expected) in steps {
-        println!("-- {what}: {command}");
-        send_command(&sqs, stack.queue(command), command, TENANT, &payload).await;
-        let arrived = bus_messages(&sqs, &watch, expected.len(), Duration::from_secs(60)).await;
-        arrived.iter().for_each(print_row);
-        let names: Vec<&str> = arrived.iter().map(|m| m.name.as_str()).collect();
-        if names != expected {
-            missing.push(format!("{what}: expected {expected:?}, got {names:?}"));
-        }
-    }
+
+    println!("-- the shop's checkout creates the first order's payment: POST /private/initialize-payment");
+    stack.initialize_payment(tenant, &first, 12_000, &[1, 2, 3]).await;
+    timeline
+        .expect("create the first payment", &first, &["PaymentCreated"])
+        .await;
+
+    // localstripe never sends payment_intent.amount_capturable_updated, so once the customer has paid
+    // the demo plays Stripe: it signs that event with the tenant's webhook secret and posts it to the
+    // tenant's webhook route, as Stripe would.
+    println!("-- the customer pays with a test card at Stripe; Stripe reports the authorization (webhook)");
+    stack.pay_and_report_authorization(&aws, tenant, &first).await;
+    timeline
+        .expect(
+            "authorize the first payment",
+            &first,
+            &["PaymentUpdated", "PaymentAuthorized"],
+        )
+        .await;
+
+    // localstripe sends its own signed payment_intent.succeeded after the capture: already captured,
+    // it changes nothing.
+    println!("-- capture the first order: CapturePayment");
+    command(
+        "CapturePayment",
+        json!({"orderReference": first, "orderItemIds": [1, 2, 3], "amount": 12_000, "currencyIsoCode": "EUR"}),
+    )
+    .await;
+    timeline
+        .expect(
+            "capture the first order",
+            &first,
+            &["PaymentUpdated", "PaymentCaptured"],
+        )
+        .await;
+
+    println!("-- refund item 1 of it: RefundPayment");
+    command("RefundPayment", refund(&[1], -3_000)).await;
+    timeline
+        .expect("refund item 1", &first, &["PaymentUpdated", "PaymentRefunded"])
+        .await;
+
+    println!("-- refund items 2 and 3 beyond what is left: RefundPayment");
+    command("RefundPayment", refund(&[2, 3], -10_000)).await;
+    timeline
+        .expect("refund beyond the captured amount", &first, &["PaymentRefundFailed"])
+        .await;
+
+    println!("-- a second order: POST /private/initialize-payment, paid and authorized, then CancelPayment");
+    stack.initialize_payment(tenant, &second, 4_500, &[4]).await;
+    timeline
+        .expect("create the second payment", &second, &["PaymentCreated"])
+        .await;
+    stack.pay_and_report_authorization(&aws, tenant, &second).await;
+    timeline
+        .expect(
+            "authorize the second payment",
+            &second,
+            &["PaymentUpdated", "PaymentAuthorized"],
+        )
+        .await;
+    command(
+        "CancelPayment",
+        json!({"orderReference": second, "orderItemIds": [4], "amount": 0, "currencyIsoCode": "EUR"}),
+    )
+    .await;
+    timeline
+        .expect(
+            "cancel the second order",
+            &second,
+            &["PaymentUpdated", "PaymentCanceled"],
+        )
+        .await;
+
     stack.unwatch_bus(&aws, &rule).await;
-    if missing.is_empty() {
+    if timeline.missing.is_empty() {
         Ok(())
     } else {
-        Err(missing.join("\n"))
+        Err(timeline.missing.join("\n"))
     }
 }
 

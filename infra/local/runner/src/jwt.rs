@@ -66,6 +66,11 @@ impl std::fmt::Debug for LocalIssuer {
     }
 }
 
+/// The issuer URL of the local stack whose HTTP API is at `http_base_url`.
+pub fn issuer_url(http_base_url: &str) -> String {
+    format!("{http_base_url}/local-issuer")
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

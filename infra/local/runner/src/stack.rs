@@ -433,6 +433,14 @@ async fn handle_http(
     let request_id = format!("local-{}-{}", epoch_ms, counter.fetch_add(1, Ordering::Relaxed));
     let mut event = http_api::to_event(&request, route, &params, &request_id, epoch_ms);
     if let Some(claims) = claims {
+        // API Gateway hands the claims to the function as strings (numbers too).
+        let claims: BTreeMap<String, String> = serde_json::to_value(&claims)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, v)| crate::template::scalar_to_string(v).map(|v| (k.clone(), v)))
+            .collect();
         event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
     }
     match invoke(http, target, &event, *timeout).await {
@@ -532,7 +540,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         }
     }
     // The stack is its own token issuer (a fresh key each start): see `jwt`.
-    let issuer = LocalIssuer::generate(&format!("{http_base_url}/local-issuer"))?;
+    let issuer = LocalIssuer::generate(&crate::jwt::issuer_url(&http_base_url))?;
     let bearer_token = provisioned
         .token_audience()
         .map(|audience| issuer.token(audience, BEARER_TOKEN_LIFETIME))
@@ -732,16 +740,22 @@ mod tests {
         let answer = ResponseTemplate::new(200).set_body_json(json!({"statusCode": 200, "body": "reached"}));
         // The function sees exactly the one private request with a valid token (with its claims), and the
         // one webhook.
+        // What lambda_http reads: claims are strings there, as API Gateway sends them.
+        let lambda_http_reads_it = |request: &wiremock::Request| {
+            serde_json::from_slice::<aws_lambda_events::apigw::ApiGatewayV2httpRequest>(&request.body).is_ok()
+        };
         Mock::given(method("POST"))
             .and(body_partial_json(
-                json!({"routeKey": "POST /private/x", "requestContext": {"authorizer": {"jwt": {"claims": {"aud": "aop-app"}}}}}),
+                json!({"routeKey": "POST /private/x", "requestContext": {"authorizer": {"jwt": {"claims": {"aud": "aop-app", "sub": "local-stack"}}}}}),
             ))
+            .and(lambda_http_reads_it)
             .respond_with(answer.clone())
             .expect(1)
             .mount(&function)
             .await;
         Mock::given(method("POST"))
             .and(body_partial_json(json!({"routeKey": "POST /webhooks/{tenant}"})))
+            .and(lambda_http_reads_it)
             .respond_with(answer)
             .expect(1)
             .mount(&function)
