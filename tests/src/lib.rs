@@ -3,7 +3,8 @@
 //! * [`acp`]: the app seen from outside: send commands, read the bus, seed authorized orders.
 //! * [`aws`]: SDK clients for the local AWS emulator (moto) and uniquely named resources per test.
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
-//! * [`local_stack`]: a running local stack, found through `.local/stack.json`.
+//! * [`local_stack`]: a running local stack, found through `.local/stack.json`: its queues and bus, its
+//!   HTTP API with the stack's bearer token, and Stripe's side of its webhooks (signed events).
 //! * [`sqs_source`]: the Lambda SQS event source mapping, emulated (batches, partial failures, DLQ).
 //! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
 //!   localstripe runs.
