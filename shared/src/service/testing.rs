@@ -3,8 +3,10 @@
 
 use super::checkout::{CheckoutService, ListenerError, PaymentKnownListener};
 use super::commands::{CommandService, Settings};
+use super::tenants::TenantService;
 use super::webhooks::WebhookService;
 use crate::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};
+use crate::adapters::memory_secrets::MemorySecretStore;
 use crate::domain::{Currency, Money, Payment, PaymentStatus};
 use crate::ports::PaymentStore;
 use std::sync::Mutex;
@@ -95,5 +97,20 @@ pub fn webhook_service(svc: &MemoryCommandService) -> WebhookService<'_, MemoryS
         publisher: &svc.publisher,
         clock: &svc.clock,
         settings: &svc.settings,
+    }
+}
+
+/// The tenant service on the in-memory twins.
+pub type MemoryTenantService = TenantService<MemoryStore, MemorySecretStore, MemoryPublisher, FixedClock>;
+
+/// A fresh in-memory tenant service as app `app-test` at `https://app.example.com`.
+pub fn memory_tenants() -> MemoryTenantService {
+    TenantService {
+        store: MemoryStore::new(),
+        secrets: MemorySecretStore::new(),
+        publisher: MemoryPublisher::new(),
+        clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
+        app_identifier: "app-test".into(),
+        app_base_url: "https://app.example.com".into(),
     }
 }
