@@ -153,49 +153,20 @@ impl<T: TenantStore, S: SecretStore> WebhookSecrets for TenantDirectory<T, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acp::AppConfigStatus;
     use crate::adapters::memory::MemoryStore;
     use crate::adapters::memory_secrets::MemorySecretStore;
-    use crate::domain::tenant::SecretCounts;
-    use crate::ports::tenant::TenantRecord;
+    use crate::service::testing::{MemoryDirectory, seed_tenant};
     use secrecy::ExposeSecret;
 
-    type Directory = TenantDirectory<MemoryStore, MemorySecretStore>;
-
-    /// Configures `tenant` with key `key` and one webhook secret.
-    async fn configure(directory: &Directory, tenant: &str, key: &str, active: bool, version: Option<u64>) {
-        let secrets = TenantSecrets {
-            stripe_secret_key: Some(key.into()),
-            webhook_signing_secrets: vec![format!("whsec_{tenant}").into()],
-        };
-        let reference = directory.secret_store().put_secrets(tenant, &secrets).await.unwrap();
-        let record = TenantRecord {
-            tenant: tenant.into(),
-            status: if active {
-                AppConfigStatus::New
-            } else {
-                AppConfigStatus::Disconnected
-            },
-            is_active: active,
-            settings: serde_json::Map::new(),
-            announced_methods: vec![],
-            secrets: Some(reference),
-            secret_counts: SecretCounts::of(&secrets),
-            version: version.map_or(1, |v| v + 1),
-            outbox: vec![],
-        };
-        directory.records().put_tenant(&record, version).await.unwrap();
-    }
-
-    fn directory(ttl: Duration) -> Directory {
+    fn directory(ttl: Duration) -> MemoryDirectory {
         TenantDirectory::new(MemoryStore::new(), MemorySecretStore::new(), ttl)
     }
 
     #[tokio::test]
     async fn each_tenant_gets_only_its_own_secrets() {
         let directory = directory(DEFAULT_TTL);
-        configure(&directory, "t1", "sk_test_one", true, None).await;
-        configure(&directory, "t2", "sk_test_two", true, None).await;
+        seed_tenant(&directory, "t1", "sk_test_one", true).await;
+        seed_tenant(&directory, "t2", "sk_test_two", true).await;
         assert_eq!(directory.api_key("t1").await.unwrap().expose_secret(), "sk_test_one");
         assert_eq!(directory.api_key("t2").await.unwrap().expose_secret(), "sk_test_two");
         let hooks = directory.secrets("t2").await.unwrap();
@@ -210,7 +181,7 @@ mod tests {
     #[tokio::test]
     async fn a_disconnected_tenant_has_no_usable_secrets() {
         let directory = directory(Duration::ZERO);
-        configure(&directory, "t1", "sk_test_one", false, None).await;
+        seed_tenant(&directory, "t1", "sk_test_one", false).await;
         assert_eq!(directory.access("t1").await, Ok(TenantAccess::Disconnected));
         assert!(matches!(directory.api_key("t1").await, Err(PspError::Unknown(_))));
         assert!(directory.secrets("t1").await.unwrap().is_empty());
@@ -221,23 +192,23 @@ mod tests {
     async fn found_tenants_are_cached_for_the_ttl_absent_ones_not_at_all() {
         let cached = directory(Duration::from_secs(3600));
         assert_eq!(cached.access("t1").await, Ok(TenantAccess::NotConfigured));
-        configure(&cached, "t1", "sk_test_one", true, None).await;
+        seed_tenant(&cached, "t1", "sk_test_one", true).await;
         assert_eq!(cached.access("t1").await, Ok(TenantAccess::Active), "absence is not cached");
-        configure(&cached, "t1", "sk_test_new", true, Some(1)).await;
+        seed_tenant(&cached, "t1", "sk_test_new", true).await;
         assert_eq!(cached.api_key("t1").await.unwrap().expose_secret(), "sk_test_one");
         assert_eq!(cached.secret_store().reads(), 1);
 
         let fresh = directory(Duration::ZERO);
-        configure(&fresh, "t1", "sk_test_one", true, None).await;
+        seed_tenant(&fresh, "t1", "sk_test_one", true).await;
         fresh.api_key("t1").await.unwrap();
-        configure(&fresh, "t1", "sk_test_new", true, Some(1)).await;
+        seed_tenant(&fresh, "t1", "sk_test_new", true).await;
         assert_eq!(fresh.api_key("t1").await.unwrap().expose_secret(), "sk_test_new");
     }
 
     #[tokio::test]
     async fn an_unavailable_secret_store_is_a_retryable_failure() {
         let directory = directory(Duration::ZERO);
-        configure(&directory, "t1", "sk_test_one", true, None).await;
+        seed_tenant(&directory, "t1", "sk_test_one", true).await;
         directory.secret_store().fail(true);
         assert!(directory.access("t1").await.is_err());
         assert!(matches!(directory.api_key("t1").await, Err(PspError::Unknown(_))));
