@@ -514,7 +514,9 @@ mod tests {
                 "CancelPaymentFunction",
                 "CancelPreOrderPaymentFunction",
                 "CapturePaymentFunction",
+                "ConfigureFunction",
                 "ConfirmPreOrderPaymentFunction",
+                "DisconnectFunction",
                 "InitializePaymentFunction",
                 "PreOrderPaymentFunction",
                 "RefundPaymentFunction",
@@ -528,6 +530,8 @@ mod tests {
                 "initialize-payment",
                 "POST /private/initialize-payment",
             ),
+            ("ConfigureFunction", "configure", "POST /private/configure"),
+            ("DisconnectFunction", "disconnect", "POST /private/disconnect"),
             (
                 "StripeRefundsWebhookFunction",
                 "stripe-refunds-webhook",
@@ -563,10 +567,7 @@ mod tests {
             assert_eq!(env["EVENT_BUS_NAME"], "EventBus");
             assert_eq!(env["APP_IDENTIFIER"], "acp-payment-local");
             assert_eq!(env["STRIPE_API_BASE"], "https://api.stripe.com");
-            assert_eq!(
-                env["STRIPE_SECRET_KEY"],
-                "{{resolve:secretsmanager:acp-payment-local/stripe-secret-key:SecretString}}"
-            );
+            assert_eq!(env["TENANT_SECRET_PREFIX"], "acp-payment-local/tenants/");
             assert_eq!(env["AWS_LAMBDA_LOG_LEVEL"], "INFO");
         }
     }
