@@ -499,26 +499,45 @@ mod tests {
     async fn a_disconnected_or_unknown_tenant_gets_no_payment() {
         let svc = memory_checkout();
         let tenants = memory_directory(&[]).await;
-        let unknown = request("initialize-payment", tenant_headers(), &initialize_body("DE--1").to_string());
-        let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, unknown).await.unwrap();
+        let unknown = request(
+            "initialize-payment",
+            tenant_headers(),
+            &initialize_body("DE--1").to_string(),
+        );
+        let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, unknown)
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 400);
         seed_tenant(&tenants, "tenant-a", "sk_test_a", false).await;
-        let disconnected = request("initialize-payment", tenant_headers(), &initialize_body("DE--1").to_string());
+        let disconnected = request(
+            "initialize-payment",
+            tenant_headers(),
+            &initialize_body("DE--1").to_string(),
+        );
         let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, disconnected)
             .await
             .unwrap();
         let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(
             (response.status().as_u16(), body),
-            (400, json!({"isSuccessful": false, "message": "Tenant is disconnected."}))
+            (
+                400,
+                json!({"isSuccessful": false, "message": "Tenant is disconnected."})
+            )
         );
         assert_eq!(svc.commands.gateway.effects("create_payment"), 0);
         assert!(svc.commands.publisher.published().is_empty());
 
         // Reconnected, the same order is served.
         seed_tenant(&tenants, "tenant-a", "sk_test_a", true).await;
-        let again = request("initialize-payment", tenant_headers(), &initialize_body("DE--1").to_string());
-        let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, again).await.unwrap();
+        let again = request(
+            "initialize-payment",
+            tenant_headers(),
+            &initialize_body("DE--1").to_string(),
+        );
+        let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, again)
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 200);
     }
 }

@@ -275,7 +275,10 @@ mod tests {
         let invalid = configure(&svc, tenant(), &configure_body(json!({"stripeSecretKey": "pk_oops"}))).await;
         for (status, body) in [no_tenant, not_json, no_configuration, invalid] {
             assert_eq!(status, 422, "{body}");
-            assert_eq!((&body["errors"][0]["code"], &body["errors"][0]["status"]), (&json!("422"), &json!(422)));
+            assert_eq!(
+                (&body["errors"][0]["code"], &body["errors"][0]["status"]),
+                (&json!("422"), &json!(422))
+            );
             assert!(!body.to_string().contains("pk_oops"));
         }
         assert!(svc.publisher.published().is_empty());

@@ -20,6 +20,11 @@ async fn dynamo_store_passes_the_store_contract() {
     store_contract::run_all(&store().await).await;
 }
 
+#[tokio::test]
+async fn dynamo_store_keeps_tenant_records_and_open_payment_markers() {
+    store_contract::run_tenant_checks(&store().await).await;
+}
+
 /// The raw items: keys, the store-internal payment lease and the operation's TTL attribute.
 #[tokio::test]
 async fn items_have_the_documented_layout() {

@@ -66,7 +66,10 @@ impl SecretsManagerStore {
             .await;
         match put {
             Ok(out) => Ok(out.version_id),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
                 let created = self
                     .client
                     .create_secret()
@@ -98,7 +101,10 @@ impl SecretStore for SecretsManagerStore {
     #[tracing::instrument(skip(self, secrets))]
     async fn put_secrets(&self, tenant: &str, secrets: &TenantSecrets) -> Result<SecretRef, SecretStoreError> {
         let document = SecretDocument {
-            stripe_secret_key: secrets.stripe_secret_key.as_ref().map(|s| s.expose_secret().to_string()),
+            stripe_secret_key: secrets
+                .stripe_secret_key
+                .as_ref()
+                .map(|s| s.expose_secret().to_string()),
             webhook_signing_secrets: secrets
                 .webhook_signing_secrets
                 .iter()
@@ -125,7 +131,13 @@ impl SecretStore for SecretsManagerStore {
             .version_id(&reference.version)
             .send()
             .await
-            .map_err(|e| SecretStoreError(format!("GetSecretValue {}: {}", reference.name, DisplayErrorContext(&e))))?;
+            .map_err(|e| {
+                SecretStoreError(format!(
+                    "GetSecretValue {}: {}",
+                    reference.name,
+                    DisplayErrorContext(&e)
+                ))
+            })?;
         let text = SecretString::from(
             out.secret_string
                 .ok_or_else(|| SecretStoreError(format!("{} has no SecretString", reference.name)))?,

@@ -7,11 +7,11 @@
 //! real TTL never removes the records under test. Call [`run_all`], or one check at a time.
 
 use crate::acp::BusEvent;
+use crate::domain::tenant::SecretCounts;
 use crate::domain::{Currency, Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::store::{
     Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
 };
-use crate::domain::tenant::SecretCounts;
 use crate::ports::tenant::{TenantRecord, TenantStore};
 use crate::ports::webhook::{InboxEntry, WebhookChange, WebhookEvent};
 
@@ -689,7 +689,11 @@ pub async fn open_payments_follow_their_status<S: PaymentStore>(store: &S) {
         }),
     );
     assert_eq!(store.commit(&commit).await, Ok(()));
-    assert_eq!(store.has_open_payments(&scope.tenant).await, Ok(true), "authorized is open");
+    assert_eq!(
+        store.has_open_payments(&scope.tenant).await,
+        Ok(true),
+        "authorized is open"
+    );
 
     let request = scope.claim("op-2", "worker-a", Some("tx-1"), scope.now);
     assert_eq!(claim(store, &request).await, FRESH);
@@ -706,7 +710,11 @@ pub async fn open_payments_follow_their_status<S: PaymentStore>(store: &S) {
         }),
     );
     assert_eq!(store.commit(&commit).await, Ok(()));
-    assert_eq!(store.has_open_payments(&scope.tenant).await, Ok(false), "captured is closed");
+    assert_eq!(
+        store.has_open_payments(&scope.tenant).await,
+        Ok(false),
+        "captured is closed"
+    );
 }
 
 /// Tenant records: created once, replaced only at the version read, outbox cleared only at its version.
@@ -721,7 +729,10 @@ pub async fn tenant_records_are_written_conditionally<S: TenantStore>(store: &S)
             .as_object()
             .cloned()
             .unwrap_or_default(),
-        announced_methods: vec![crate::domain::tenant::payment_method("Credit Card", "https://app.example.com")],
+        announced_methods: vec![crate::domain::tenant::payment_method(
+            "Credit Card",
+            "https://app.example.com",
+        )],
         secrets: Some(crate::ports::tenant::SecretRef {
             name: "app/tenants/x/stripe".into(),
             version: "v1".into(),
@@ -746,7 +757,11 @@ pub async fn tenant_records_are_written_conditionally<S: TenantStore>(store: &S)
     assert_conflict(store.put_tenant(&first, Some(1)).await, "lost update");
 
     assert_eq!(store.clear_tenant_outbox(&scope.tenant, 1).await, Ok(()));
-    assert_eq!(store.get_tenant(&scope.tenant).await, Ok(Some(record.clone())), "other version untouched");
+    assert_eq!(
+        store.get_tenant(&scope.tenant).await,
+        Ok(Some(record.clone())),
+        "other version untouched"
+    );
     assert_eq!(store.clear_tenant_outbox(&scope.tenant, 2).await, Ok(()));
     record.outbox.clear();
     assert_eq!(store.get_tenant(&scope.tenant).await, Ok(Some(record)));

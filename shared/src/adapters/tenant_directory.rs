@@ -170,7 +170,10 @@ mod tests {
         assert_eq!(directory.api_key("t1").await.unwrap().expose_secret(), "sk_test_one");
         assert_eq!(directory.api_key("t2").await.unwrap().expose_secret(), "sk_test_two");
         let hooks = directory.secrets("t2").await.unwrap();
-        assert_eq!(hooks.iter().map(|s| s.expose_secret()).collect::<Vec<_>>(), vec!["whsec_t2"]);
+        assert_eq!(
+            hooks.iter().map(|s| s.expose_secret()).collect::<Vec<_>>(),
+            vec!["whsec_t2"]
+        );
         assert_eq!(directory.access("t1").await, Ok(TenantAccess::Active));
 
         assert_eq!(directory.access("t3").await, Ok(TenantAccess::NotConfigured));
@@ -185,7 +188,11 @@ mod tests {
         assert_eq!(directory.access("t1").await, Ok(TenantAccess::Disconnected));
         assert!(matches!(directory.api_key("t1").await, Err(PspError::Unknown(_))));
         assert!(directory.secrets("t1").await.unwrap().is_empty());
-        assert_eq!(directory.secret_store().reads(), 0, "a disconnected tenant's secrets are not read");
+        assert_eq!(
+            directory.secret_store().reads(),
+            0,
+            "a disconnected tenant's secrets are not read"
+        );
     }
 
     #[tokio::test]
@@ -193,7 +200,11 @@ mod tests {
         let cached = directory(Duration::from_secs(3600));
         assert_eq!(cached.access("t1").await, Ok(TenantAccess::NotConfigured));
         seed_tenant(&cached, "t1", "sk_test_one", true).await;
-        assert_eq!(cached.access("t1").await, Ok(TenantAccess::Active), "absence is not cached");
+        assert_eq!(
+            cached.access("t1").await,
+            Ok(TenantAccess::Active),
+            "absence is not cached"
+        );
         seed_tenant(&cached, "t1", "sk_test_new", true).await;
         assert_eq!(cached.api_key("t1").await.unwrap().expose_secret(), "sk_test_one");
         assert_eq!(cached.secret_store().reads(), 1);

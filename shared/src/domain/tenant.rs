@@ -114,7 +114,9 @@ pub fn parse_configuration(configuration: &str) -> Result<ConfigUpdate, ConfigEr
                 Value::String(s) if s.starts_with("sk_") || s.starts_with("rk_") => {
                     update.stripe_secret_key = Some(SecretString::from(s));
                 }
-                _ => errors.push(format!("{STRIPE_SECRET_KEY} must be a Stripe secret key (sk_… or rk_…)")),
+                _ => errors.push(format!(
+                    "{STRIPE_SECRET_KEY} must be a Stripe secret key (sk_… or rk_…)"
+                )),
             },
             WEBHOOK_SIGNING_SECRETS => match value {
                 Value::Array(items) => {
@@ -132,7 +134,10 @@ pub fn parse_configuration(configuration: &str) -> Result<ConfigUpdate, ConfigEr
                 _ => errors.push(format!("{WEBHOOK_SIGNING_SECRETS} must be an array of whsec_… secrets")),
             },
             PAYMENT_METHODS => {
-                match value.as_array().map(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>()) {
+                match value
+                    .as_array()
+                    .map(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>())
+                {
                     Some(Some(names)) => {
                         let mut seen = std::collections::BTreeSet::new();
                         if names.iter().any(|n| n.trim().is_empty()) {
@@ -156,7 +161,11 @@ pub fn parse_configuration(configuration: &str) -> Result<ConfigUpdate, ConfigEr
             }
         }
     }
-    if errors.is_empty() { Ok(update) } else { Err(ConfigErrors(errors)) }
+    if errors.is_empty() {
+        Ok(update)
+    } else {
+        Err(ConfigErrors(errors))
+    }
 }
 
 /// The configuration after `update` is merged over the stored one: each key sent replaces the stored
@@ -316,7 +325,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors.0.len(), 4, "{errors}");
         let text = errors.to_string();
-        assert!(!text.contains("pk_live_oops") && !text.contains("sk_live_leak"), "{text}");
+        assert!(
+            !text.contains("pk_live_oops") && !text.contains("sk_live_leak"),
+            "{text}"
+        );
         assert!(parse_configuration(&json!({"paymentMethods": [""]}).to_string()).is_err());
         assert!(parse_configuration(&json!({"paymentMethods": "Credit Card"}).to_string()).is_err());
     }

@@ -93,7 +93,10 @@ pub trait SecretStore: Send + Sync {
     ) -> impl Future<Output = Result<SecretRef, SecretStoreError>> + Send;
 
     /// Reads one version of a tenant's secrets.
-    fn get_secrets(&self, reference: &SecretRef) -> impl Future<Output = Result<TenantSecrets, SecretStoreError>> + Send;
+    fn get_secrets(
+        &self,
+        reference: &SecretRef,
+    ) -> impl Future<Output = Result<TenantSecrets, SecretStoreError>> + Send;
 }
 
 /// Whether a tenant may be served.

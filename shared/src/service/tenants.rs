@@ -280,7 +280,12 @@ where
             .collect()
     }
 
-    fn app_config_updated(&self, status: AppConfigStatus, is_active: bool, config: Map<String, Value>) -> OutgoingMessage {
+    fn app_config_updated(
+        &self,
+        status: AppConfigStatus,
+        is_active: bool,
+        config: Map<String, Value>,
+    ) -> OutgoingMessage {
         OutgoingMessage::AppConfigUpdated(AppConfigUpdated {
             app_identifier: self.app_identifier.clone(),
             is_active,

@@ -22,7 +22,11 @@ fn published(svc: &MemoryTenantService) -> Vec<(String, Value)> {
         .published()
         .into_iter()
         .map(|e| {
-            assert!(!e.detail.contains(KEY) && !e.detail.contains(HOOK), "a secret in {}", e.detail);
+            assert!(
+                !e.detail.contains(KEY) && !e.detail.contains(HOOK),
+                "a secret in {}",
+                e.detail
+            );
             (e.detail_type.clone(), e.parsed_detail().unwrap().payload)
         })
         .collect()
@@ -56,7 +60,10 @@ async fn the_first_configure_announces_methods_and_the_config_without_secrets() 
     let record = svc.store.get_tenant(TENANT).await.unwrap().unwrap();
     assert!(record.outbox.is_empty(), "published and cleared");
     let stored = serde_json::to_string(&record).unwrap();
-    assert!(!stored.contains(KEY) && !stored.contains(HOOK), "no secret in the record");
+    assert!(
+        !stored.contains(KEY) && !stored.contains(HOOK),
+        "no secret in the record"
+    );
     let secrets = svc.secrets.get_secrets(record.secrets.as_ref().unwrap()).await.unwrap();
     assert_eq!(secrets.exposed_values(), vec![KEY, HOOK]);
 }
@@ -64,7 +71,9 @@ async fn the_first_configure_announces_methods_and_the_config_without_secrets() 
 #[tokio::test]
 async fn a_reconfigure_sends_the_method_diff_and_keeps_unsent_secrets() {
     let svc = memory_tenants();
-    svc.configure(TENANT, &full(&["Credit Card", "Klarna"], false)).await.unwrap();
+    svc.configure(TENANT, &full(&["Credit Card", "Klarna"], false))
+        .await
+        .unwrap();
     let first = svc.store.get_tenant(TENANT).await.unwrap().unwrap();
     let answer = svc
         .configure(TENANT, &configuration(json!({"paymentMethods": ["Klarna", "PayPal"]})))
@@ -95,7 +104,10 @@ async fn a_marketplace_is_told_where_merchants_onboard() {
     let svc = memory_tenants();
     svc.configure(TENANT, &full(&[], true)).await.unwrap();
     let messages = published(&svc);
-    assert_eq!(names(&messages), vec!["ReadyForMerchantAppOnboarding", "AppConfigUpdated"]);
+    assert_eq!(
+        names(&messages),
+        vec!["ReadyForMerchantAppOnboarding", "AppConfigUpdated"]
+    );
     assert_eq!(
         messages[0].1,
         json!({"onboarding": {"url": "https://app.example.com/private/merchants/onboarding", "strategy": "api"},
@@ -111,10 +123,7 @@ async fn an_invalid_configuration_changes_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(&error, TenantError::Invalid(_)), "{error}");
-    assert!(matches!(
-        svc.configure(TENANT, "{").await,
-        Err(TenantError::Invalid(_))
-    ));
+    assert!(matches!(svc.configure(TENANT, "{").await, Err(TenantError::Invalid(_))));
     assert!(published(&svc).is_empty());
     assert_eq!(svc.store.get_tenant(TENANT).await.unwrap(), None);
 }
@@ -134,10 +143,18 @@ async fn open_payment(svc: &MemoryTenantService) {
 #[tokio::test]
 async fn disconnect_asks_for_confirmation_while_payments_are_open_and_reconnect_works() {
     let svc = memory_tenants();
-    assert!(matches!(svc.disconnect(TENANT, None).await, Err(TenantError::UnknownTenant)));
-    svc.configure(TENANT, &full(&["Credit Card", "Klarna"], false)).await.unwrap();
+    assert!(matches!(
+        svc.disconnect(TENANT, None).await,
+        Err(TenantError::UnknownTenant)
+    ));
+    svc.configure(TENANT, &full(&["Credit Card", "Klarna"], false))
+        .await
+        .unwrap();
     open_payment(&svc).await;
-    assert!(matches!(svc.disconnect(TENANT, None).await, Err(TenantError::NeedsConfirmation)));
+    assert!(matches!(
+        svc.disconnect(TENANT, None).await,
+        Err(TenantError::NeedsConfirmation)
+    ));
     assert!(matches!(
         svc.disconnect(TENANT, Some(false)).await,
         Err(TenantError::ConfirmationDeclined)
@@ -159,7 +176,9 @@ async fn disconnect_asks_for_confirmation_while_payments_are_open_and_reconnect_
     svc.disconnect(TENANT, None).await.unwrap();
     assert_eq!(published(&svc).len(), 6);
 
-    svc.configure(TENANT, &configuration(json!({"mode": "live"}))).await.unwrap();
+    svc.configure(TENANT, &configuration(json!({"mode": "live"})))
+        .await
+        .unwrap();
     let messages = published(&svc);
     assert_eq!(
         names(&messages[6..]),
@@ -176,7 +195,12 @@ async fn disconnect_without_open_payments_needs_no_confirmation() {
     svc.disconnect(TENANT, None).await.unwrap();
     assert_eq!(
         names(&published(&svc)),
-        vec!["AddPaymentMethod", "AppConfigUpdated", "DeletePaymentMethod", "AppConfigUpdated"]
+        vec![
+            "AddPaymentMethod",
+            "AppConfigUpdated",
+            "DeletePaymentMethod",
+            "AppConfigUpdated"
+        ]
     );
 }
 
@@ -193,7 +217,12 @@ async fn unpublished_events_are_published_by_the_next_request_first() {
     svc.disconnect(TENANT, None).await.unwrap();
     assert_eq!(
         names(&published(&svc)),
-        vec!["AddPaymentMethod", "AppConfigUpdated", "DeletePaymentMethod", "AppConfigUpdated"]
+        vec![
+            "AddPaymentMethod",
+            "AppConfigUpdated",
+            "DeletePaymentMethod",
+            "AppConfigUpdated"
+        ]
     );
 }
 

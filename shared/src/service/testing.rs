@@ -9,9 +9,9 @@ use crate::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, Memory
 use crate::adapters::memory_secrets::MemorySecretStore;
 use crate::adapters::tenant_directory::TenantDirectory;
 use crate::domain::tenant::{SecretCounts, TenantSecrets};
-use crate::ports::{SecretStore, TenantRecord, TenantStore};
 use crate::domain::{Currency, Money, Payment, PaymentStatus};
 use crate::ports::PaymentStore;
+use crate::ports::{SecretStore, TenantRecord, TenantStore};
 use std::sync::Mutex;
 use std::time::Duration;
 use time::macros::datetime;
