@@ -5,6 +5,7 @@
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
 //! * [`local_stack`]: a running local stack, found through `.local/stack.json`.
 //! * [`sqs_source`]: the Lambda SQS event source mapping, emulated (batches, partial failures, DLQ).
+//! * [`tenant`]: a tenant configured and disconnected through the stack's HTTP API.
 //! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
 //!   localstripe runs.
 
@@ -14,3 +15,4 @@ pub mod fault_proxy;
 pub mod local_stack;
 pub mod sqs_source;
 pub mod stripe_customer;
+pub mod tenant;

@@ -110,6 +110,9 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
         .expect("capture queue");
     let order = format!("DE--X-{run}");
     let bad = format!("{{bad {run}");
+    let tenant = format!("tenant-{run}");
+    let stack_info = integration_tests::local_stack::StackInfo::running();
+    integration_tests::tenant::configure_tenant(&stack_info, &tenant).await;
     for body in [
         format!(r#"{{"orderReference":"{order}","orderItemIds":[1]}}"#),
         bad.clone(),
@@ -118,7 +121,7 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
             .queue_url(capture_queue)
             .message_body(body)
             .message_attributes("transferName", string_attribute("CapturePayment"))
-            .message_attributes("tenantIdentifier", string_attribute("t1"))
+            .message_attributes("tenantIdentifier", string_attribute(&tenant))
             .send()
             .await
             .expect("send command");
@@ -156,6 +159,7 @@ async fn orders_move_through_the_real_functions_once_each() {
     let store = stack.store(&aws);
     let (gateway, customer) = stack.stripe();
     let tenant = &integration_tests::aws::unique_name("tenant");
+    integration_tests::tenant::configure_watched_tenant(&stack, &sqs, &watch, tenant).await;
     let paid = seed_order(&store, &gateway, &customer, tenant, 9_000, "pm_card_visa").await;
     let other = seed_order(&store, &gateway, &customer, tenant, 2_000, "pm_card_visa").await;
     let order = paid.order_reference.clone().expect("order");
@@ -223,14 +227,10 @@ async fn signed_stripe_webhooks_reach_the_real_function_and_nothing_else_does() 
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let (_rule, watch) = stack.watch_bus(&aws).await;
-    // The default tenant and its webhook secret, as infra/local/parameters.json gives them to the stack.
-    let parameters: Value = serde_json::from_str(include_str!("../../infra/local/parameters.json")).expect("JSON");
-    let tenant = parameters["Parameters"]["DefaultTenantIdentifier"]
-        .as_str()
-        .expect("default tenant");
-    let secret = parameters["Parameters"]["StripeWebhookSecrets"]
-        .as_str()
-        .expect("secret");
+    // A tenant configured with its webhook signing secret through POST /private/configure.
+    let tenant = &integration_tests::aws::unique_name("tenant");
+    integration_tests::tenant::configure_watched_tenant(&stack, &sqs, &watch, tenant).await;
+    let secret = integration_tests::tenant::WEBHOOK_SECRET;
     let (gateway, customer) = stack.stripe();
     let paid = seed_order(&stack.store(&aws), &gateway, &customer, tenant, 5_000, "pm_card_visa").await;
     let event = json!({

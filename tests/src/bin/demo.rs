@@ -54,6 +54,24 @@ async fn run(stack: StackInfo) -> Result<(), String> {
     // Watch the bus like a tenant would: a rule on the app's source into a queue of our own.
     let (rule, watch) = stack.watch_bus(&aws).await;
 
+    println!(
+        "\n{:<26}  {:<26}  {:<10}  {:<34}  {:>8}  status",
+        "time (UTC)", "message", "tenant", "orderReference", "amount"
+    );
+    println!("-- configure the tenant first: POST /private/configure (its Stripe key stays in Secrets Manager)");
+    integration_tests::tenant::configure_tenant(&stack, TENANT).await;
+    // The first configure also announces the payment method; a repeated one only AppConfigUpdated.
+    let mut configured: Vec<BusMessage> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while configured.last().is_none_or(|m| m.name != "AppConfigUpdated") && std::time::Instant::now() < deadline {
+        configured.extend(bus_messages(&sqs, &watch, 1, Duration::from_secs(5)).await);
+    }
+    configured.iter().for_each(print_row);
+    let mut missing = Vec::new();
+    if configured.last().is_none_or(|m| m.name != "AppConfigUpdated") {
+        missing.push("configure: no AppConfigUpdated".to_string());
+    }
+
     // Until the app creates payments itself (initialize-payment), the shop's checkout is played here:
     // a PaymentIntent the customer authorizes at Stripe, recorded as the app records an authorization.
     let store = stack.store(&aws);
@@ -96,11 +114,6 @@ async fn run(stack: StackInfo) -> Result<(), String> {
             vec!["PaymentUpdated", "PaymentCanceled"],
         ),
     ];
-    println!(
-        "\n{:<26}  {:<26}  {:<10}  {:<34}  {:>8}  status",
-        "time (UTC)", "message", "tenant", "orderReference", "amount"
-    );
-    let mut missing = Vec::new();
     for (what, command, payload, expected) in steps {
         println!("-- {what}: {command}");
         send_command(&sqs, stack.queue(command), command, TENANT, &payload).await;
