@@ -249,9 +249,12 @@ async fn no_configured_secret_appears_in_logs_or_events() {
         ],
     )
     .await;
+    // Merchants onboard below the app's base URL, as infra/local/parameters.json gives it to the stack.
+    let parameters: Value = serde_json::from_str(include_str!("../../infra/local/parameters.json")).expect("JSON");
+    let base = parameters["Parameters"]["AppBaseUrl"].as_str().expect("AppBaseUrl");
     assert_eq!(
         seen[1].payload["onboarding"],
-        json!({"url": format!("{}/private/merchants/onboarding", "http://127.0.0.1:8000"), "strategy": "api"})
+        json!({"url": format!("{base}/private/merchants/onboarding"), "strategy": "api"})
     );
     // The capture's own outcome, reported again by Stripe's webhook: verified with the secret, no change.
     let (status, _) = post_webhook(&stack, tenant, &paid.psp_reference, &paid.transaction_id, &hook).await;

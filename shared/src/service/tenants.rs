@@ -160,7 +160,8 @@ where
                 }))
             })
             .await?;
-        let record = record.ok_or(TenantError::UnknownTenant)?;
+        // The decision above always writes a record; `None` would mean nothing was configured.
+        let record = record.ok_or_else(|| TenantError::Unavailable("the configuration was not written".into()))?;
         tracing::info!(status = ?record.status, methods = record.announced_methods.len(), "tenant configured");
         Ok(redacted(&record.settings, record.secret_counts))
     }
