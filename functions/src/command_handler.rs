@@ -1,12 +1,20 @@
 //! The SQS handler shared by the three command functions. A record's path:
-//! queue → [`handle_batch`] → envelope parser (`shared::acp::envelope`) → command service
-//! (`shared::service::commands`: state machine, PSP, store, outbox) → events on the bus.
+//! queue → [`handle_batch`] → envelope parser (`shared::acp::envelope`) → the tenant's access →
+//! command service (`shared::service::commands`: state machine, PSP, store, outbox) → events on the bus.
+//!
+//! The tenant decides first (contract §5.2):
+//! * active: the command is processed with the tenant's own Stripe key;
+//! * disconnected: acknowledged without any PSP call or event (logged with the reason);
+//! * never configured: an error for that record, so it is retried and then kept in the queue's
+//!   dead-letter queue (nothing lost; redrive it once the tenant is configured). No other tenant's key is
+//!   ever tried;
+//! * configuration unavailable: retried.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::acp::{InboundMessage, parse_record};
 use shared::batch;
-use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore};
+use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, TenantAccess, Tenants};
 use shared::service::CommandService;
 
 /// Reads one record; a command for another queue is an error for that record only (decision §9.1).
@@ -26,8 +34,9 @@ fn parse(record: &SqsMessage, accepts: &str) -> Result<(String, InboundMessage),
 
 /// Handles one SQS batch of `accepts` commands (`CapturePayment`, `CancelPayment` or `RefundPayment`),
 /// reporting the records to retry as batch item failures.
-pub async fn handle_batch<S, G, P, C>(
+pub async fn handle_batch<S, G, P, C, T>(
     service: &CommandService<S, G, P, C>,
+    tenants: &T,
     accepts: &'static str,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
@@ -36,11 +45,30 @@ where
     G: PaymentGateway,
     P: EventPublisher,
     C: Clock,
+    T: Tenants,
 {
     let response = batch::process(
         &event.payload,
         |record| parse(record, accepts),
         |message| async move {
+            let tenant = message.tenant_identifier.as_str();
+            match tenants.access(tenant).await.map_err(|e| e.to_string())? {
+                TenantAccess::Active => {}
+                TenantAccess::Disconnected => {
+                    tracing::warn!(
+                        tenant,
+                        command = message.command.name(),
+                        order = message.command.order_reference(),
+                        "command ignored: the tenant is disconnected (no PSP call, no reply)"
+                    );
+                    return Ok(());
+                }
+                TenantAccess::NotConfigured => {
+                    return Err(format!(
+                        "tenant {tenant} is not configured: retried, then kept in the dead-letter queue"
+                    ));
+                }
+            }
             let report = service.handle(&message).await.map_err(|e| e.to_string())?;
             tracing::info!(?report, "command handled");
             Ok(())
@@ -54,7 +82,9 @@ where
 mod tests {
     use super::*;
     use lambda_runtime::Context;
-    use shared::service::testing::{MemoryCommandService, authorized_order, memory_service};
+    use shared::service::testing::{
+        MemoryCommandService, MemoryDirectory, authorized_order, memory_directory, memory_service, seed_tenant,
+    };
 
     type Svc = MemoryCommandService;
 
@@ -64,6 +94,11 @@ mod tests {
 
     async fn authorized(svc: &Svc, order: &str, amount: i64) {
         authorized_order(svc, "demo-tenant", order, amount).await;
+    }
+
+    /// The sample events' tenant, configured.
+    async fn tenants() -> MemoryDirectory {
+        memory_directory(&["demo-tenant"]).await
     }
 
     fn event(json: &str) -> LambdaEvent<SqsEvent> {
@@ -93,22 +128,26 @@ mod tests {
     #[tokio::test]
     async fn each_sample_event_gets_its_answer() {
         let svc = service();
+        let tenants = tenants().await;
         authorized(&svc, "DE--1001", 12000).await;
         authorized(&svc, "DE--1002", 3000).await;
         let capture = handle_batch(
             &svc,
+            &tenants,
             "CapturePayment",
             event(include_str!("../../events/capture-payment.json")),
         );
         assert!(capture.await.unwrap().batch_item_failures.is_empty());
         let cancel = handle_batch(
             &svc,
+            &tenants,
             "CancelPayment",
             event(include_str!("../../events/cancel-payment.json")),
         );
         assert!(cancel.await.unwrap().batch_item_failures.is_empty());
         let refund = handle_batch(
             &svc,
+            &tenants,
             "RefundPayment",
             event(include_str!("../../events/refund-payment.json")),
         );
@@ -130,11 +169,13 @@ mod tests {
     #[tokio::test]
     async fn a_mixed_batch_fails_only_its_bad_records() {
         let svc = service();
+        let tenants = tenants().await;
         for (order, amount) in [("DE--2001", 4000), ("DE--2002", 5000), ("DE--2003", 3000)] {
             authorized(&svc, order, amount).await;
         }
         let response = handle_batch(
             &svc,
+            &tenants,
             "CapturePayment",
             event(include_str!("../tests/fixtures/capture_mixed_batch.json")),
         )
@@ -157,10 +198,12 @@ mod tests {
     #[tokio::test]
     async fn a_redelivered_batch_has_no_second_effect() {
         let svc = service();
+        let tenants = tenants().await;
         authorized(&svc, "DE--1001", 12000).await;
         for _ in 0..3 {
             let r = handle_batch(
                 &svc,
+                &tenants,
                 "CapturePayment",
                 event(include_str!("../../events/capture-payment.json")),
             );
@@ -168,5 +211,42 @@ mod tests {
         }
         assert_eq!(svc.gateway.effects("capture"), 1);
         assert_eq!(published(&svc).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_disconnected_tenants_commands_are_acknowledged_without_effect() {
+        let svc = service();
+        let tenants = tenants().await;
+        authorized(&svc, "DE--1001", 12000).await;
+        seed_tenant(&tenants, "demo-tenant", "sk_test_demo-tenant", false).await;
+        let response = handle_batch(
+            &svc,
+            &tenants,
+            "CapturePayment",
+            event(include_str!("../../events/capture-payment.json")),
+        )
+        .await
+        .unwrap();
+        assert!(response.batch_item_failures.is_empty(), "acknowledged");
+        assert_eq!(svc.gateway.effects("capture"), 0);
+        assert!(svc.publisher.published().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unconfigured_tenants_commands_fail_towards_the_dead_letter_queue() {
+        let svc = service();
+        let tenants = memory_directory(&["another-tenant"]).await;
+        authorized(&svc, "DE--1001", 12000).await;
+        let response = handle_batch(
+            &svc,
+            &tenants,
+            "CapturePayment",
+            event(include_str!("../../events/capture-payment.json")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(svc.gateway.effects("capture"), 0);
+        assert!(svc.publisher.published().is_empty());
     }
 }

@@ -3,10 +3,12 @@
 //!
 //! * [`command_handler`]: CapturePayment, CancelPayment and RefundPayment from their SQS queues.
 //! * [`sync_api`]: the synchronous checkout endpoints behind the HttpApi.
+//! * [`tenant_api`]: configure and disconnect a tenant (`/private/configure`, `/private/disconnect`).
 //! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
 //! * [`wiring`]: building the clients once per cold start from the environment.
 
 pub mod command_handler;
 pub mod sync_api;
+pub mod tenant_api;
 pub mod webhook_handler;
 pub mod wiring;

@@ -2,6 +2,9 @@
 //! authorizer. A request's path: API Gateway → [`handle`] → tenant header and body parsing → checkout
 //! service (`shared::service::checkout`: PSP, store, outbox, listener) → JSON answer.
 //!
+//! Only an active tenant is served: a disconnected or never configured one is answered 400 before
+//! anything else happens (contract §5.2), so no payment is created and no PSP is called for it.
+//!
 //! Bad input is answered 400 with a JSON error body, never 500. Error bodies follow §6 per endpoint:
 //! initialize-payment and pre-order-payment answer `{"isSuccessful": false, "message"}`; confirm- and
 //! cancel-pre-order-payment answer `{"error", "errors": [{"message"}]}` (the tenant reads `error` or the
@@ -14,7 +17,7 @@ use serde_json::{Map, Value, json};
 use shared::acp::sync::{
     CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, PreOrderPaymentRequest,
 };
-use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore};
+use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, TenantAccess, Tenants};
 use shared::service::checkout::CreatedPayment;
 use shared::service::{CheckoutError, CheckoutService, PaymentKnownListener};
 
@@ -178,8 +181,9 @@ pub fn redirect_url(app_base_url: &str, tenant: &str, transaction_id: &str) -> S
 }
 
 /// Serves one request to `endpoint`. Always an HTTP answer; `Err` only if the answer cannot be built.
-pub async fn handle<S, G, P, C, L>(
+pub async fn handle<S, G, P, C, L, T>(
     service: &CheckoutService<S, G, P, C, L>,
+    tenants: &T,
     app_base_url: &str,
     endpoint: Endpoint,
     request: Request,
@@ -190,8 +194,9 @@ where
     P: EventPublisher,
     C: Clock,
     L: PaymentKnownListener,
+    T: Tenants,
 {
-    match serve(service, app_base_url, endpoint, &request).await {
+    match serve(service, tenants, app_base_url, endpoint, &request).await {
         Ok(body) => json_response(200, &body),
         Err(failure) => {
             tracing::warn!(?endpoint, status = failure.status, reason = %failure.message, "request not served");
@@ -200,8 +205,9 @@ where
     }
 }
 
-async fn serve<S, G, P, C, L>(
+async fn serve<S, G, P, C, L, T>(
     service: &CheckoutService<S, G, P, C, L>,
+    tenants: &T,
     app_base_url: &str,
     endpoint: Endpoint,
     request: &Request,
@@ -212,8 +218,18 @@ where
     P: EventPublisher,
     C: Clock,
     L: PaymentKnownListener,
+    T: Tenants,
 {
     let tenant = tenant_of(request)?;
+    let access = tenants.access(&tenant).await.map_err(|e| Failure {
+        status: 503,
+        message: e.to_string(),
+    })?;
+    match access {
+        TenantAccess::Active => {}
+        TenantAccess::Disconnected => return Err(Failure::bad_request("Tenant is disconnected.")),
+        TenantAccess::NotConfigured => return Err(Failure::bad_request("Tenant is not configured.")),
+    }
     match endpoint {
         Endpoint::InitializePayment => {
             let body: InitializePaymentRequest = body_of(request)?;
@@ -250,7 +266,7 @@ where
 mod tests {
     use super::*;
     use shared::domain::{Currency, Money, Payment, PaymentStatus};
-    use shared::service::testing::{MemoryCheckoutService, memory_checkout};
+    use shared::service::testing::{MemoryCheckoutService, memory_checkout, memory_directory, seed_tenant};
 
     const BASE: &str = "https://app.example.com/";
 
@@ -273,7 +289,8 @@ mod tests {
     }
 
     async fn answer(svc: &MemoryCheckoutService, endpoint: Endpoint, request: Request) -> (u16, Value) {
-        let response = handle(svc, BASE, endpoint, request).await.unwrap();
+        let tenants = memory_directory(&["tenant-a"]).await;
+        let response = handle(svc, &tenants, BASE, endpoint, request).await.unwrap();
         assert_eq!(response.headers()["content-type"], "application/json");
         let status = response.status().as_u16();
         let body = serde_json::from_slice(response.body().as_ref()).unwrap();
@@ -476,5 +493,51 @@ mod tests {
             form_to_json(b"a[b]=1&a[c][1]=3&a[c][0]=2&d=x%20y"),
             json!({"a": {"b": "1", "c": ["2", "3"]}, "d": "x y"})
         );
+    }
+
+    #[tokio::test]
+    async fn a_disconnected_or_unknown_tenant_gets_no_payment() {
+        let svc = memory_checkout();
+        let tenants = memory_directory(&[]).await;
+        let unknown = request(
+            "initialize-payment",
+            tenant_headers(),
+            &initialize_body("DE--1").to_string(),
+        );
+        let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, unknown)
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+        seed_tenant(&tenants, "tenant-a", "sk_test_a", false).await;
+        let disconnected = request(
+            "initialize-payment",
+            tenant_headers(),
+            &initialize_body("DE--1").to_string(),
+        );
+        let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, disconnected)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(
+            (response.status().as_u16(), body),
+            (
+                400,
+                json!({"isSuccessful": false, "message": "Tenant is disconnected."})
+            )
+        );
+        assert_eq!(svc.commands.gateway.effects("create_payment"), 0);
+        assert!(svc.commands.publisher.published().is_empty());
+
+        // Reconnected, the same order is served.
+        seed_tenant(&tenants, "tenant-a", "sk_test_a", true).await;
+        let again = request(
+            "initialize-payment",
+            tenant_headers(),
+            &initialize_body("DE--1").to_string(),
+        );
+        let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, again)
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
     }
 }

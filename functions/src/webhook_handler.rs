@@ -72,7 +72,10 @@ where
         }
     };
     if tenant_secrets.is_empty() {
-        tracing::warn!(tenant, "webhook for a tenant without webhook secrets");
+        tracing::warn!(
+            tenant,
+            "webhook refused: the tenant is disconnected, not configured, or has no signing secrets"
+        );
         return error(StatusCode::BAD_REQUEST, "invalid signature");
     }
     let header = request.headers().get("stripe-signature").and_then(|v| v.to_str().ok());

@@ -2,21 +2,27 @@
 //! then hand the handler to the Lambda runtime.
 
 use crate::sync_api::{self, Endpoint};
+use crate::tenant_api::{self, TenantEndpoint};
 use crate::{command_handler, webhook_handler};
 use lambda_runtime::{Error, service_fn};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
-use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
-use shared::adapters::webhook_secrets::EnvWebhookSecrets;
+use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::adapters::stripe::{StripeGateway, Timeouts};
+use shared::adapters::tenant_directory::{DEFAULT_TTL, TenantDirectory};
 use shared::config::{AppConfig, ConfigError, WebhookConfig};
 use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
 use shared::service::webhooks::InboxDrain;
-use shared::service::{CheckoutService, CommandService, Settings, WebhookService};
+use shared::service::{CheckoutService, CommandService, Settings, TenantService, WebhookService};
+
+/// The tenant directory on the real adapters: each tenant's record in DynamoDB, its secrets in Secrets
+/// Manager. The one source of Stripe keys, webhook secrets and tenant access in every function.
+pub type LiveTenantDirectory = TenantDirectory<DynamoStore, SecretsManagerStore>;
 
 /// The command service on the real adapters.
 pub type LiveCommandService =
-    CommandService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock>;
+    CommandService<DynamoStore, StripeGateway<LiveTenantDirectory>, EventBridgePublisher, SystemClock>;
 
 /// JSON logs (CloudWatch reads them as structured records), level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
 pub fn init_tracing() {
@@ -32,41 +38,56 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Builds the command service from the environment (see [`AppConfig`]).
-pub async fn command_service(config: &AppConfig) -> Result<LiveCommandService, Error> {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// The AWS clients' shared configuration (`AWS_ENDPOINT_URL` points them at moto locally).
+async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The tenant directory on `table_name` and the secrets under `secret_prefix`.
+fn tenant_directory(aws: &aws_config::SdkConfig, table_name: &str, secret_prefix: &str) -> LiveTenantDirectory {
+    TenantDirectory::new(
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table_name),
+        SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(aws), secret_prefix),
+        DEFAULT_TTL,
+    )
+}
+
+/// Builds the command service and its tenant directory from the environment (see [`AppConfig`]).
+pub async fn command_service(config: &AppConfig) -> Result<(LiveCommandService, LiveTenantDirectory), Error> {
+    let aws = aws().await;
     let timeouts = Timeouts {
         request: config.psp_timeout,
         ..Timeouts::default()
     };
-    let keys = StaticApiKey::new(config.stripe_secret_key.clone());
-    Ok(CommandService {
+    let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
+    let service = CommandService {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
-        gateway: StripeGateway::new(&config.stripe_api_base, keys, timeouts)?,
+        gateway: StripeGateway::new(&config.stripe_api_base, tenants.clone(), timeouts)?,
         publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
         clock: SystemClock,
         settings: Settings::new(&config.app_identifier),
-    })
+    };
+    Ok((service, tenants))
 }
 
 /// Runs a command function: `accepts` is the one command its queue carries.
 pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
     init_tracing();
     let config = AppConfig::from_env()?;
-    let service = command_service(&config).await?;
+    let (service, tenants) = command_service(&config).await?;
     lambda_runtime::run(service_fn(|event| {
-        command_handler::handle_batch(&service, accepts, event)
+        command_handler::handle_batch(&service, &tenants, accepts, event)
     }))
     .await
 }
 
-/// Runs a Stripe webhook function for the endpoint of `kind` (see [`WebhookConfig`] and
-/// [`EnvWebhookSecrets`] for its environment).
+/// Runs a Stripe webhook function for the endpoint of `kind` (see [`WebhookConfig`]); each tenant's
+/// signing secrets come from the tenant directory.
 pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
     init_tracing();
     let config = WebhookConfig::from_env()?;
-    let secrets = EnvWebhookSecrets::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = aws().await;
+    let secrets = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name);
     let settings = Settings::new(&config.app_identifier);
@@ -82,17 +103,19 @@ pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
     .await
 }
 
+/// `APP_BASE_URL`, required by the checkout and tenant functions.
+fn app_base_url(config: &AppConfig) -> Result<String, ConfigError> {
+    config.app_base_url.clone().ok_or(ConfigError::Missing("APP_BASE_URL"))
+}
+
 /// Runs a checkout function serving `endpoint` behind the HttpApi. Once a payment can be named by the
 /// tenant, the webhooks kept for it in the inbox are applied. Requires `APP_BASE_URL` besides the command
 /// functions' settings.
 pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
     init_tracing();
     let config = AppConfig::from_env()?;
-    let app_base_url = config
-        .app_base_url
-        .clone()
-        .ok_or(ConfigError::Missing("APP_BASE_URL"))?;
-    let commands = command_service(&config).await?;
+    let app_base_url = app_base_url(&config)?;
+    let (commands, tenants) = command_service(&config).await?;
     let listener = InboxDrain {
         store: commands.store.clone(),
         publisher: commands.publisher.clone(),
@@ -101,7 +124,27 @@ pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
     };
     let service = CheckoutService { commands, listener };
     lambda_http::run(lambda_http::service_fn(|request| {
-        sync_api::handle(&service, &app_base_url, endpoint, request)
+        sync_api::handle(&service, &tenants, &app_base_url, endpoint, request)
+    }))
+    .await
+}
+
+/// Runs a tenant function (`/private/configure` or `/private/disconnect`). Requires `APP_BASE_URL`: the
+/// payment methods and the merchant onboarding point below it.
+pub async fn run_tenant_function(endpoint: TenantEndpoint) -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let aws = aws().await;
+    let service = TenantService {
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
+        secrets: SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&aws), &config.tenant_secret_prefix),
+        publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
+        clock: SystemClock,
+        app_identifier: config.app_identifier.clone(),
+        app_base_url: app_base_url(&config)?,
+    };
+    lambda_http::run(lambda_http::service_fn(|request| {
+        tenant_api::handle(&service, endpoint, request)
     }))
     .await
 }

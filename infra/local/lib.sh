@@ -181,7 +181,6 @@ export_local_env() {
   export AWS_EC2_METADATA_DISABLED=true
   unset AWS_PROFILE AWS_SESSION_TOKEN
   export STRIPE_API_BASE="http://127.0.0.1:$stripe_port"
-  export STRIPE_SECRET_KEY=sk_test_local
 }
 
 # start_local_stack: moto + localstripe on free loopback ports, wait until both answer, export the env.

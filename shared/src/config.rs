@@ -1,6 +1,5 @@
 //! Settings read from the environment (template.yaml's `Environment`, or the local stack's).
 
-use secrecy::SecretString;
 use std::time::Duration;
 
 /// A setting is missing or malformed.
@@ -19,8 +18,8 @@ pub fn required(lookup: impl Fn(&str) -> Option<String>, name: &'static str) -> 
     lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
 }
 
-/// What the webhook functions need to know about their deployment (their secrets: see
-/// [`crate::adapters::webhook_secrets`]). They never call the PSP, so they need no PSP key.
+/// What the webhook functions need to know about their deployment. They never call the PSP; they read
+/// the tenants' webhook signing secrets through the tenant directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
     /// `APP_IDENTIFIER`: the events' `Source` and `publisher`.
@@ -29,6 +28,8 @@ pub struct WebhookConfig {
     pub table_name: String,
     /// `EVENT_BUS_NAME`: the EventBridge bus.
     pub event_bus_name: String,
+    /// `TENANT_SECRET_PREFIX`: tenants' secrets are named `{prefix}{tenant}/stripe` in Secrets Manager.
+    pub tenant_secret_prefix: String,
 }
 
 impl WebhookConfig {
@@ -43,6 +44,7 @@ impl WebhookConfig {
             app_identifier: required(&lookup, "APP_IDENTIFIER")?,
             table_name: required(&lookup, "TABLE_NAME")?,
             event_bus_name: required(&lookup, "EVENT_BUS_NAME")?,
+            tenant_secret_prefix: required(&lookup, "TENANT_SECRET_PREFIX")?,
         })
     }
 }
@@ -58,12 +60,13 @@ pub struct AppConfig {
     pub event_bus_name: String,
     /// `STRIPE_API_BASE` (default `https://api.stripe.com`).
     pub stripe_api_base: String,
-    /// `STRIPE_SECRET_KEY`: until tenants bring their own keys, one key serves every tenant.
-    pub stripe_secret_key: SecretString,
+    /// `TENANT_SECRET_PREFIX`: tenants' secrets are named `{prefix}{tenant}/stripe` in Secrets Manager.
+    pub tenant_secret_prefix: String,
     /// `PSP_TIMEOUT_MS` (default 8000): per PSP request; three attempts stay inside a 30 s function.
     pub psp_timeout: Duration,
-    /// `APP_BASE_URL`: where the app's pages live (the hosted payment page, §5.3); the checkout
-    /// functions require it, the command functions do not read it.
+    /// `APP_BASE_URL`: where the app's pages and endpoints live (the hosted payment page, §5.3, and the
+    /// payment methods' endpoints, §3.4); the checkout and tenant functions require it, the command
+    /// functions do not read it.
     pub app_base_url: Option<String>,
 }
 
@@ -87,7 +90,7 @@ impl AppConfig {
             table_name: required("TABLE_NAME")?,
             event_bus_name: required("EVENT_BUS_NAME")?,
             stripe_api_base: lookup("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".to_string()),
-            stripe_secret_key: SecretString::from(required("STRIPE_SECRET_KEY")?),
+            tenant_secret_prefix: required("TENANT_SECRET_PREFIX")?,
             psp_timeout: Duration::from_millis(timeout_ms),
             app_base_url: lookup("APP_BASE_URL").filter(|v| !v.is_empty()),
         })
@@ -97,7 +100,6 @@ impl AppConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -109,7 +111,7 @@ mod tests {
         ("APP_IDENTIFIER", "app"),
         ("TABLE_NAME", "t"),
         ("EVENT_BUS_NAME", "b"),
-        ("STRIPE_SECRET_KEY", "sk_test_x"),
+        ("TENANT_SECRET_PREFIX", "app/tenants/"),
     ];
 
     #[test]
@@ -117,25 +119,21 @@ mod tests {
         let c = AppConfig::from_lookup(lookup(BASE)).unwrap();
         assert_eq!(c.stripe_api_base, "https://api.stripe.com");
         assert_eq!(c.psp_timeout, Duration::from_secs(8));
-        assert_eq!(c.stripe_secret_key.expose_secret(), "sk_test_x");
+        assert_eq!(c.tenant_secret_prefix, "app/tenants/");
         assert_eq!(c.app_base_url, None);
         let mut vars = BASE.to_vec();
         vars.push(("APP_BASE_URL", "https://app.example.com"));
         let c = AppConfig::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(c.app_base_url.as_deref(), Some("https://app.example.com"));
-        assert!(
-            !format!("{c:?}").contains("sk_test_x"),
-            "the key never shows in Debug output"
-        );
     }
 
     #[test]
-    fn webhook_functions_need_no_psp_key() {
-        let c = WebhookConfig::from_lookup(lookup(&BASE[..3])).unwrap();
+    fn webhook_functions_need_no_psp_settings() {
+        let c = WebhookConfig::from_lookup(lookup(BASE)).unwrap();
         assert_eq!((c.app_identifier.as_str(), c.table_name.as_str()), ("app", "t"));
         assert_eq!(
-            WebhookConfig::from_lookup(lookup(&BASE[..2])),
-            Err(ConfigError::Missing("EVENT_BUS_NAME"))
+            WebhookConfig::from_lookup(lookup(&BASE[..3])),
+            Err(ConfigError::Missing("TENANT_SECRET_PREFIX"))
         );
     }
 

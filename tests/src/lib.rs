@@ -6,6 +6,7 @@
 //! * [`local_stack`]: a running local stack, found through `.local/stack.json`: its queues and bus, its
 //!   HTTP API with the stack's bearer token, and Stripe's side of its webhooks (signed events).
 //! * [`sqs_source`]: the Lambda SQS event source mapping, emulated (batches, partial failures, DLQ).
+//! * [`tenant`]: a tenant configured and disconnected through the stack's HTTP API.
 //! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
 //!   localstripe runs.
 
@@ -15,3 +16,4 @@ pub mod fault_proxy;
 pub mod local_stack;
 pub mod sqs_source;
 pub mod stripe_customer;
+pub mod tenant;

@@ -151,20 +151,30 @@ impl StackInfo {
         self.0
             .webhooks
             .as_ref()
-            .expect("stack.json has webhooks (the template configures a tenant's webhook secrets)")
+            .expect("stack.json has webhooks (infra/local/parameters.json names a LocalTenant)")
     }
 
-    /// Calls a /private route as Spryker does: JSON `body`, `x-tenant-identifier: tenant`, and `token`
-    /// as the bearer token (none: no Authorization header). Returns the status and the answer's text.
-    pub async fn call_private(&self, path: &str, tenant: &str, token: Option<&str>, body: &Value) -> (u16, String) {
-        let mut request = reqwest::Client::new()
+    /// A request to a /private route as Spryker makes it: `x-tenant-identifier: tenant` and `token` as
+    /// the bearer token (none: no Authorization header).
+    pub fn private_request(&self, path: &str, tenant: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let request = reqwest::Client::new()
             .post(format!("{}{path}", self.http_base_url))
-            .header("x-tenant-identifier", tenant)
-            .json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+            .header("x-tenant-identifier", tenant);
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         }
-        let response = request.send().await.expect("the stack's HTTP API answers");
+    }
+
+    /// Calls a /private route with a JSON `body` (see [`StackInfo::private_request`]). Returns the
+    /// status and the answer's text.
+    pub async fn call_private(&self, path: &str, tenant: &str, token: Option<&str>, body: &Value) -> (u16, String) {
+        let response = self
+            .private_request(path, tenant, token)
+            .json(body)
+            .send()
+            .await
+            .expect("the stack's HTTP API answers");
         let status = response.status().as_u16();
         (status, response.text().await.expect("answer body"))
     }
@@ -251,17 +261,28 @@ impl StackInfo {
     /// Delivers a webhook as Stripe does: `body` with `signature` to `route_tenant`'s route of `kind`
     /// (`payment-intents` or `refunds`). Returns the HTTP status.
     pub async fn post_webhook(&self, route_tenant: &str, kind: &str, signature: &str, body: &str) -> u16 {
+        self.post_webhook_answer(route_tenant, kind, signature, body).await.0
+    }
+
+    /// Like [`StackInfo::post_webhook`], with the JSON answer (`Null` when there is none).
+    pub async fn post_webhook_answer(
+        &self,
+        route_tenant: &str,
+        kind: &str,
+        signature: &str,
+        body: &str,
+    ) -> (u16, Value) {
         let url = format!("{}/webhooks/stripe/{route_tenant}/{kind}", self.http_base_url);
-        reqwest::Client::new()
+        let response = reqwest::Client::new()
             .post(url)
             .header("stripe-signature", signature)
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await
-            .expect("the stack's HTTP API answers")
-            .status()
-            .as_u16()
+            .expect("the stack's HTTP API answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 }
 

@@ -12,16 +12,17 @@ use integration_tests::stripe_customer::{LOCALSTRIPE_API_KEY, StripeCustomer, st
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
-use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
+use shared::adapters::stripe::{StripeGateway, Timeouts};
 use shared::domain::{Payment, PaymentStatus};
 use shared::ports::PaymentStore;
 use shared::ports::clock::SystemClock;
+use shared::service::testing::{MemoryDirectory, memory_directory};
 use shared::service::{CommandService, Settings};
 use std::time::{Duration, Instant};
 
 const TENANT: &str = "tenant-e2e";
 
-type Service = CommandService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock>;
+type Service = CommandService<DynamoStore, StripeGateway<MemoryDirectory>, EventBridgePublisher, SystemClock>;
 
 /// One isolated copy of the app's resources, named uniquely so tests run in parallel.
 struct Stack {
@@ -30,6 +31,8 @@ struct Stack {
     proxy: FaultProxy,
     customer: StripeCustomer,
     service: Service,
+    /// The tenant, configured with its own (localstripe) key.
+    tenants: MemoryDirectory,
 }
 
 impl Stack {
@@ -45,10 +48,10 @@ impl Stack {
             request: Duration::from_secs(2),
             ..Timeouts::default()
         };
-        let key = StaticApiKey::new(LOCALSTRIPE_API_KEY.to_string().into());
+        let tenants = memory_directory(&[TENANT]).await;
         let service = CommandService {
             store: DynamoStore::new(dynamo, table),
-            gateway: StripeGateway::new(proxy.base_url(), key, timeouts).expect("stripe gateway"),
+            gateway: StripeGateway::new(proxy.base_url(), tenants.clone(), timeouts).expect("stripe gateway"),
             publisher: EventBridgePublisher::new(eb, &bus.bus_name),
             clock: SystemClock,
             settings: Settings {
@@ -62,6 +65,7 @@ impl Stack {
             proxy,
             customer: StripeCustomer::new(&stripe_api_base(), LOCALSTRIPE_API_KEY),
             service,
+            tenants,
         }
     }
 
@@ -122,7 +126,9 @@ impl Stack {
             assert!(Instant::now() < deadline, "queue {queue} did not drain");
             let delivered = deliver_once(&self.sqs, queue, batch_size, |event| async {
                 let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
-                handle_batch(&self.service, accepts, event).await.expect("handler")
+                handle_batch(&self.service, &self.tenants, accepts, event)
+                    .await
+                    .expect("handler")
             })
             .await;
             idle = if delivered == 0 { idle + 1 } else { 0 };

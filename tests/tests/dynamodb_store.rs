@@ -20,6 +20,11 @@ async fn dynamo_store_passes_the_store_contract() {
     store_contract::run_all(&store().await).await;
 }
 
+#[tokio::test]
+async fn dynamo_store_keeps_tenant_records_and_open_payment_markers() {
+    store_contract::run_tenant_checks(&store().await).await;
+}
+
 /// The raw items: keys, the store-internal payment lease and the operation's TTL attribute.
 #[tokio::test]
 async fn items_have_the_documented_layout() {
@@ -65,6 +70,12 @@ async fn items_have_the_documented_layout() {
     store.insert_payment(&payment).await.expect("insert");
     let alias = raw("TENANT#t1#ORDER#DE--1".into(), "ORDER").await;
     assert_eq!(s(&alias, "transaction_id").as_deref(), Some("tx1"));
+    let open = raw("TENANT#t1#OPEN".into(), "PAYMENT#tx1").await;
+    assert_eq!(
+        s(&open, "pk").as_deref(),
+        Some("TENANT#t1#OPEN"),
+        "a new payment is open"
+    );
 
     let now = 1_900_000_000;
     let request = ClaimRequest {

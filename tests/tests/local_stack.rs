@@ -110,6 +110,9 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
         .expect("capture queue");
     let order = format!("DE--X-{run}");
     let bad = format!("{{bad {run}");
+    let tenant = format!("tenant-{run}");
+    let stack_info = integration_tests::local_stack::StackInfo::running();
+    integration_tests::tenant::configure_tenant(&stack_info, &tenant).await;
     for body in [
         format!(r#"{{"orderReference":"{order}","orderItemIds":[1]}}"#),
         bad.clone(),
@@ -118,7 +121,7 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
             .queue_url(capture_queue)
             .message_body(body)
             .message_attributes("transferName", string_attribute("CapturePayment"))
-            .message_attributes("tenantIdentifier", string_attribute("t1"))
+            .message_attributes("tenantIdentifier", string_attribute(&tenant))
             .send()
             .await
             .expect("send command");
@@ -155,6 +158,7 @@ async fn orders_move_through_the_real_functions_once_each() {
     let store = stack.store(&aws);
     let (gateway, customer) = stack.stripe();
     let tenant = &integration_tests::aws::unique_name("tenant");
+    integration_tests::tenant::configure_watched_tenant(&stack, &sqs, &watch, tenant).await;
     let paid = seed_order(&store, &gateway, &customer, tenant, 9_000, "pm_card_visa").await;
     let other = seed_order(&store, &gateway, &customer, tenant, 2_000, "pm_card_visa").await;
     let order = paid.order_reference.clone().expect("order");
@@ -221,7 +225,7 @@ async fn signed_stripe_webhooks_reach_the_real_function_and_nothing_else_does() 
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = stack.webhooks().tenant.as_str();
+    let tenant = &integration_tests::tenant::configure_local_tenant(&stack).await;
     let secret = stack.webhooks().secrets[0].as_str();
     let (gateway, customer) = stack.stripe();
     let paid = seed_order(&stack.store(&aws), &gateway, &customer, tenant, 5_000, "pm_card_visa").await;
@@ -281,7 +285,7 @@ async fn authorized_order(
 ) -> (String, String) {
     use integration_tests::acp::order_messages;
     let sqs = aws_sdk_sqs::Client::new(aws);
-    let tenant = stack.webhooks().tenant.as_str();
+    let tenant = &integration_tests::tenant::configure_local_tenant(stack).await;
     let order = integration_tests::aws::unique_name("DE");
     stack.initialize_payment(tenant, &order, amount, &[1, 2]).await;
     let created = order_messages(&sqs, watch, tenant, &order, 1, Duration::from_secs(60)).await;
@@ -335,7 +339,7 @@ async fn localstripes_own_signed_webhook_moves_the_payment() {
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = stack.webhooks().tenant.clone();
+    let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
     let (order, intent) = authorized_order(&stack, &aws, &watch, 3_300).await;
 
     let captured = reqwest::Client::new()
@@ -366,7 +370,7 @@ async fn localstripes_webhook_after_a_command_capture_changes_nothing() {
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = stack.webhooks().tenant.clone();
+    let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
     let (order, intent) = authorized_order(&stack, &aws, &watch, 4_100).await;
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -402,7 +406,7 @@ async fn a_late_authorization_after_the_capture_changes_nothing() {
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = stack.webhooks().tenant.clone();
+    let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
     let order = integration_tests::aws::unique_name("DE");
     stack.initialize_payment(&tenant, &order, 2_200, &[7]).await;
     let intent = stack.intent_of_order(&aws, &tenant, &order).await;
@@ -441,7 +445,7 @@ async fn an_oversized_webhook_is_refused_and_changes_nothing() {
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = stack.webhooks().tenant.clone();
+    let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
     let order = integration_tests::aws::unique_name("DE");
     stack.initialize_payment(&tenant, &order, 1_500, &[3]).await;
     let created = order_messages(&sqs, &watch, &tenant, &order, 1, Duration::from_secs(60)).await;
@@ -499,6 +503,7 @@ async fn private_routes_need_the_stacks_bearer_token() {
     let nothing = order_messages(&sqs, &watch, &tenant, &order, 1, QUIET).await;
     assert!(nothing.is_empty(), "the function did not run: {nothing:?}");
 
+    integration_tests::tenant::configure_tenant(&stack, &tenant).await;
     let (status, answer) = stack
         .call_private(
             "/private/initialize-payment",

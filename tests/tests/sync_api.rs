@@ -15,12 +15,12 @@ use integration_tests::stripe_customer::{LOCALSTRIPE_API_KEY, StripeCustomer, st
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
-use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
+use shared::adapters::stripe::{StripeGateway, Timeouts};
 use shared::domain::{Payment, PaymentStatus};
 use shared::ports::clock::SystemClock;
 use shared::ports::{PaymentGateway, PaymentStore};
 use shared::ports::{WebhookChange, WebhookEvent};
-use shared::service::testing::RecordingListener;
+use shared::service::testing::{MemoryDirectory, RecordingListener, memory_directory};
 use shared::service::webhooks::InboxDrain;
 use shared::service::{CheckoutService, CommandService, PaymentKnownListener, Settings, WebhookReport, WebhookService};
 use std::time::Duration;
@@ -28,8 +28,8 @@ use std::time::Duration;
 const TENANT: &str = "tenant-sync";
 const APP_BASE_URL: &str = "https://app.example.com";
 
-type Commands = CommandService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock>;
-type Service<L> = CheckoutService<DynamoStore, StripeGateway<StaticApiKey>, EventBridgePublisher, SystemClock, L>;
+type Commands = CommandService<DynamoStore, StripeGateway<MemoryDirectory>, EventBridgePublisher, SystemClock>;
+type Service<L> = CheckoutService<DynamoStore, StripeGateway<MemoryDirectory>, EventBridgePublisher, SystemClock, L>;
 
 /// One isolated copy of the app's resources, named uniquely so tests run in parallel.
 struct Stack<L = RecordingListener> {
@@ -37,6 +37,8 @@ struct Stack<L = RecordingListener> {
     bus: BusToQueue,
     customer: StripeCustomer,
     service: Service<L>,
+    /// The tenant, configured with its own (localstripe) key.
+    tenants: MemoryDirectory,
 }
 
 impl Stack {
@@ -55,10 +57,11 @@ impl<L: PaymentKnownListener> Stack<L> {
         let eb = aws_sdk_eventbridge::Client::new(&aws);
         let table = create_payment_table(&dynamo).await;
         let bus = create_bus_to_queue(&eb, &sqs).await;
-        let key = StaticApiKey::new(LOCALSTRIPE_API_KEY.to_string().into());
+        let tenants = memory_directory(&[TENANT]).await;
         let commands = CommandService {
             store: DynamoStore::new(dynamo, table),
-            gateway: StripeGateway::new(&stripe_api_base(), key, Timeouts::default()).expect("stripe gateway"),
+            gateway: StripeGateway::new(&stripe_api_base(), tenants.clone(), Timeouts::default())
+                .expect("stripe gateway"),
             publisher: EventBridgePublisher::new(eb, &bus.bus_name),
             clock: SystemClock,
             settings: Settings {
@@ -74,6 +77,7 @@ impl<L: PaymentKnownListener> Stack<L> {
                 listener: listener(&commands),
                 commands,
             },
+            tenants,
         }
     }
 
@@ -91,7 +95,7 @@ impl<L: PaymentKnownListener> Stack<L> {
         event["headers"]["x-tenant-identifier"] = json!(TENANT);
         event["body"] = json!(body.to_string());
         let request = lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 request");
-        let response = handle(&self.service, APP_BASE_URL, endpoint, request)
+        let response = handle(&self.service, &self.tenants, APP_BASE_URL, endpoint, request)
             .await
             .expect("an HTTP answer");
         let status = response.status().as_u16();

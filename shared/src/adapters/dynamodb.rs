@@ -9,6 +9,12 @@
 //! | refund    | `TENANT#{t}#PAYMENT#{tx}`     | `REFUND#{id}`   | the [`Refund`] fields                        |
 //! | operation | `TENANT#{t}#OP#{key}`         | `OP`            | the [`OperationRecord`] fields               |
 //! | inbox     | `TENANT#{t}#INBOX#{tx}`       | `EVENT#{evt}`   | the [`InboxEntry`] fields                    |
+//! | open      | `TENANT#{t}#OPEN`             | `PAYMENT#{tx}`  | none: exists while the payment is open       |
+//! | tenant    | `TENANT#{t}`                  | `CONFIG`        | the [`TenantRecord`] fields (no secrets)     |
+//!
+//! The *open* marker is written in the same transaction as its payment (put while the payment is neither
+//! captured nor canceled, deleted otherwise), so "does the tenant have open payments" is one strongly
+//! consistent `Query` with `Limit 1`, exact as of the last commit.
 //!
 //! `op_lease` (the key of the operation holding the payment) and `op_lease_until` (epoch seconds) are
 //! internal to the store: they are never part of the domain [`Payment`]. Every rule of the store
@@ -18,12 +24,14 @@ use crate::domain::{Payment, Refund};
 use crate::ports::store::{
     Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
 };
+use crate::ports::tenant::{TenantRecord, TenantStore};
 use crate::ports::webhook::InboxEntry;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -34,6 +42,7 @@ type Item = HashMap<String, AttributeValue>;
 const PAYMENT_SK: &str = "PAYMENT";
 const ORDER_SK: &str = "ORDER";
 const OP_SK: &str = "OP";
+const TENANT_SK: &str = "CONFIG";
 
 /// The payment attribute naming the operation that holds its lease.
 const OP_LEASE: &str = "op_lease";
@@ -78,6 +87,14 @@ fn op_pk(tenant: &str, key: &str) -> String {
 
 fn refund_sk(refund_id: &str) -> String {
     format!("REFUND#{}", part(refund_id))
+}
+
+fn open_pk(tenant: &str) -> String {
+    format!("TENANT#{}#OPEN", part(tenant))
+}
+
+fn tenant_key(tenant: &str) -> Item {
+    key(format!("TENANT#{}", part(tenant)), TENANT_SK)
 }
 
 fn inbox_pk(tenant: &str, transaction_id: &str) -> String {
@@ -221,6 +238,23 @@ fn update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
+/// The action keeping `payment`'s open marker in step with its status.
+fn open_marker(table: &str, payment: &Payment) -> Result<TransactWriteItem, StoreError> {
+    let marker = key(
+        open_pk(&payment.tenant),
+        format!("PAYMENT#{}", part(&payment.transaction_id)),
+    );
+    if payment.status.is_open() {
+        return put(table, marker, None, HashMap::new(), HashMap::new());
+    }
+    let delete = Delete::builder()
+        .table_name(table)
+        .set_key(Some(marker))
+        .build()
+        .map_err(sdk_build_error)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
 /// The alias item pointing from an order to its payment.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct OrderAlias {
@@ -353,7 +387,7 @@ impl DynamoStore {
             payment,
             payment_key(&payment.tenant, &payment.transaction_id),
         )?;
-        let mut actions = vec![put_new(&self.table, item)?];
+        let mut actions = vec![put_new(&self.table, item)?, open_marker(&self.table, payment)?];
         actions.extend(self.order_alias(payment)?);
         Ok(actions)
     }
@@ -591,12 +625,16 @@ impl PaymentStore for DynamoStore {
             Some(PaymentWrite::Replace {
                 payment,
                 expected_version,
-            }) => actions.push(self.replace_payment(commit, payment, *expected_version)?),
+            }) => {
+                actions.push(self.replace_payment(commit, payment, *expected_version)?);
+                actions.push(open_marker(&self.table, payment)?);
+            }
             Some(PaymentWrite::AttachOrder {
                 payment,
                 expected_version,
             }) => {
                 actions.push(self.replace_payment(commit, payment, *expected_version)?);
+                actions.push(open_marker(&self.table, payment)?);
                 actions.extend(self.order_alias(payment)?);
             }
             Some(PaymentWrite::Insert(payment)) => actions.extend(self.insert_actions(payment)?),
@@ -661,6 +699,22 @@ impl PaymentStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(skip(self))]
+    async fn has_open_payments(&self, tenant: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(open_pk(tenant)))
+            .consistent_read(true)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| backend("Query", e))?;
+        Ok(out.count > 0)
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %entry.tenant, event_id = %entry.event.event_id))]
     async fn put_inbox(&self, entry: &InboxEntry) -> Result<(), StoreError> {
         let item = item_with_key(
@@ -716,5 +770,52 @@ impl PaymentStore for DynamoStore {
             .await
             .map_err(|e| backend("DeleteItem", e))?;
         Ok(())
+    }
+}
+
+impl TenantStore for DynamoStore {
+    #[tracing::instrument(skip(self))]
+    async fn get_tenant(&self, tenant: &str) -> Result<Option<TenantRecord>, StoreError> {
+        self.get(tenant_key(tenant))
+            .await?
+            .map(|item| decode("tenant", item))
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %record.tenant, version = record.version))]
+    async fn put_tenant(&self, record: &TenantRecord, expected_version: Option<u64>) -> Result<(), StoreError> {
+        let item = item_with_key("tenant", record, tenant_key(&record.tenant))?;
+        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let request = match expected_version {
+            None => request.condition_expression(NOT_EXISTS),
+            Some(version) => request
+                .condition_expression("#version = :expected_version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected_version", n(version)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(PutItemError::is_conditional_check_failed_exception) =>
+            {
+                Err(StoreError::Conflict("the tenant record changed".into()))
+            }
+            Err(e) => Err(backend("PutItem", e)),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn clear_tenant_outbox(&self, tenant: &str, version: u64) -> Result<(), StoreError> {
+        // A record that moved on is left alone: `false` is not an error.
+        self.update_if(
+            tenant_key(tenant),
+            "SET #outbox = :empty",
+            "#version = :version",
+            names(&["outbox", "version"]),
+            values([("empty", AttributeValue::L(Vec::new())), ("version", n(version))]),
+        )
+        .await
+        .map(|_| ())
     }
 }

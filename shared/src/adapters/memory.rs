@@ -7,7 +7,8 @@ use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{
     Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, OperationRecord, OperationState, PaymentGateway,
-    PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError,
+    PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError, TenantRecord,
+    TenantStore,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -36,6 +37,7 @@ struct StoreState {
     operations: HashMap<Key, OperationRecord>,
     /// Keyed by tenant, transaction id, event id.
     inbox: BTreeMap<(String, String, String), InboxEntry>,
+    tenants: HashMap<String, TenantRecord>,
 }
 
 /// The payment store in memory.
@@ -296,6 +298,14 @@ impl PaymentStore for MemoryStore {
         Ok(())
     }
 
+    async fn has_open_payments(&self, tenant: &str) -> Result<bool, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        Ok(s.payments
+            .iter()
+            .any(|((t, _), p)| t == tenant && p.payment.status.is_open()))
+    }
+
     async fn put_inbox(&self, entry: &InboxEntry) -> Result<(), StoreError> {
         yield_now().await;
         let key = (
@@ -325,6 +335,34 @@ impl PaymentStore for MemoryStore {
         lock(&self.state)
             .inbox
             .remove(&(tenant.to_string(), transaction_id.to_string(), event_id.to_string()));
+        Ok(())
+    }
+}
+
+impl TenantStore for MemoryStore {
+    async fn get_tenant(&self, tenant: &str) -> Result<Option<TenantRecord>, StoreError> {
+        yield_now().await;
+        Ok(lock(&self.state).tenants.get(tenant).cloned())
+    }
+
+    async fn put_tenant(&self, record: &TenantRecord, expected_version: Option<u64>) -> Result<(), StoreError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        let stored = s.tenants.get(&record.tenant).map(|r| r.version);
+        if stored != expected_version {
+            return Err(StoreError::Conflict("the tenant record changed".into()));
+        }
+        s.tenants.insert(record.tenant.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn clear_tenant_outbox(&self, tenant: &str, version: u64) -> Result<(), StoreError> {
+        yield_now().await;
+        if let Some(record) = lock(&self.state).tenants.get_mut(tenant)
+            && record.version == version
+        {
+            record.outbox.clear();
+        }
         Ok(())
     }
 }
@@ -706,5 +744,6 @@ mod tests {
     #[tokio::test]
     async fn the_memory_store_honours_the_store_contract() {
         store_contract::run_all(&MemoryStore::new()).await;
+        store_contract::run_tenant_checks(&MemoryStore::new()).await;
     }
 }

@@ -3,7 +3,9 @@
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod memory;
+pub mod memory_secrets;
+pub mod secrets_manager;
 #[cfg(any(test, feature = "test-support"))]
 pub mod store_contract;
 pub mod stripe;
-pub mod webhook_secrets;
+pub mod tenant_directory;

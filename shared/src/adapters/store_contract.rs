@@ -7,10 +7,12 @@
 //! real TTL never removes the records under test. Call [`run_all`], or one check at a time.
 
 use crate::acp::BusEvent;
+use crate::domain::tenant::SecretCounts;
 use crate::domain::{Currency, Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::store::{
     Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
 };
+use crate::ports::tenant::{TenantRecord, TenantStore};
 use crate::ports::webhook::{InboxEntry, WebhookChange, WebhookEvent};
 
 /// Operation lease length used by the checks, in seconds.
@@ -655,4 +657,112 @@ fn moved(payment: &Payment) -> Payment {
         .captured(payment.amount.minor, "2026-01-01 00:01:00")
         .expect("a new payment may be captured")
         .expect("the status changes")
+}
+
+/// Runs the checks of the tenant records and the open-payment question.
+pub async fn run_tenant_checks<S: PaymentStore + TenantStore>(store: &S) {
+    open_payments_follow_their_status(store).await;
+    tenant_records_are_written_conditionally(store).await;
+}
+
+/// A payment counts as open from its insert until a commit moves it to captured (or canceled); other
+/// tenants' payments never count.
+pub async fn open_payments_follow_their_status<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    assert_eq!(store.has_open_payments(&scope.tenant).await, Ok(false));
+    let payment = scope.inserted(store, "tx-1").await;
+    assert_eq!(store.has_open_payments(&scope.tenant).await, Ok(true));
+    assert_eq!(store.has_open_payments(&Scope::new().tenant).await, Ok(false));
+
+    let request = scope.claim("op-1", "worker-a", Some("tx-1"), scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+    let authorized = payment
+        .moved_to(PaymentStatus::Authorized, "2026-01-01 00:00:01")
+        .expect("new -> authorized")
+        .expect("a change");
+    let commit = scope.commit(
+        "op-1",
+        "worker-a",
+        Some(PaymentWrite::Replace {
+            payment: authorized.clone(),
+            expected_version: payment.version,
+        }),
+    );
+    assert_eq!(store.commit(&commit).await, Ok(()));
+    assert_eq!(
+        store.has_open_payments(&scope.tenant).await,
+        Ok(true),
+        "authorized is open"
+    );
+
+    let request = scope.claim("op-2", "worker-a", Some("tx-1"), scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+    let captured = authorized
+        .captured(1000, "2026-01-01 00:00:02")
+        .expect("authorized -> captured")
+        .expect("a change");
+    let commit = scope.commit(
+        "op-2",
+        "worker-a",
+        Some(PaymentWrite::Replace {
+            payment: captured,
+            expected_version: authorized.version,
+        }),
+    );
+    assert_eq!(store.commit(&commit).await, Ok(()));
+    assert_eq!(
+        store.has_open_payments(&scope.tenant).await,
+        Ok(false),
+        "captured is closed"
+    );
+}
+
+/// Tenant records: created once, replaced only at the version read, outbox cleared only at its version.
+pub async fn tenant_records_are_written_conditionally<S: TenantStore>(store: &S) {
+    let scope = Scope::new();
+    assert_eq!(store.get_tenant(&scope.tenant).await, Ok(None));
+    let mut record = TenantRecord {
+        tenant: scope.tenant.clone(),
+        status: crate::acp::AppConfigStatus::New,
+        is_active: true,
+        settings: serde_json::json!({"paymentMethods": ["Credit Card"], "mode": "test", "ratio": 0.5, "none": null})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        announced_methods: vec![crate::domain::tenant::payment_method(
+            "Credit Card",
+            "https://app.example.com",
+        )],
+        secrets: Some(crate::ports::tenant::SecretRef {
+            name: "app/tenants/x/stripe".into(),
+            version: "v1".into(),
+        }),
+        secret_counts: SecretCounts {
+            stripe_secret_key: 1,
+            webhook_signing_secrets: 2,
+        },
+        version: 1,
+        outbox: vec![scope.event("configure-1")],
+    };
+    assert_eq!(store.put_tenant(&record, None).await, Ok(()));
+    assert_eq!(store.get_tenant(&scope.tenant).await, Ok(Some(record.clone())));
+    assert_conflict(store.put_tenant(&record, None).await, "create twice");
+
+    let first = record.clone();
+    record.version = 2;
+    record.status = crate::acp::AppConfigStatus::Disconnected;
+    record.outbox = vec![scope.event("disconnect-1")];
+    assert_conflict(store.put_tenant(&record, Some(0)).await, "stale version");
+    assert_eq!(store.put_tenant(&record, Some(1)).await, Ok(()));
+    assert_conflict(store.put_tenant(&first, Some(1)).await, "lost update");
+
+    assert_eq!(store.clear_tenant_outbox(&scope.tenant, 1).await, Ok(()));
+    assert_eq!(
+        store.get_tenant(&scope.tenant).await,
+        Ok(Some(record.clone())),
+        "other version untouched"
+    );
+    assert_eq!(store.clear_tenant_outbox(&scope.tenant, 2).await, Ok(()));
+    record.outbox.clear();
+    assert_eq!(store.get_tenant(&scope.tenant).await, Ok(Some(record)));
 }

@@ -1,8 +1,9 @@
-//! The domain: money, payments, refunds and the decisions commands take on them. No AWS or HTTP types.
+//! The domain: money, payments, refunds, tenant configuration and the decisions commands take on them. No AWS or HTTP types.
 
 pub mod money;
 pub mod payment;
 pub mod refund;
+pub mod tenant;
 
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{Payment, PaymentStatus, Rejection};

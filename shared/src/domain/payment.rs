@@ -62,6 +62,20 @@ impl PaymentStatus {
         }
     }
 
+    /// Whether a payment in this status still counts as open for the tenant: everything but `captured`
+    /// and `canceled` (contract §5.2: a disconnect with open payments needs confirmation).
+    pub fn is_open(self) -> bool {
+        match self {
+            PaymentStatus::Captured | PaymentStatus::Canceled => false,
+            PaymentStatus::New
+            | PaymentStatus::Authorized
+            | PaymentStatus::AuthorizationFailed
+            | PaymentStatus::CaptureRequested
+            | PaymentStatus::CaptureFailed
+            | PaymentStatus::CancellationFailed => true,
+        }
+    }
+
     /// Whether a move from `self` to `to` is allowed. Staying in the same status is not a move.
     pub fn can_move_to(self, to: PaymentStatus) -> bool {
         self.allowed_next().contains(&to)

@@ -5,10 +5,14 @@ pub mod clock;
 pub mod gateway;
 pub mod publisher;
 pub mod store;
+pub mod tenant;
 pub mod webhook;
 
 pub use clock::Clock;
 pub use gateway::{PaymentGateway, PspError, PspPaymentIntent, PspRefund};
 pub use publisher::{EventPublisher, PublishError};
 pub use store::{Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError};
+pub use tenant::{
+    SecretRef, SecretStore, SecretStoreError, TenantAccess, TenantRecord, TenantStore, TenantUnavailable, Tenants,
+};
 pub use webhook::{InboxEntry, SecretsError, WebhookChange, WebhookEvent, WebhookKind, WebhookSecrets};

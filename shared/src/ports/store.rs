@@ -210,6 +210,10 @@ pub trait PaymentStore: Send + Sync {
     /// Marks a completed operation's outbox as published.
     fn mark_published(&self, tenant: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Whether `tenant` has a payment that is neither captured nor canceled (strongly consistent: exact
+    /// as of the last commit).
+    fn has_open_payments(&self, tenant: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Puts an inbox entry, replacing the one with the same tenant, transaction id and event id.
     fn put_inbox(&self, entry: &InboxEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
 

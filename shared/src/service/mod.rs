@@ -1,9 +1,11 @@
-//! Use cases: what happens when a command, a checkout call or a PSP webhook arrives.
+//! Use cases: what happens when a command, a checkout call, a PSP webhook, a configure or a disconnect
+//! arrives.
 
 pub mod checkout;
 pub mod commands;
 pub mod operation;
 pub mod runner;
+pub mod tenants;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod webhooks;
@@ -11,4 +13,5 @@ pub mod webhooks;
 pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
 pub use commands::{CommandService, Settings};
 pub use runner::{OperationError, OperationReport};
+pub use tenants::{TenantError, TenantService};
 pub use webhooks::{DrainReport, WebhookError, WebhookReport, WebhookService};

@@ -3,10 +3,15 @@
 
 use super::checkout::{CheckoutService, ListenerError, PaymentKnownListener};
 use super::commands::{CommandService, Settings};
+use super::tenants::TenantService;
 use super::webhooks::WebhookService;
 use crate::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};
+use crate::adapters::memory_secrets::MemorySecretStore;
+use crate::adapters::tenant_directory::TenantDirectory;
+use crate::domain::tenant::{SecretCounts, TenantSecrets};
 use crate::domain::{Currency, Money, Payment, PaymentStatus};
 use crate::ports::PaymentStore;
+use crate::ports::{SecretStore, TenantRecord, TenantStore};
 use std::sync::Mutex;
 use std::time::Duration;
 use time::macros::datetime;
@@ -95,5 +100,68 @@ pub fn webhook_service(svc: &MemoryCommandService) -> WebhookService<'_, MemoryS
         publisher: &svc.publisher,
         clock: &svc.clock,
         settings: &svc.settings,
+    }
+}
+
+/// The tenant service on the in-memory twins.
+pub type MemoryTenantService = TenantService<MemoryStore, MemorySecretStore, MemoryPublisher, FixedClock>;
+
+/// A fresh in-memory tenant service as app `app-test` at `https://app.example.com`.
+pub fn memory_tenants() -> MemoryTenantService {
+    TenantService {
+        store: MemoryStore::new(),
+        secrets: MemorySecretStore::new(),
+        publisher: MemoryPublisher::new(),
+        clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
+        app_identifier: "app-test".into(),
+        app_base_url: "https://app.example.com".into(),
+    }
+}
+
+/// The tenant directory on the in-memory twins.
+pub type MemoryDirectory = TenantDirectory<MemoryStore, MemorySecretStore>;
+
+/// A directory without cache in which `tenants` are configured and active, each with Stripe key
+/// `sk_test_{tenant}` and webhook secret `whsec_{tenant}`.
+pub async fn memory_directory(tenants: &[&str]) -> MemoryDirectory {
+    let directory = TenantDirectory::new(MemoryStore::new(), MemorySecretStore::new(), Duration::ZERO);
+    for tenant in tenants {
+        seed_tenant(&directory, tenant, &format!("sk_test_{tenant}"), true).await;
+    }
+    directory
+}
+
+/// Writes `tenant`'s record (active or disconnected) with Stripe key `key` and webhook secret
+/// `whsec_{tenant}` into `directory`'s stores, over whatever was there.
+pub async fn seed_tenant(directory: &MemoryDirectory, tenant: &str, key: &str, active: bool) {
+    let secrets = TenantSecrets {
+        stripe_secret_key: Some(key.into()),
+        webhook_signing_secrets: vec![format!("whsec_{tenant}").into()],
+    };
+    let stored = match directory.records().get_tenant(tenant).await {
+        Ok(stored) => stored,
+        Err(e) => panic!("reading {tenant}: {e}"),
+    };
+    let reference = match directory.secret_store().put_secrets(tenant, &secrets).await {
+        Ok(reference) => reference,
+        Err(e) => panic!("seeding {tenant}'s secrets: {e}"),
+    };
+    let record = TenantRecord {
+        tenant: tenant.into(),
+        status: if active {
+            crate::acp::AppConfigStatus::New
+        } else {
+            crate::acp::AppConfigStatus::Disconnected
+        },
+        is_active: active,
+        settings: serde_json::Map::new(),
+        announced_methods: vec![],
+        secrets: Some(reference),
+        secret_counts: SecretCounts::of(&secrets),
+        version: stored.as_ref().map_or(1, |r| r.version + 1),
+        outbox: vec![],
+    };
+    if let Err(e) = directory.records().put_tenant(&record, stored.map(|r| r.version)).await {
+        panic!("seeding {tenant}: {e}");
     }
 }

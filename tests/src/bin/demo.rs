@@ -1,19 +1,27 @@
 //! The README's main job: drives orders through a running local stack by its public surfaces (the
 //! checkout's HTTP route with the stack's bearer token, the command queues, the bus through a rule to a
 //! queue this program reads, Stripe as the customer, and Stripe's webhooks) and prints each ACP message
-//! as it leaves the bus: create → authorize → capture → refund (in part, then beyond what is left) and
-//! a second payment canceled. Exits non-zero if an expected message is missing.
+//! as it leaves the bus: the tenant configured first (`POST /private/configure`), then create →
+//! authorize → capture → refund (in part, then beyond what is left) and a second payment canceled.
+//! Exits non-zero if an expected message is missing.
 //!
 //! Usage: `demo [path/to/.local/stack.json]`
 
-use integration_tests::acp::{BusMessage, order_messages, send_command};
+use integration_tests::acp::{BusMessage, order_messages, send_command, tenant_messages};
 use integration_tests::local_stack::StackInfo;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// What the timeline shows for a message: the PSP status for PaymentUpdated, else the outcome it names.
+/// What the timeline shows for a message: the PSP status for PaymentUpdated, the tenant's status for
+/// AppConfigUpdated, the method for a payment-method command, else the outcome it names.
 fn status(m: &BusMessage) -> String {
+    if m.name == "AppConfigUpdated" {
+        return m.payload["status"].as_str().unwrap_or("-").to_string();
+    }
+    if m.name.ends_with("PaymentMethod") {
+        return m.payload["name"].as_str().unwrap_or("-").to_string();
+    }
     if m.name == "PaymentUpdated" {
         let details: Value = serde_json::from_str(m.payload["details"].as_str().unwrap_or("{}")).unwrap_or_default();
         return details["status"].as_str().unwrap_or("-").to_string();
@@ -74,6 +82,21 @@ impl Timeline<'_> {
                 .push(format!("{what}: expected {expected:?}, got {names:?}"));
         }
     }
+
+    /// Waits for the tenant's announcements up to AppConfigUpdated (the first configure of a tenant
+    /// also adds its payment method; a repeated one, on a kept stack, only updates the config).
+    async fn configured(&mut self) {
+        let mut seen: Vec<BusMessage> = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while seen.last().is_none_or(|m| m.name != "AppConfigUpdated") && std::time::Instant::now() < deadline {
+            seen.extend(tenant_messages(&self.sqs, &self.watch, self.tenant, 1, Duration::from_secs(5)).await);
+        }
+        seen.iter().for_each(print_row);
+        if seen.last().is_none_or(|m| m.name != "AppConfigUpdated") {
+            self.missing
+                .push("configure the tenant: no AppConfigUpdated".to_string());
+        }
+    }
 }
 
 async fn run(stack: StackInfo) -> Result<(), String> {
@@ -81,7 +104,7 @@ async fn run(stack: StackInfo) -> Result<(), String> {
     let sqs = aws_sdk_sqs::Client::new(&aws);
     // Watch the bus like a tenant would: a rule on the app's source into a queue of our own.
     let (rule, watch) = stack.watch_bus(&aws).await;
-    // The shop whose Stripe webhooks the stack accepts (the only tenant whose payments can be authorized).
+    // The shop whose Stripe webhooks localstripe delivers (stack.json `webhooks.tenant`).
     let tenant = stack.webhooks().tenant.as_str();
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -109,6 +132,12 @@ async fn run(stack: StackInfo) -> Result<(), String> {
         "{:<26}  {:<26}  {:<10}  {:<34}  {:>8}  status",
         "time (UTC)", "message", "tenant", "orderReference", "amount"
     );
+
+    println!(
+        "-- the App Catalog configures the tenant first: POST /private/configure (its Stripe key and webhook secret go to Secrets Manager)"
+    );
+    integration_tests::tenant::configure_tenant(&stack, tenant).await;
+    timeline.configured().await;
 
     println!("-- the shop's checkout creates the first order's payment: POST /private/initialize-payment");
     stack.initialize_payment(tenant, &first, 12_000, &[1, 2, 3]).await;

@@ -1,5 +1,6 @@
 //! The local inputs of the stack (`infra/local/parameters.json`): the stack name, template parameter
-//! values, and the secrets to create in moto (what `{{resolve:secretsmanager:...}}` references read).
+//! values, the secrets to create in moto (what `{{resolve:secretsmanager:...}}` references read), and
+//! the local tenant whose Stripe webhooks localstripe delivers.
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -19,6 +20,22 @@ pub struct LocalParameters {
     /// Secrets to create: name → SecretString.
     #[serde(rename = "Secrets", default)]
     pub secrets: BTreeMap<String, String>,
+    /// The tenant localstripe delivers its own signed webhooks for (the demo and the tests configure it
+    /// through `POST /private/configure` with these secrets).
+    #[serde(rename = "LocalTenant", default)]
+    pub local_tenant: Option<LocalTenant>,
+}
+
+/// The `LocalTenant` entry of the parameters file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalTenant {
+    /// Its `x-tenant-identifier`.
+    #[serde(rename = "TenantIdentifier")]
+    pub tenant_identifier: String,
+    /// The webhook signing secrets (`whsec_...`) it is configured with; localstripe signs with the first.
+    #[serde(rename = "WebhookSigningSecrets")]
+    pub webhook_signing_secrets: Vec<String>,
 }
 
 impl LocalParameters {

@@ -5,7 +5,7 @@ use crate::functions::{FunctionSpec, command_of_binary, functions};
 use crate::http_api::{self, HttpRequest, HttpResponse, Route};
 use crate::jwt::LocalIssuer;
 use crate::lambda::{Emulator, Target, Workspace, invoke};
-use crate::params::LocalParameters;
+use crate::params::{LocalParameters, LocalTenant};
 use crate::resources::{self, Clients, Location, Plan, plan};
 use crate::sqs_source;
 use crate::stack_file::{FunctionEntry, StackFile, Webhooks};
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 /// moto's default account.
 pub const ACCOUNT_ID: &str = "123456789012";
 
-/// The route localstripe delivers its own webhooks to (the default tenant's), and the events it sends there.
+/// The route localstripe delivers its own webhooks to (the local tenant's), and the events it sends there.
 pub const LOCALSTRIPE_WEBHOOK_ROUTE: &str = "POST /webhooks/stripe/{tenantIdentifier}/payment-intents";
 const LOCALSTRIPE_WEBHOOK_EVENTS: [&str; 2] = ["payment_intent.succeeded", "payment_intent.payment_failed"];
 
@@ -136,31 +136,31 @@ impl Provisioned {
             .map(String::as_str)
     }
 
-    /// The default tenant's webhook configuration (template parameters `DefaultTenantIdentifier` and
-    /// `StripeWebhookSecrets`, the stopgap until tenant configuration) with the URL of the route
-    /// localstripe delivers to; `None` when the template has neither the parameters nor the route.
-    pub fn webhooks(&self, http_base_url: &str) -> Option<Webhooks> {
-        let tenant = self.resolver.parameter("DefaultTenantIdentifier")?;
-        let secrets = self.resolver.parameter("StripeWebhookSecrets")?;
+    /// The local tenant's webhook configuration (`LocalTenant` of the parameters file) with the URL of
+    /// the route localstripe delivers to; `None` without a local tenant or without the route.
+    pub fn webhooks(&self, local_tenant: Option<&LocalTenant>, http_base_url: &str) -> Option<Webhooks> {
+        let local_tenant = local_tenant?;
+        let tenant = &local_tenant.tenant_identifier;
         let route = self
             .functions
             .iter()
             .flat_map(|f| &f.routes)
             .find(|r| r.key() == LOCALSTRIPE_WEBHOOK_ROUTE)?;
         Some(Webhooks {
-            tenant: tenant.to_string(),
-            secrets: secrets.split(',').map(|s| s.trim().to_string()).collect(),
+            tenant: tenant.clone(),
+            secrets: local_tenant.webhook_signing_secrets.clone(),
             localstripe_endpoint: format!("{http_base_url}{}", route.path.replace("{tenantIdentifier}", tenant)),
         })
     }
 
     /// The stack.json description (`http_base_url` from the running HTTP API, `bearer_token` from its
-    /// issuer).
+    /// issuer, `webhooks` from the local tenant).
     pub fn stack_file(
         &self,
         settings: &Settings,
         http_base_url: &str,
         bearer_token: Option<String>,
+        local_tenant: Option<&LocalTenant>,
     ) -> Result<StackFile> {
         let mut tables = BTreeMap::new();
         let mut bus_name = None;
@@ -218,7 +218,7 @@ impl Provisioned {
             dead_letter_queues,
             functions,
             bearer_token,
-            webhooks: self.webhooks(http_base_url),
+            webhooks: self.webhooks(local_tenant, http_base_url),
         })
     }
 }
@@ -237,7 +237,7 @@ fn local_environment(settings: &Settings) -> [(&'static str, String); 8] {
     ]
 }
 
-/// Makes localstripe deliver its own signed PaymentIntent events to the default tenant's webhook route,
+/// Makes localstripe deliver its own signed PaymentIntent events to the local tenant's webhook route,
 /// signed with the tenant's first secret (localstripe's `/_config/webhooks/{id}`).
 async fn configure_localstripe_webhooks(
     http: &reqwest::Client,
@@ -247,7 +247,7 @@ async fn configure_localstripe_webhooks(
     let secret = webhooks
         .secrets
         .first()
-        .ok_or_else(|| anyhow!("the default tenant has no webhook secret"))?;
+        .ok_or_else(|| anyhow!("the local tenant has no webhook secret"))?;
     let response = http
         .post(format!("{stripe_base_url}/_config/webhooks/local-stack"))
         .json(&json!({"url": webhooks.localstripe_endpoint, "secret": secret, "events": LOCALSTRIPE_WEBHOOK_EVENTS}))
@@ -547,7 +547,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         .transpose()?;
     tasks.spawn(serve_http(listener, Arc::new(routes), Arc::new(issuer), http.clone()));
 
-    let stack = provisioned.stack_file(&settings, &http_base_url, bearer_token)?;
+    let stack = provisioned.stack_file(&settings, &http_base_url, bearer_token, local.local_tenant.as_ref())?;
     if let Some(webhooks) = &stack.webhooks {
         configure_localstripe_webhooks(&http, &settings.stripe_base_url, webhooks).await?;
         log(format!(
@@ -589,9 +589,13 @@ mod tests {
     }
 
     /// Provisions the real template with the real local parameters and made-up physical values.
+    fn local_parameters() -> LocalParameters {
+        LocalParameters::load(&root().join("infra/local/parameters.json")).unwrap()
+    }
+
     async fn real_template() -> Provisioned {
         let template = Template::load(&root().join("template.yaml")).unwrap();
-        let local = LocalParameters::load(&root().join("infra/local/parameters.json")).unwrap();
+        let local = local_parameters();
         let pseudo = Pseudo {
             stack_name: local.stack_name.clone(),
             region: "eu-central-1".into(),
@@ -622,7 +626,9 @@ mod tests {
                 "CancelPaymentFunction",
                 "CancelPreOrderPaymentFunction",
                 "CapturePaymentFunction",
+                "ConfigureFunction",
                 "ConfirmPreOrderPaymentFunction",
+                "DisconnectFunction",
                 "InitializePaymentFunction",
                 "PreOrderPaymentFunction",
                 "RefundPaymentFunction",
@@ -636,6 +642,8 @@ mod tests {
                 "initialize-payment",
                 "POST /private/initialize-payment",
             ),
+            ("ConfigureFunction", "configure", "POST /private/configure"),
+            ("DisconnectFunction", "disconnect", "POST /private/disconnect"),
             (
                 "StripeRefundsWebhookFunction",
                 "stripe-refunds-webhook",
@@ -682,10 +690,7 @@ mod tests {
             assert_eq!(env["EVENT_BUS_NAME"], "EventBus");
             assert_eq!(env["APP_IDENTIFIER"], "acp-payment-local");
             assert_eq!(env["STRIPE_API_BASE"], "https://api.stripe.com");
-            assert_eq!(
-                env["STRIPE_SECRET_KEY"],
-                "{{resolve:secretsmanager:acp-payment-local/stripe-secret-key:SecretString}}"
-            );
+            assert_eq!(env["TENANT_SECRET_PREFIX"], "acp-payment-local/tenants/");
             assert_eq!(env["AWS_LAMBDA_LOG_LEVEL"], "INFO");
         }
     }
@@ -850,13 +855,18 @@ mod tests {
             stripe_base_url: "http://127.0.0.1:2".into(),
         };
         let file = p
-            .stack_file(&settings, "http://127.0.0.1:3", Some("jwt".into()))
+            .stack_file(
+                &settings,
+                "http://127.0.0.1:3",
+                Some("jwt".into()),
+                local_parameters().local_tenant.as_ref(),
+            )
             .unwrap();
         assert_eq!(file.bearer_token.as_deref(), Some("jwt"));
         assert_eq!(p.token_audience(), Some("aop-app"), "JwtAudience's default");
         let webhooks = file.webhooks.as_ref().unwrap();
         assert_eq!(webhooks.tenant, "demo-shop");
-        assert_eq!(webhooks.secrets, vec!["whsec_local_demo_only"]);
+        assert_eq!(webhooks.secrets, vec!["whsec_local_tests_only"]);
         assert_eq!(
             webhooks.localstripe_endpoint,
             "http://127.0.0.1:3/webhooks/stripe/demo-shop/payment-intents"

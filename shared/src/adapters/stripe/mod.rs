@@ -24,10 +24,13 @@ pub trait ApiKeys: Send + Sync {
     fn api_key(&self, tenant: &str) -> impl Future<Output = Result<SecretString, PspError>> + Send;
 }
 
-/// One key for every tenant (local stacks and tests).
+/// One key for every tenant: only for tests that talk to a PSP stand-in directly (feature
+/// `test-support`). The functions get each tenant's own key from the tenant directory.
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Clone, Debug)]
 pub struct StaticApiKey(SecretString);
 
+#[cfg(any(test, feature = "test-support"))]
 impl StaticApiKey {
     /// Wraps `key`.
     pub fn new(key: SecretString) -> Self {
@@ -35,6 +38,7 @@ impl StaticApiKey {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl ApiKeys for StaticApiKey {
     async fn api_key(&self, _tenant: &str) -> Result<SecretString, PspError> {
         Ok(self.0.clone())

@@ -1,0 +1,318 @@
+//! The HTTP handler of `POST /private/configure` and `POST /private/disconnect` (contract §5.1, §5.2,
+//! §6), behind the HttpApi's JWT authorizer. A request's path: API Gateway → [`handle`] → tenant header
+//! and body → tenant service (`shared::service::tenants`: record, secrets, events) → answer.
+//!
+//! Answers, as Spryker's App Catalog reads them:
+//! * configure: 200 `{tenantIdentifier, configuration}` (secrets redacted); a missing tenant header, a
+//!   malformed body or an invalid configuration is 422 `{"errors":[{"code":"422","message","status":422}]}`.
+//! * disconnect: 204; open payments without `x-confirmation-status` are 409 with the error's `confirm`
+//!   labels (also at the top level); `x-confirmation-status: false` is 400; a missing tenant header is 400
+//!   with code `20000`, an unknown tenant 400.
+//! * a temporary failure is 503, a lost race 409, both with the same error shape.
+//!
+//! Request bodies are never logged: they carry the tenant's secrets.
+
+use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::ports::{Clock, EventPublisher, PaymentStore, SecretStore, TenantStore};
+use shared::service::{TenantError, TenantService};
+
+/// The tenant header (contract §2) and its fallback.
+const TENANT_HEADERS: [&str; 2] = ["x-tenant-identifier", "x-store-reference"];
+/// The disconnect confirmation header (contract §5.2).
+const CONFIRMATION_HEADER: &str = "x-confirmation-status";
+
+/// One tenant endpoint; each has its own function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantEndpoint {
+    /// `POST /private/configure`.
+    Configure,
+    /// `POST /private/disconnect`.
+    Disconnect,
+}
+
+/// The configure body (contract §5.1).
+#[derive(Deserialize)]
+struct ConfigureRequest {
+    data: ConfigureData,
+}
+
+#[derive(Deserialize)]
+struct ConfigureData {
+    attributes: ConfigureAttributes,
+}
+
+#[derive(Deserialize)]
+struct ConfigureAttributes {
+    configuration: String,
+}
+
+/// An error answer: status, code, message and, for a 409 on disconnect, the confirmation labels.
+struct Failure {
+    status: u16,
+    code: String,
+    message: String,
+    confirm: bool,
+}
+
+impl Failure {
+    fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            code: code.into(),
+            message: message.into(),
+            confirm: false,
+        }
+    }
+
+    fn body(&self) -> Value {
+        let mut error = json!({"code": self.code, "message": self.message, "status": self.status});
+        if !self.confirm {
+            return json!({"errors": [error]});
+        }
+        let confirm = json!({"labelOk": "Ignore & Disconnect", "labelCancel": "Cancel"});
+        error["confirm"] = confirm.clone();
+        json!({"errors": [error], "confirm": confirm})
+    }
+}
+
+impl From<TenantError> for Failure {
+    fn from(e: TenantError) -> Self {
+        let message = e.to_string();
+        match e {
+            TenantError::Invalid(_) => Failure::new(422, "422", message),
+            TenantError::UnknownTenant => Failure::new(400, "20003", message),
+            TenantError::NeedsConfirmation => Failure {
+                confirm: true,
+                ..Failure::new(409, "20001", message)
+            },
+            TenantError::ConfirmationDeclined => Failure::new(400, "20002", message),
+            TenantError::Busy => Failure::new(409, "409", message),
+            TenantError::Unavailable(_) => Failure::new(503, "503", message),
+        }
+    }
+}
+
+fn response(status: u16, body: Option<&Value>) -> Result<Response<Body>, Error> {
+    let builder = Response::builder().status(status);
+    Ok(match body {
+        Some(body) => builder
+            .header("content-type", "application/json")
+            .body(Body::Text(body.to_string()))?,
+        None => builder.body(Body::Empty)?,
+    })
+}
+
+fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn tenant_of(request: &Request) -> Option<String> {
+    TENANT_HEADERS
+        .iter()
+        .find_map(|name| header(request, name))
+        .map(str::to_string)
+}
+
+/// `x-confirmation-status` as sent: `true`/`false` (the first of a comma-separated list), else absent.
+fn confirmation_of(request: &Request) -> Option<bool> {
+    let value = header(request, CONFIRMATION_HEADER)?;
+    let first = value.split(',').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match first.as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Serves one request to `endpoint`. Always an HTTP answer; `Err` only if the answer cannot be built.
+pub async fn handle<S, K, P, C>(
+    service: &TenantService<S, K, P, C>,
+    endpoint: TenantEndpoint,
+    request: Request,
+) -> Result<Response<Body>, Error>
+where
+    S: TenantStore + PaymentStore,
+    K: SecretStore,
+    P: EventPublisher,
+    C: Clock,
+{
+    let result = match endpoint {
+        TenantEndpoint::Configure => configure(service, &request).await.map(Some),
+        TenantEndpoint::Disconnect => disconnect(service, &request).await.map(|()| None),
+    };
+    match result {
+        Ok(Some(body)) => response(200, Some(&body)),
+        Ok(None) => response(204, None),
+        Err(failure) => {
+            tracing::warn!(?endpoint, status = failure.status, reason = %failure.message, "request not served");
+            response(failure.status, Some(&failure.body()))
+        }
+    }
+}
+
+async fn configure<S, K, P, C>(service: &TenantService<S, K, P, C>, request: &Request) -> Result<Value, Failure>
+where
+    S: TenantStore + PaymentStore,
+    K: SecretStore,
+    P: EventPublisher,
+    C: Clock,
+{
+    let tenant =
+        tenant_of(request).ok_or_else(|| Failure::new(422, "422", "the x-tenant-identifier header is missing"))?;
+    // The serde error names what is missing, never the values (they may be secrets).
+    let body: ConfigureRequest = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
+        let what = if e.is_data() { "incomplete" } else { "not JSON" };
+        Failure::new(
+            422,
+            "422",
+            format!("the request body is {what}: expected data.attributes.configuration as a JSON string"),
+        )
+    })?;
+    let configuration = service.configure(&tenant, &body.data.attributes.configuration).await?;
+    Ok(json!({"tenantIdentifier": tenant, "configuration": configuration}))
+}
+
+async fn disconnect<S, K, P, C>(service: &TenantService<S, K, P, C>, request: &Request) -> Result<(), Failure>
+where
+    S: TenantStore + PaymentStore,
+    K: SecretStore,
+    P: EventPublisher,
+    C: Clock,
+{
+    let tenant = tenant_of(request).ok_or_else(|| Failure::new(400, "20000", "Tenant identifier is missing."))?;
+    service.disconnect(&tenant, confirmation_of(request)).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::{Currency, Money, Payment};
+    use shared::service::testing::{MemoryTenantService, memory_tenants};
+
+    const KEY: &str = "sk_test_handler_secret";
+
+    /// The sample event of `function` (events/<function>.json) with `headers` and `body` replaced.
+    fn request(function: &str, headers: Value, body: &str) -> Request {
+        let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
+        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        event["headers"] = headers;
+        event["body"] = json!(body);
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    fn configure_body(configuration: Value) -> String {
+        json!({"data": {"type": "configuration", "attributes": {"configuration": configuration.to_string()}}})
+            .to_string()
+    }
+
+    async fn answer(svc: &MemoryTenantService, endpoint: TenantEndpoint, request: Request) -> (u16, Value) {
+        let response = handle(svc, endpoint, request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes: &[u8] = response.body().as_ref();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes).unwrap()
+        };
+        (status, body)
+    }
+
+    async fn configure(svc: &MemoryTenantService, headers: Value, body: &str) -> (u16, Value) {
+        answer(svc, TenantEndpoint::Configure, request("configure", headers, body)).await
+    }
+
+    async fn disconnect(svc: &MemoryTenantService, headers: Value) -> (u16, Value) {
+        answer(svc, TenantEndpoint::Disconnect, request("disconnect", headers, "")).await
+    }
+
+    fn tenant() -> Value {
+        json!({"content-type": "application/json", "x-tenant-identifier": "tenant-a"})
+    }
+
+    #[tokio::test]
+    async fn the_sample_events_are_served() {
+        let svc = memory_tenants();
+        let sample = |function: &str| {
+            let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
+            lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let (status, body) = answer(&svc, TenantEndpoint::Configure, sample("configure")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["configuration"]["stripeSecretKey"], "[redacted]");
+        let (status, _) = answer(&svc, TenantEndpoint::Disconnect, sample("disconnect")).await;
+        assert_eq!(status, 204);
+    }
+
+    #[tokio::test]
+    async fn configure_answers_the_redacted_configuration() {
+        let svc = memory_tenants();
+        let body = configure_body(json!({"stripeSecretKey": KEY, "paymentMethods": ["Credit Card"]}));
+        let (status, answer) = configure(&svc, tenant(), &body).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            answer,
+            json!({"tenantIdentifier": "tenant-a",
+                   "configuration": {"stripeSecretKey": "[redacted]", "paymentMethods": ["Credit Card"]}})
+        );
+        assert!(!answer.to_string().contains(KEY));
+    }
+
+    #[tokio::test]
+    async fn bad_configure_requests_are_422_with_errors() {
+        let svc = memory_tenants();
+        let valid = configure_body(json!({"stripeSecretKey": KEY}));
+        let no_tenant = configure(&svc, json!({"content-type": "application/json"}), &valid).await;
+        let not_json = configure(&svc, tenant(), "{").await;
+        let no_configuration = configure(&svc, tenant(), &json!({"data": {}}).to_string()).await;
+        let invalid = configure(&svc, tenant(), &configure_body(json!({"stripeSecretKey": "pk_oops"}))).await;
+        for (status, body) in [no_tenant, not_json, no_configuration, invalid] {
+            assert_eq!(status, 422, "{body}");
+            assert_eq!(
+                (&body["errors"][0]["code"], &body["errors"][0]["status"]),
+                (&json!("422"), &json!(422))
+            );
+            assert!(!body.to_string().contains("pk_oops"));
+        }
+        assert!(svc.publisher.published().is_empty());
+    }
+
+    #[tokio::test]
+    async fn disconnect_confirms_open_payments_and_answers_204() {
+        let svc = memory_tenants();
+        let (status, body) = disconnect(&svc, json!({})).await;
+        assert_eq!((status, &body["errors"][0]["code"]), (400, &json!("20000")));
+        let (status, _) = disconnect(&svc, tenant()).await;
+        assert_eq!(status, 400, "unknown tenant");
+
+        configure(&svc, tenant(), &configure_body(json!({"stripeSecretKey": KEY}))).await;
+        let payment = Payment::new(
+            "tenant-a".into(),
+            "tx-1".into(),
+            Some("DE--1".into()),
+            "pi_1".into(),
+            Money::new(100, Currency::parse("EUR").unwrap()),
+            "t0",
+        );
+        svc.store.insert_payment(&payment).await.unwrap();
+        let (status, body) = disconnect(&svc, tenant()).await;
+        assert_eq!(status, 409);
+        let labels = json!({"labelOk": "Ignore & Disconnect", "labelCancel": "Cancel"});
+        assert_eq!((&body["confirm"], &body["errors"][0]["confirm"]), (&labels, &labels));
+        let mut declined = tenant();
+        declined["x-confirmation-status"] = json!("false");
+        assert_eq!(disconnect(&svc, declined).await.0, 400);
+        let mut confirmed = tenant();
+        confirmed["x-confirmation-status"] = json!("true");
+        assert_eq!(disconnect(&svc, confirmed).await, (204, Value::Null));
+        let names: Vec<String> = svc.publisher.published().into_iter().map(|e| e.detail_type).collect();
+        assert_eq!(names, vec!["AppConfigUpdated", "AppConfigUpdated"]);
+    }
+}

@@ -1,0 +1,320 @@
+//! Configure and disconnect a tenant (contract §5.1, §5.2, decision §9.9).
+//!
+//! **Configure** merges the sent configuration over the stored one, keeps the secrets in the secret
+//! store (a new version when they changed) and the rest in the tenant record, and tells the tenant, in
+//! this order: Add/Update/DeletePaymentMethod for the change of its payment methods (§3.4),
+//! ReadyForMerchantAppOnboarding when it runs a marketplace (§3.5), AppConfigUpdated (§3.6).
+//!
+//! **Disconnect** needs a confirmation while the tenant has open payments, then sends DeletePaymentMethod
+//! for every announced method and AppConfigUpdated with `isActive: false`.
+//!
+//! The record write is conditional on the version read (a concurrent configure is retried on the newer
+//! record, never overwritten) and carries the events as its outbox: they are published after the write
+//! and cleared once published; a configure or disconnect that finds an unpublished outbox publishes it
+//! first, so no announcement is lost and their order is kept. Event ids derive from the record version,
+//! so a republish is harmless.
+
+use crate::acp::event::event_id;
+use crate::acp::{
+    AppConfigStatus, AppConfigUpdated, BusEvent, Channel, DeletePaymentMethod, Onboarding, OnboardingStrategy,
+    OutgoingMessage, PaymentMethodPayload, ReadyForMerchantAppOnboarding,
+};
+use crate::domain::tenant::{
+    self, ConfigErrors, MethodChange, PROVIDER_NAME, SecretCounts, TenantSecrets, method_changes, payment_method,
+    redacted,
+};
+use crate::ports::{Clock, EventPublisher, PaymentStore, SecretStore, StoreError, TenantRecord, TenantStore};
+use serde_json::{Map, Value};
+
+/// Every channel the app uses, announced in AppConfigUpdated (decision §9.9, contract §1.4).
+pub const APP_CHANNELS: [Channel; 5] = [
+    Channel::PaymentEvents,
+    Channel::PaymentCommands,
+    Channel::PaymentMethodCommands,
+    Channel::AppEvents,
+    Channel::MerchantAppEvents,
+];
+
+/// How often a write that lost a race with another configure or disconnect is tried again.
+const ATTEMPTS: usize = 3;
+
+/// Why a configure or disconnect did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// The configuration is invalid (HTTP 422).
+    #[error("{0}")]
+    Invalid(#[from] ConfigErrors),
+    /// Disconnect of a tenant that was never configured (HTTP 400).
+    #[error("the tenant is not configured")]
+    UnknownTenant,
+    /// Disconnect while payments are open, without confirmation (HTTP 409 with a confirmation).
+    #[error(
+        "The payment App cannot be disconnected when there are open orders. Open orders won't be processed \
+         automatically if you disconnect the App. Close the open orders to continue."
+    )]
+    NeedsConfirmation,
+    /// The confirmation was declined (HTTP 400).
+    #[error("Please close any open orders and try again.")]
+    ConfirmationDeclined,
+    /// Other configures or disconnects kept changing the record (HTTP 409: try again).
+    #[error("the tenant's configuration is being changed by another request")]
+    Busy,
+    /// The store, the secret store or the bus failed (HTTP 503); what was written stays consistent and
+    /// unpublished events are published by the next configure or disconnect.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for TenantError {
+    fn from(e: StoreError) -> Self {
+        TenantError::Unavailable(e.to_string())
+    }
+}
+
+/// Configures and disconnects tenants. `S` holds both the tenant records and the payments.
+pub struct TenantService<S, K, P, C> {
+    /// Tenant records and payments.
+    pub store: S,
+    /// The tenants' PSP secrets.
+    pub secrets: K,
+    /// The event bus.
+    pub publisher: P,
+    /// The clock.
+    pub clock: C,
+    /// The app identifier.
+    pub app_identifier: String,
+    /// The app's base URL (`APP_BASE_URL`): payment methods and onboarding point below it.
+    pub app_base_url: String,
+}
+
+/// What a record write decides: the new record, its messages.
+struct Change {
+    record: TenantRecord,
+    messages: Vec<OutgoingMessage>,
+}
+
+impl<S, K, P, C> TenantService<S, K, P, C>
+where
+    S: TenantStore + PaymentStore,
+    K: SecretStore,
+    P: EventPublisher,
+    C: Clock,
+{
+    /// `POST /private/configure`: `configuration` is the JSON string of `data.attributes.configuration`.
+    /// Returns the merged configuration, secrets redacted.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn configure(&self, tenant: &str, configuration: &str) -> Result<Map<String, Value>, TenantError> {
+        let update = &tenant::parse_configuration(configuration)?;
+        let record = self
+            .write(tenant, |stored| async move {
+                let stored_secrets = match stored.as_ref().and_then(|r| r.secrets.as_ref()) {
+                    Some(reference) => self.read_secrets(reference).await?,
+                    None => TenantSecrets::default(),
+                };
+                let empty = Map::new();
+                let stored_settings = stored.as_ref().map_or(&empty, |r| &r.settings);
+                let (settings, secrets) = tenant::merge(stored_settings, &stored_secrets, update)?;
+                let reference = match stored.as_ref().and_then(|r| r.secrets.clone()) {
+                    Some(reference) if secrets.same_as(&stored_secrets) => reference,
+                    Some(_) | None => self
+                        .secrets
+                        .put_secrets(tenant, &secrets)
+                        .await
+                        .map_err(|e| TenantError::Unavailable(e.to_string()))?,
+                };
+                let status = tenant::status_after_configure(stored.as_ref().map(|r| r.status));
+                let wanted: Vec<PaymentMethodPayload> = tenant::payment_methods(&settings)
+                    .iter()
+                    .map(|name| payment_method(name, &self.app_base_url))
+                    .collect();
+                let announced = stored.as_ref().map(|r| r.announced_methods.clone()).unwrap_or_default();
+                let mut messages: Vec<OutgoingMessage> = method_changes(&announced, &wanted)
+                    .into_iter()
+                    .map(|change| match change {
+                        MethodChange::Add(m) => OutgoingMessage::AddPaymentMethod(m),
+                        MethodChange::Update(m) => OutgoingMessage::UpdatePaymentMethod(m),
+                        MethodChange::Delete(name) => OutgoingMessage::DeletePaymentMethod(DeletePaymentMethod {
+                            name,
+                            provider_name: PROVIDER_NAME.into(),
+                        }),
+                    })
+                    .collect();
+                if tenant::is_marketplace(&settings) {
+                    messages.push(self.ready_for_onboarding());
+                }
+                let counts = SecretCounts::of(&secrets);
+                messages.push(self.app_config_updated(status, true, redacted(&settings, counts)));
+                Ok(Some(Change {
+                    record: TenantRecord {
+                        tenant: tenant.to_string(),
+                        status,
+                        is_active: true,
+                        settings,
+                        announced_methods: wanted,
+                        secrets: Some(reference),
+                        secret_counts: counts,
+                        version: stored.as_ref().map_or(1, |r| r.version + 1),
+                        outbox: vec![],
+                    },
+                    messages,
+                }))
+            })
+            .await?;
+        // The decision above always writes a record; `None` would mean nothing was configured.
+        let record = record.ok_or_else(|| TenantError::Unavailable("the configuration was not written".into()))?;
+        tracing::info!(status = ?record.status, methods = record.announced_methods.len(), "tenant configured");
+        Ok(redacted(&record.settings, record.secret_counts))
+    }
+
+    /// `POST /private/disconnect`; `confirmation` is the `x-confirmation-status` header, when sent.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn disconnect(&self, tenant: &str, confirmation: Option<bool>) -> Result<(), TenantError> {
+        let record = self
+            .write(tenant, |stored| async move {
+                let stored = stored.ok_or(TenantError::UnknownTenant)?;
+                if !stored.is_active {
+                    // Disconnected already: nothing new to tell.
+                    return Ok(None);
+                }
+                if self.store.has_open_payments(tenant).await? {
+                    match confirmation {
+                        None => return Err(TenantError::NeedsConfirmation),
+                        Some(false) => return Err(TenantError::ConfirmationDeclined),
+                        Some(true) => tracing::warn!("disconnecting with open payments, as confirmed"),
+                    }
+                }
+                let mut messages: Vec<OutgoingMessage> = stored
+                    .announced_methods
+                    .iter()
+                    .map(|m| {
+                        OutgoingMessage::DeletePaymentMethod(DeletePaymentMethod {
+                            name: m.name.clone(),
+                            provider_name: m.provider_name.clone(),
+                        })
+                    })
+                    .collect();
+                let status = AppConfigStatus::Disconnected;
+                let config = redacted(&stored.settings, stored.secret_counts);
+                messages.push(self.app_config_updated(status, false, config));
+                Ok(Some(Change {
+                    record: TenantRecord {
+                        status,
+                        is_active: false,
+                        announced_methods: vec![],
+                        version: stored.version + 1,
+                        outbox: vec![],
+                        ..stored
+                    },
+                    messages,
+                }))
+            })
+            .await?;
+        if record.is_some() {
+            tracing::info!("tenant disconnected");
+        }
+        Ok(())
+    }
+
+    async fn read_secrets(&self, reference: &crate::ports::SecretRef) -> Result<TenantSecrets, TenantError> {
+        self.secrets
+            .get_secrets(reference)
+            .await
+            .map_err(|e| TenantError::Unavailable(e.to_string()))
+    }
+
+    /// Reads the record (publishing a pending outbox first), lets `decide` compute the change, writes it
+    /// conditionally (again on the newer record after a lost race), then publishes its events.
+    async fn write<D, Fut>(&self, tenant: &str, decide: D) -> Result<Option<TenantRecord>, TenantError>
+    where
+        D: Fn(Option<TenantRecord>) -> Fut,
+        Fut: Future<Output = Result<Option<Change>, TenantError>>,
+    {
+        for _ in 0..ATTEMPTS {
+            let stored = self.store.get_tenant(tenant).await?;
+            if let Some(pending) = stored.as_ref().filter(|r| !r.outbox.is_empty()) {
+                self.publish(pending).await?;
+            }
+            let expected = stored.as_ref().map(|r| r.version);
+            let Some(Change { mut record, messages }) = decide(stored).await? else {
+                return Ok(None);
+            };
+            record.outbox = self.render(tenant, record.version, &messages);
+            match self.store.put_tenant(&record, expected).await {
+                Ok(()) => {
+                    self.publish(&record).await?;
+                    return Ok(Some(record));
+                }
+                Err(StoreError::Conflict(_)) => {
+                    tracing::info!("the tenant record changed meanwhile; deciding again");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(TenantError::Busy)
+    }
+
+    /// Publishes the outbox of `record`, then clears it.
+    async fn publish(&self, record: &TenantRecord) -> Result<(), TenantError> {
+        self.publisher
+            .publish(&record.outbox)
+            .await
+            .map_err(|e| TenantError::Unavailable(e.to_string()))?;
+        if let Err(e) = self.store.clear_tenant_outbox(&record.tenant, record.version).await {
+            // Published already: the next writer republishes them under the same ids, harmlessly.
+            tracing::warn!(error = %e, "the published outbox could not be cleared");
+        }
+        Ok(())
+    }
+
+    /// The events of the record at `version`, with ids stable for that version.
+    fn render(&self, tenant: &str, version: u64, messages: &[OutgoingMessage]) -> Vec<BusEvent> {
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let at = self.clock.now();
+        let version = version.to_string();
+        messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let id = event_id(&[tenant, "tenant-config", &version, &i.to_string(), m.name()]);
+                BusEvent::render(m, tenant, &self.app_identifier, &correlation_id, id, at)
+            })
+            .collect()
+    }
+
+    fn app_config_updated(
+        &self,
+        status: AppConfigStatus,
+        is_active: bool,
+        config: Map<String, Value>,
+    ) -> OutgoingMessage {
+        OutgoingMessage::AppConfigUpdated(AppConfigUpdated {
+            app_identifier: self.app_identifier.clone(),
+            is_active,
+            status,
+            config,
+            message_channels: APP_CHANNELS.to_vec(),
+        })
+    }
+
+    /// ReadyForMerchantAppOnboarding: merchants onboard through the app's API (contract §3.5, §5.7).
+    fn ready_for_onboarding(&self) -> OutgoingMessage {
+        OutgoingMessage::ReadyForMerchantAppOnboarding(ReadyForMerchantAppOnboarding {
+            onboarding: Onboarding {
+                url: format!(
+                    "{}/private/merchants/onboarding",
+                    self.app_base_url.trim_end_matches('/')
+                ),
+                strategy: OnboardingStrategy::Api,
+            },
+            app_type: "payment".into(),
+            app_name: PROVIDER_NAME.into(),
+            app_identifier: self.app_identifier.clone(),
+            additional_links: None,
+            merchant_onboarding_states: None,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "tenants_tests.rs"]
+mod tests;
