@@ -1,4 +1,4 @@
-//! The store conformance suite (including the webhook inbox) against `DynamoStore` on a moto table.
+//! The store conformance suites (payments with the webhook inbox; merchant onboardings) against `DynamoStore` on a moto table.
 //!
 //! Each test uses its own table. The suite's checks could share one table on real DynamoDB, but not
 //! on moto 5.2: a failed TransactWriteItems there restores a copy of the whole table taken when the
@@ -6,6 +6,7 @@
 //! `transact_write_items`).
 
 use integration_tests::aws::{create_payment_table, sdk_config};
+use shared::adapters::onboarding_contract;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::store_contract;
 
@@ -18,6 +19,11 @@ async fn store() -> DynamoStore {
 #[tokio::test]
 async fn dynamo_store_passes_the_store_contract() {
     store_contract::run_all(&store().await).await;
+}
+
+#[tokio::test]
+async fn dynamo_store_passes_the_onboarding_contract() {
+    onboarding_contract::run_all(&store().await).await;
 }
 
 /// The raw items: keys, the store-internal payment lease and the operation's TTL attribute.

@@ -10,6 +10,8 @@
 //! | operation | `TENANT#{t}#OP#{key}`         | `OP`            | the [`OperationRecord`] fields               |
 //! | inbox     | `TENANT#{t}#INBOX#{tx}`       | `EVENT#{evt}`   | the [`InboxEntry`] fields                    |
 //!
+//! Merchant onboardings live in the same table (items and conditions in `dynamodb/onboarding.rs`).
+//!
 //! `op_lease` (the key of the operation holding the payment) and `op_lease_until` (epoch seconds) are
 //! internal to the store: they are never part of the domain [`Payment`]. Every rule of the store
 //! protocol is a DynamoDB condition; multi-item changes are single `TransactWriteItems` calls.
@@ -27,6 +29,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+
+mod onboarding;
 
 /// A DynamoDB item.
 type Item = HashMap<String, AttributeValue>;

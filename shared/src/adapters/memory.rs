@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use time::OffsetDateTime;
 use tokio::task::yield_now;
 
+mod onboarding;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means another test thread panicked; the data is still usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -42,6 +44,8 @@ struct StoreState {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<StoreState>,
+    /// Merchant onboardings (the same table as the payments in DynamoDB; kept apart here).
+    onboardings: Mutex<onboarding::Onboardings>,
 }
 
 impl MemoryStore {

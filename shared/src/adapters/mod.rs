@@ -4,6 +4,8 @@ pub mod dynamodb;
 pub mod eventbridge;
 pub mod memory;
 #[cfg(any(test, feature = "test-support"))]
+pub mod onboarding_contract;
+#[cfg(any(test, feature = "test-support"))]
 pub mod store_contract;
 pub mod stripe;
 pub mod webhook_secrets;

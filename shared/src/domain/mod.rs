@@ -1,10 +1,12 @@
 //! The domain: money, payments, refunds and the decisions commands take on them. No AWS or HTTP types.
 
 pub mod money;
+pub mod onboarding;
 pub mod payment;
 pub mod refund;
 
 pub use money::{Currency, Money, MoneyError};
+pub use onboarding::{AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource};
 pub use payment::{Payment, PaymentStatus, Rejection};
 pub use refund::{Refund, RefundStatus};
 

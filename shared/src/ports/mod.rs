@@ -3,12 +3,14 @@
 
 pub mod clock;
 pub mod gateway;
+pub mod onboarding;
 pub mod publisher;
 pub mod store;
 pub mod webhook;
 
 pub use clock::Clock;
 pub use gateway::{PaymentGateway, PspError, PspPaymentIntent, PspRefund};
+pub use onboarding::{AccountEvent, CreateAccount, MerchantAccounts, OnboardingStore, OnboardingUrls, PspAccount};
 pub use publisher::{EventPublisher, PublishError};
 pub use store::{Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError};
 pub use webhook::{InboxEntry, SecretsError, WebhookChange, WebhookEvent, WebhookKind, WebhookSecrets};

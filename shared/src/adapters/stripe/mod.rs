@@ -4,8 +4,10 @@
 //! Hyperswitch connector style: this module does HTTP, [`transformers`] holds Stripe's wire types and
 //! the one exhaustive status mapping per object. Every mutating call sends the caller's
 //! `Idempotency-Key` unchanged, so a retry after an unknown outcome replays Stripe's saved answer
-//! (reliability §1.1). API keys are fetched per tenant through [`ApiKeys`] and never logged.
+//! (reliability §1.1). API keys are fetched per tenant through [`ApiKeys`] and never logged. [`connect`]
+//! adds the merchants' Connect accounts (onboarding) on the same HTTP plumbing.
 
+pub mod connect;
 mod transformers;
 pub mod webhook;
 
