@@ -6,8 +6,8 @@
 //! `transact_write_items`).
 
 use integration_tests::aws::{create_payment_table, sdk_config};
-use shared::adapters::onboarding_contract;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::onboarding_contract;
 use shared::adapters::store_contract;
 
 async fn store() -> DynamoStore {

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use tokio::task::yield_now;
 
 mod onboarding;
+pub use onboarding::MemoryAccounts;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means another test thread panicked; the data is still usable.

@@ -31,8 +31,14 @@ pub async fn insert_get_and_find_by_account<S: OnboardingStore>(store: &S) {
     assert_eq!(store.get_onboarding(&t, "MER000001").await, Ok(None));
     assert_eq!(store.find_onboarding_by_account(&t, "acct_1").await, Ok(None));
     store.insert_onboarding(&onboarding).await.expect("insert");
-    assert_eq!(store.get_onboarding(&t, "MER000001").await, Ok(Some(onboarding.clone())));
-    assert_eq!(store.find_onboarding_by_account(&t, "acct_1").await, Ok(Some(onboarding)));
+    assert_eq!(
+        store.get_onboarding(&t, "MER000001").await,
+        Ok(Some(onboarding.clone()))
+    );
+    assert_eq!(
+        store.find_onboarding_by_account(&t, "acct_1").await,
+        Ok(Some(onboarding))
+    );
 }
 
 /// A merchant has one onboarding, and an account belongs to one merchant.
@@ -92,7 +98,10 @@ pub async fn tenants_and_separators_stay_apart<S: OnboardingStore>(store: &S) {
     let mine = MerchantOnboarding::new(a.clone(), "MER#1".into(), "acct#1".into());
     store.insert_onboarding(&mine).await.expect("insert");
     let theirs = MerchantOnboarding::new(b.clone(), "MER#1".into(), "acct#1".into());
-    store.insert_onboarding(&theirs).await.expect("the same ids in another tenant");
+    store
+        .insert_onboarding(&theirs)
+        .await
+        .expect("the same ids in another tenant");
     assert_eq!(store.find_onboarding_by_account(&b, "acct#1").await, Ok(Some(theirs)));
     assert_eq!(store.get_onboarding(&a, "MER#1").await, Ok(Some(mine)));
     assert_eq!(store.get_onboarding(&format!("{a}#MERCHANT#MER"), "1").await, Ok(None));

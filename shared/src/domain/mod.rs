@@ -6,7 +6,9 @@ pub mod payment;
 pub mod refund;
 
 pub use money::{Currency, Money, MoneyError};
-pub use onboarding::{AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource};
+pub use onboarding::{
+    AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource,
+};
 pub use payment::{Payment, PaymentStatus, Rejection};
 pub use refund::{Refund, RefundStatus};
 

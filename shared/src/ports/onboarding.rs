@@ -72,7 +72,8 @@ pub struct AccountEvent {
 pub trait OnboardingStore: Send + Sync {
     /// Stores a new onboarding and the alias from its PSP account. `Conflict` if the merchant has one
     /// already, or the account belongs to another merchant.
-    fn insert_onboarding(&self, onboarding: &MerchantOnboarding) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_onboarding(&self, onboarding: &MerchantOnboarding)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Reads a merchant's onboarding (strongly consistent).
     fn get_onboarding(

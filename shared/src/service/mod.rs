@@ -2,6 +2,7 @@
 
 pub mod checkout;
 pub mod commands;
+pub mod onboarding;
 pub mod operation;
 pub mod runner;
 #[cfg(any(test, feature = "test-support"))]
@@ -10,5 +11,8 @@ pub mod webhooks;
 
 pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
 pub use commands::{CommandService, Settings};
+pub use onboarding::{
+    AccountReport, AccountWebhooks, MerchantOnboarder, OnboardingError, OnboardingLink, OnboardingRequest,
+};
 pub use runner::{OperationError, OperationReport};
 pub use webhooks::{DrainReport, WebhookError, WebhookReport, WebhookService};

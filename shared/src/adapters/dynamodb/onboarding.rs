@@ -28,7 +28,10 @@ fn onboarding_key(tenant: &str, merchant_reference: &str) -> super::Item {
 }
 
 fn account_key(tenant: &str, account_id: &str) -> super::Item {
-    key(format!("TENANT#{}#ACCOUNT#{}", part(tenant), part(account_id)), ACCOUNT_SK)
+    key(
+        format!("TENANT#{}#ACCOUNT#{}", part(tenant), part(account_id)),
+        ACCOUNT_SK,
+    )
 }
 
 /// The alias item pointing from a PSP account to its merchant.
@@ -67,7 +70,11 @@ impl OnboardingStore for DynamoStore {
             .map_err(|f| f.into_store_error("insert onboarding"))
     }
 
-    async fn get_onboarding(&self, tenant: &str, merchant_reference: &str) -> Result<Option<MerchantOnboarding>, StoreError> {
+    async fn get_onboarding(
+        &self,
+        tenant: &str,
+        merchant_reference: &str,
+    ) -> Result<Option<MerchantOnboarding>, StoreError> {
         self.get(onboarding_key(tenant, merchant_reference))
             .await?
             .map(|item| decode("onboarding", item))
@@ -86,7 +93,11 @@ impl OnboardingStore for DynamoStore {
         self.get_onboarding(tenant, &alias.merchant_reference).await
     }
 
-    async fn replace_onboarding(&self, onboarding: &MerchantOnboarding, expected_version: u64) -> Result<(), StoreError> {
+    async fn replace_onboarding(
+        &self,
+        onboarding: &MerchantOnboarding,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
         let item = item_with_key(
             "onboarding",
             onboarding,

@@ -10,11 +10,11 @@
 //! creating an Account Link has no effect besides the link, so it sends none (each call is a new link).
 
 use super::transformers::{Form, StripeEvent};
+use super::webhook::{EventParseError, ParsedEvent};
 use super::{ApiKeys, StripeGateway};
 use crate::domain::{AccountHold, AccountReview};
 use crate::ports::PspError;
 use crate::ports::onboarding::{AccountEvent, CreateAccount, MerchantAccounts, OnboardingUrls, PspAccount};
-use super::webhook::{EventParseError, ParsedEvent};
 use reqwest::Method;
 use serde::Deserialize;
 
@@ -393,8 +393,10 @@ mod tests {
     }
 
     fn event(event_type: &str, account: serde_json::Value) -> Vec<u8> {
-        serde_json::to_vec(&json!({"id": "evt_1", "object": "event", "created": 1767225601, "type": event_type,
-                                  "account": "acct_1", "data": {"object": account}}))
+        serde_json::to_vec(
+            &json!({"id": "evt_1", "object": "event", "created": 1767225601, "type": event_type,
+                                  "account": "acct_1", "data": {"object": account}}),
+        )
         .unwrap()
     }
 
