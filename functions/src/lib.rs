@@ -4,9 +4,13 @@
 //! * [`command_handler`]: CapturePayment, CancelPayment and RefundPayment from their SQS queues.
 //! * [`sync_api`]: the synchronous checkout endpoints behind the HttpApi.
 //! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
+//! * [`onboarding`]: `POST /private/merchants/onboarding`, merchant onboarding at the PSP.
+//! * [`account_webhook`]: Stripe account webhooks (merchant onboarding status).
 //! * [`wiring`]: building the clients once per cold start from the environment.
 
+pub mod account_webhook;
 pub mod command_handler;
+pub mod onboarding;
 pub mod sync_api;
 pub mod webhook_handler;
 pub mod wiring;

@@ -2,7 +2,7 @@
 //! then hand the handler to the Lambda runtime.
 
 use crate::sync_api::{self, Endpoint};
-use crate::{command_handler, webhook_handler};
+use crate::{account_webhook, command_handler, onboarding, webhook_handler};
 use lambda_runtime::{Error, service_fn};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
@@ -12,7 +12,7 @@ use shared::config::{AppConfig, ConfigError, WebhookConfig};
 use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
 use shared::service::webhooks::InboxDrain;
-use shared::service::{CheckoutService, CommandService, Settings, WebhookService};
+use shared::service::{AccountWebhooks, CheckoutService, CommandService, MerchantOnboarder, Settings, WebhookService};
 
 /// The command service on the real adapters.
 pub type LiveCommandService =
@@ -78,6 +78,51 @@ pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
     };
     lambda_http::run(service_fn(|request| {
         webhook_handler::handle(&service, &secrets, kind, request)
+    }))
+    .await
+}
+
+/// Runs the accounts webhook function (`POST /webhooks/stripe/{tenantIdentifier}/accounts`): the same
+/// environment as [`run_webhook_function`]. It needs no Stripe key: each event carries the account.
+pub async fn run_accounts_webhook_function() -> Result<(), Error> {
+    init_tracing();
+    let config = WebhookConfig::from_env()?;
+    let secrets = EnvWebhookSecrets::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name);
+    let settings = Settings::new(&config.app_identifier);
+    let service = AccountWebhooks {
+        store: &store,
+        publisher: &publisher,
+        clock: &SystemClock,
+        settings: &settings,
+    };
+    lambda_http::run(service_fn(|request| {
+        account_webhook::handle(&service, &secrets, request)
+    }))
+    .await
+}
+
+/// Runs the merchant onboarding function (`POST /private/merchants/onboarding`) with the command
+/// functions' environment ([`AppConfig`]): the store and Stripe (Connect) with the tenant's key.
+pub async fn run_onboarding_function() -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let timeouts = Timeouts {
+        request: config.psp_timeout,
+        ..Timeouts::default()
+    };
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let keys = StaticApiKey::new(config.stripe_secret_key.clone());
+    let accounts = StripeGateway::new(&config.stripe_api_base, keys, timeouts)?;
+    let onboarder = MerchantOnboarder {
+        store: &store,
+        accounts: &accounts,
+    };
+    lambda_http::run(lambda_http::service_fn(|request| {
+        onboarding::handle(&onboarder, request)
     }))
     .await
 }
