@@ -136,3 +136,56 @@ async fn items_have_the_documented_layout() {
     assert_eq!(n(&inbox, "expires_at"), Some((now + 86_400).to_string()));
     assert_eq!(store.inbox("t1", "tx1").await, Ok(vec![entry]));
 }
+
+/// The onboarding items: the merchant's onboarding and the alias from its Stripe account.
+#[tokio::test]
+async fn onboarding_items_have_the_documented_layout() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::domain::MerchantOnboarding;
+    use shared::ports::OnboardingStore;
+
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = create_payment_table(&client).await;
+    let store = DynamoStore::new(client.clone(), &table);
+    store
+        .insert_onboarding(&MerchantOnboarding::new("t1".into(), "MER1".into(), "acct_1".into()))
+        .await
+        .expect("insert");
+    let raw = |pk: &str, sk: &str| {
+        client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+    };
+    let onboarding = raw("TENANT#t1#MERCHANT#MER1", "ONBOARDING")
+        .await
+        .expect("get")
+        .item
+        .expect("onboarding item");
+    assert_eq!(
+        onboarding
+            .get("account_id")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some("acct_1")
+    );
+    assert_eq!(
+        onboarding.get("status").and_then(|v| v.as_s().ok()).map(String::as_str),
+        Some("incomplete")
+    );
+    let alias = raw("TENANT#t1#ACCOUNT#acct_1", "ACCOUNT")
+        .await
+        .expect("get")
+        .item
+        .expect("alias item");
+    assert_eq!(
+        alias
+            .get("merchant_reference")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some("MER1")
+    );
+}

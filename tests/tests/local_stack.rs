@@ -340,7 +340,10 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
                       "successUrl": "https://mp.example/ok", "refreshUrl": "https://mp.example/again",
                       "cancelUrl": "https://mp.example/cancel", "errorUrl": "https://mp.example/error"});
     let route = "/private/merchants/onboarding";
-    let headers = [("x-tenant-identifier", tenant), ("x-merchant-reference", merchant.as_str())];
+    let headers = [
+        ("x-tenant-identifier", tenant),
+        ("x-merchant-reference", merchant.as_str()),
+    ];
     let (status, answer) = post_private(&stack, route, &headers[1..], &body).await;
     assert_eq!(
         (status, answer["errors"][0]["message"].as_str()),
@@ -387,23 +390,26 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
                            "livemode": false, "account": account, "data": {"object": object}})
         .to_string();
         let signature = signature_header(&[signing_secret], now, event.as_bytes());
-        http.post(format!("{}/webhooks/stripe/{route_tenant}/accounts", stack.http_base_url))
-            .header("stripe-signature", signature)
-            .header("content-type", "application/json")
-            .body(event)
-            .send()
+        http.post(format!(
+            "{}/webhooks/stripe/{route_tenant}/accounts",
+            stack.http_base_url
+        ))
+        .header("stripe-signature", signature)
+        .header("content-type", "application/json")
+        .body(event)
+        .send()
     };
     let status = |r: reqwest::Result<reqwest::Response>| r.expect("the stack answers").status().as_u16();
     let evt = |n: u32| format!("evt_{account}_{n}");
     let not_submitted = json!({"details_submitted": false, "requirements.currently_due": ["external_account"]});
     let steps = [
         (evt(1), 100, not_submitted.clone()), // still incomplete: nothing to tell
-        (evt(2), 101, json!({})),              // submitted, not enabled: pending
-        (evt(2), 101, json!({})),              // the same delivery again
+        (evt(2), 101, json!({})),             // submitted, not enabled: pending
+        (evt(2), 101, json!({})),             // the same delivery again
         (evt(3), 102, json!({"charges_enabled": true})),
         (evt(4), 103, json!({"charges_enabled": true, "payouts_enabled": true})),
         (evt(5), 103, json!({"charges_enabled": true, "payouts_enabled": true})), // unchanged
-        (evt(0), 99, not_submitted),          // late and old: never moves back
+        (evt(0), 99, not_submitted),                                              // late and old: never moves back
         (
             evt(6),
             104,
@@ -436,12 +442,23 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
         400
     );
 
-    let expected = ["pending", "enabled", "completed", "restricted soon", "restricted", "rejected"];
+    let expected = [
+        "pending",
+        "enabled",
+        "completed",
+        "restricted soon",
+        "restricted",
+        "rejected",
+    ];
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
     loop {
         let batch = bus_messages(&sqs, &watch, 0, Duration::ZERO).await;
-        seen.extend(batch.into_iter().filter(|m| m.payload["merchantReference"] == merchant.as_str()));
+        seen.extend(
+            batch
+                .into_iter()
+                .filter(|m| m.payload["merchantReference"] == merchant.as_str()),
+        );
         if seen.len() >= expected.len() || std::time::Instant::now() > deadline {
             break;
         }
@@ -449,7 +466,10 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
     // Anything arriving right after would be a duplicate: collect it too.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let late = bus_messages(&sqs, &watch, 0, Duration::ZERO).await;
-    seen.extend(late.into_iter().filter(|m| m.payload["merchantReference"] == merchant.as_str()));
+    seen.extend(
+        late.into_iter()
+            .filter(|m| m.payload["merchantReference"] == merchant.as_str()),
+    );
     let got: Vec<(String, String, String)> = seen
         .iter()
         .map(|m| {
@@ -476,7 +496,11 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
         assert_eq!(m.payload["appIdentifier"], stack.app_identifier.as_str());
         assert_eq!(m.payload["type"], "payment");
     }
-    let stored = store.get_onboarding(tenant, &merchant).await.expect("read").expect("stored");
+    let stored = store
+        .get_onboarding(tenant, &merchant)
+        .await
+        .expect("read")
+        .expect("stored");
     assert_eq!(stored.status, shared::domain::MerchantOnboardingStatus::Rejected);
     stack.unwatch_bus(&aws, &rule).await;
 }
