@@ -202,7 +202,9 @@ mod tests {
         let (store, accounts) = (MemoryStore::new(), MemoryAccounts::new());
         let with = |path: &str, value: Value| {
             let mut body = sample_body();
-            body.pointer_mut(path).map(|v| *v = value);
+            if let Some(v) = body.pointer_mut(path) {
+                *v = value;
+            }
             body
         };
         let mut no_ref = sample_body();
