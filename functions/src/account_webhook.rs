@@ -9,11 +9,10 @@
 //! tenant has no onboarding for); 400 for refusals (nothing changes); 500 when a later delivery may
 //! succeed (store or bus unavailable, a concurrent delivery), so Stripe retries.
 
-use crate::webhook_handler::{Verified, error, received, verify};
+use crate::webhook_handler::{Verified, error, received, relevant, verify};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use shared::adapters::stripe::connect::parse_account_event;
-use shared::adapters::stripe::webhook::ParsedEvent;
 use shared::ports::{Clock, EventPublisher, OnboardingStore, PaymentStore, WebhookSecrets};
 use shared::service::{AccountReport, AccountWebhooks};
 
@@ -31,22 +30,11 @@ where
 {
     let Verified { tenant, body } = match verify(secrets, service.clock.epoch_seconds(), &request).await {
         Ok(verified) => verified,
-        Err(refusal) => return refusal.answer(),
+        Err(early) => return early.answer(),
     };
-    let event = match parse_account_event(body) {
-        Ok(ParsedEvent::Relevant(event)) => event,
-        Ok(ParsedEvent::Ignored {
-            event_id,
-            event_type,
-            reason,
-        }) => {
-            tracing::info!(tenant, event_id, event_type, reason, "account webhook event ignored");
-            return received();
-        }
-        Err(e) => {
-            tracing::warn!(tenant, error = %e, "signed account webhook body unreadable");
-            return error(StatusCode::BAD_REQUEST, "unreadable event");
-        }
+    let event = match relevant(tenant, parse_account_event(body)) {
+        Ok(event) => event,
+        Err(early) => return early.answer(),
     };
     match service.handle(tenant, &event).await {
         Ok(report) => {

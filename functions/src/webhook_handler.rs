@@ -15,7 +15,7 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use shared::adapters::stripe::webhook::{ParsedEvent, parse_event, verify_signature};
+use shared::adapters::stripe::webhook::{EventParseError, ParsedEvent, parse_event, verify_signature};
 use shared::ports::{Clock, EventPublisher, PaymentStore, WebhookKind, WebhookSecrets};
 use shared::service::{WebhookReport, WebhookService};
 
@@ -48,13 +48,41 @@ pub(crate) struct Verified<'r> {
     pub body: &'r [u8],
 }
 
-/// Why a request was refused before its body was read: the status and the message to answer.
-pub(crate) struct Refusal(StatusCode, &'static str);
+/// An answer given before an event is applied.
+pub(crate) enum Early {
+    /// Refused (nothing changes): the status and the message to answer.
+    Refused(StatusCode, &'static str),
+    /// Authentic, but nothing for the app to do: acknowledged.
+    Ignored,
+}
 
-impl Refusal {
+impl Early {
     /// The answer to the request.
     pub(crate) fn answer(&self) -> Result<Response<Body>, Error> {
-        error(self.0, self.1)
+        match self {
+            Early::Refused(status, message) => error(*status, message),
+            Early::Ignored => received(),
+        }
+    }
+}
+
+/// The start of step 4: the verified body as read by the endpoint's parser, or the early answer (an
+/// ignored event type or object is acknowledged, an unreadable body refused).
+pub(crate) fn relevant<E>(tenant: &str, parsed: Result<ParsedEvent<E>, EventParseError>) -> Result<E, Early> {
+    match parsed {
+        Ok(ParsedEvent::Relevant(event)) => Ok(event),
+        Ok(ParsedEvent::Ignored {
+            event_id,
+            event_type,
+            reason,
+        }) => {
+            tracing::info!(tenant, event_id, event_type, reason, "webhook event ignored");
+            Err(Early::Ignored)
+        }
+        Err(e) => {
+            tracing::warn!(tenant, error = %e, "signed webhook body unreadable");
+            Err(Early::Refused(StatusCode::BAD_REQUEST, "unreadable event"))
+        }
     }
 }
 
@@ -64,34 +92,37 @@ pub(crate) async fn verify<'r, W: WebhookSecrets>(
     secrets: &W,
     now: i64,
     request: &'r Request,
-) -> Result<Verified<'r>, Refusal> {
+) -> Result<Verified<'r>, Early> {
     let body = request.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         tracing::warn!(bytes = body.len(), "webhook body too large");
-        return Err(Refusal(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
+        return Err(Early::Refused(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
     }
     let Some(tenant) = request
         .path_parameters_ref()
         .and_then(|p| p.first("tenantIdentifier"))
         .filter(|t| !t.is_empty())
     else {
-        return Err(Refusal(StatusCode::BAD_REQUEST, "missing tenant identifier"));
+        return Err(Early::Refused(StatusCode::BAD_REQUEST, "missing tenant identifier"));
     };
     let tenant_secrets = match secrets.secrets(tenant).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(tenant, error = %e, "webhook secrets unavailable");
-            return Err(Refusal(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable"));
+            return Err(Early::Refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "temporarily unavailable",
+            ));
         }
     };
     if tenant_secrets.is_empty() {
         tracing::warn!(tenant, "webhook for a tenant without webhook secrets");
-        return Err(Refusal(StatusCode::BAD_REQUEST, "invalid signature"));
+        return Err(Early::Refused(StatusCode::BAD_REQUEST, "invalid signature"));
     }
     let header = request.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
     if let Err(e) = verify_signature(header, body, &tenant_secrets, now) {
         tracing::warn!(tenant, reason = %e, "webhook signature refused");
-        return Err(Refusal(StatusCode::BAD_REQUEST, "invalid signature"));
+        return Err(Early::Refused(StatusCode::BAD_REQUEST, "invalid signature"));
     }
     Ok(Verified { tenant, body })
 }
@@ -111,22 +142,11 @@ where
 {
     let Verified { tenant, body } = match verify(secrets, service.clock.epoch_seconds(), &request).await {
         Ok(verified) => verified,
-        Err(refusal) => return refusal.answer(),
+        Err(early) => return early.answer(),
     };
-    let event = match parse_event(body) {
-        Ok(ParsedEvent::Relevant(event)) => event,
-        Ok(ParsedEvent::Ignored {
-            event_id,
-            event_type,
-            reason,
-        }) => {
-            tracing::info!(tenant, event_id, event_type, reason, "webhook event ignored");
-            return received();
-        }
-        Err(e) => {
-            tracing::warn!(tenant, error = %e, "signed webhook body unreadable");
-            return error(StatusCode::BAD_REQUEST, "unreadable event");
-        }
+    let event = match relevant(tenant, parse_event(body)) {
+        Ok(event) => event,
+        Err(early) => return early.answer(),
     };
     if event.change.kind() != kind {
         tracing::warn!(

@@ -32,17 +32,22 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Builds the command service from the environment (see [`AppConfig`]).
-pub async fn command_service(config: &AppConfig) -> Result<LiveCommandService, Error> {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// Stripe as configured: its base URL, the key, the PSP timeout.
+fn stripe(config: &AppConfig) -> Result<StripeGateway<StaticApiKey>, Error> {
     let timeouts = Timeouts {
         request: config.psp_timeout,
         ..Timeouts::default()
     };
     let keys = StaticApiKey::new(config.stripe_secret_key.clone());
+    Ok(StripeGateway::new(&config.stripe_api_base, keys, timeouts)?)
+}
+
+/// Builds the command service from the environment (see [`AppConfig`]).
+pub async fn command_service(config: &AppConfig) -> Result<LiveCommandService, Error> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     Ok(CommandService {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
-        gateway: StripeGateway::new(&config.stripe_api_base, keys, timeouts)?,
+        gateway: stripe(config)?,
         publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
         clock: SystemClock,
         settings: Settings::new(&config.app_identifier),
@@ -60,46 +65,58 @@ pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
     .await
 }
 
-/// Runs a Stripe webhook function for the endpoint of `kind` (see [`WebhookConfig`] and
-/// [`EnvWebhookSecrets`] for its environment).
+/// What every Stripe webhook function holds: its signing secrets, the store, the bus and the settings,
+/// read from the environment ([`WebhookConfig`], [`EnvWebhookSecrets`]).
+struct WebhookParts {
+    secrets: EnvWebhookSecrets,
+    store: DynamoStore,
+    publisher: EventBridgePublisher,
+    settings: Settings,
+}
+
+impl WebhookParts {
+    async fn from_env() -> Result<Self, Error> {
+        let config = WebhookConfig::from_env()?;
+        let secrets = EnvWebhookSecrets::from_env()?;
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(WebhookParts {
+            secrets,
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
+            publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
+            settings: Settings::new(&config.app_identifier),
+        })
+    }
+}
+
+/// Runs a Stripe payment webhook function for the endpoint of `kind`.
 pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
     init_tracing();
-    let config = WebhookConfig::from_env()?;
-    let secrets = EnvWebhookSecrets::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name);
-    let settings = Settings::new(&config.app_identifier);
+    let parts = WebhookParts::from_env().await?;
     let service = WebhookService {
-        store: &store,
-        publisher: &publisher,
+        store: &parts.store,
+        publisher: &parts.publisher,
         clock: &SystemClock,
-        settings: &settings,
+        settings: &parts.settings,
     };
     lambda_http::run(service_fn(|request| {
-        webhook_handler::handle(&service, &secrets, kind, request)
+        webhook_handler::handle(&service, &parts.secrets, kind, request)
     }))
     .await
 }
 
-/// Runs the accounts webhook function (`POST /webhooks/stripe/{tenantIdentifier}/accounts`): the same
-/// environment as [`run_webhook_function`]. It needs no Stripe key: each event carries the account.
+/// Runs the accounts webhook function (`POST /webhooks/stripe/{tenantIdentifier}/accounts`), with the
+/// environment of the payment webhook functions. It needs no Stripe key: each event carries the account.
 pub async fn run_accounts_webhook_function() -> Result<(), Error> {
     init_tracing();
-    let config = WebhookConfig::from_env()?;
-    let secrets = EnvWebhookSecrets::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name);
-    let settings = Settings::new(&config.app_identifier);
+    let parts = WebhookParts::from_env().await?;
     let service = AccountWebhooks {
-        store: &store,
-        publisher: &publisher,
+        store: &parts.store,
+        publisher: &parts.publisher,
         clock: &SystemClock,
-        settings: &settings,
+        settings: &parts.settings,
     };
     lambda_http::run(service_fn(|request| {
-        account_webhook::handle(&service, &secrets, request)
+        account_webhook::handle(&service, &parts.secrets, request)
     }))
     .await
 }
@@ -110,13 +127,8 @@ pub async fn run_onboarding_function() -> Result<(), Error> {
     init_tracing();
     let config = AppConfig::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let timeouts = Timeouts {
-        request: config.psp_timeout,
-        ..Timeouts::default()
-    };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let keys = StaticApiKey::new(config.stripe_secret_key.clone());
-    let accounts = StripeGateway::new(&config.stripe_api_base, keys, timeouts)?;
+    let accounts = stripe(&config)?;
     let onboarder = MerchantOnboarder {
         store: &store,
         accounts: &accounts,

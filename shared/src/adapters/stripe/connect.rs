@@ -215,6 +215,7 @@ pub fn parse_account_event(body: &[u8]) -> Result<ParsedEvent<AccountEvent>, Eve
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{form_of_single_request, pairs};
     use super::*;
     use crate::adapters::stripe::{StaticApiKey, Timeouts};
     use crate::domain::MerchantOnboardingStatus as S;
@@ -250,19 +251,6 @@ mod tests {
         })
     }
 
-    /// The form fields of a received request.
-    fn form_of(request: &wiremock::Request) -> Vec<(String, String)> {
-        reqwest::Url::parse(&format!("http://x/?{}", String::from_utf8_lossy(&request.body)))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect()
-    }
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
     #[tokio::test]
     async fn create_account_posts_an_express_account_with_key_metadata_and_idempotency_key() {
         let server = MockServer::start().await;
@@ -283,9 +271,8 @@ mod tests {
         let account = gateway(&server).create_account("t1", &request).await.unwrap();
         assert_eq!(account.id, "acct_1");
         assert_eq!(account.review.status(), S::Incomplete);
-        let requests = server.received_requests().await.unwrap();
         assert_eq!(
-            form_of(&requests[0]),
+            form_of_single_request(&server).await,
             pairs(&[
                 ("type", "express"),
                 ("business_profile[name]", "Spryker Merchant & Co"),
@@ -322,7 +309,7 @@ mod tests {
             "each call is a new link"
         );
         assert_eq!(
-            form_of(&requests[0]),
+            form_of_single_request(&server).await,
             pairs(&[
                 ("account", "acct_1"),
                 ("refresh_url", "https://shop.example/mp/onboarding/refresh"),

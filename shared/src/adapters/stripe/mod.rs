@@ -273,8 +273,8 @@ mod tests {
                "client_secret": "pi_123_secret_x", "last_payment_error": null, "latest_charge": null})
     }
 
-    /// The form fields of the only request the server received.
-    async fn form_of_single_request(server: &MockServer) -> Vec<(String, String)> {
+    /// The form fields of the only request the server received (also used by `connect`'s tests).
+    pub(super) async fn form_of_single_request(server: &MockServer) -> Vec<(String, String)> {
         let requests = server.received_requests().await.unwrap();
         assert_eq!(requests.len(), 1);
         let body = String::from_utf8(requests[0].body.clone()).unwrap();
@@ -285,7 +285,8 @@ mod tests {
             .collect()
     }
 
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// Owned form pairs.
+    pub(super) fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
