@@ -2,7 +2,7 @@
 //! /webhooks/stripe/{tenantIdentifier}/accounts`, no JWT: the signature authenticates the request).
 //! Steps 1–3 are the payment webhooks' ([`crate::webhook_handler::verify`]: body size, the route's
 //! tenant, the signature over the raw bytes); then the body is read as a Stripe account event and
-//! applied by `shared::service::onboarding::AccountWebhooks`, which sends MerchantAppOnboardingStatusChanged
+//! applied by `shared::service::WebhookService::handle_account`, which sends MerchantAppOnboardingStatusChanged
 //! when the merchant's status changes.
 //!
 //! Answers: 200 when applied, already applied, or nothing to do (another event type, an account the
@@ -14,11 +14,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use shared::adapters::stripe::connect::parse_account_event;
 use shared::ports::{Clock, EventPublisher, OnboardingStore, PaymentStore, WebhookSecrets};
-use shared::service::{AccountReport, AccountWebhooks};
+use shared::service::{AccountReport, WebhookService};
 
 /// Handles one request to the accounts endpoint.
 pub async fn handle<S, P, C, W>(
-    service: &AccountWebhooks<'_, S, P, C>,
+    service: &WebhookService<'_, S, P, C>,
     secrets: &W,
     request: Request,
 ) -> Result<Response<Body>, Error>
@@ -36,7 +36,7 @@ where
         Ok(event) => event,
         Err(early) => return early.answer(),
     };
-    match service.handle(tenant, &event).await {
+    match service.handle_account(tenant, &event).await {
         Ok(report) => {
             match &report {
                 AccountReport::Applied(r) => {
@@ -89,13 +89,13 @@ mod tests {
 
     fn service(
         svc: &MemoryCommandService,
-    ) -> AccountWebhooks<
+    ) -> WebhookService<
         '_,
         shared::adapters::memory::MemoryStore,
         shared::adapters::memory::MemoryPublisher,
         shared::adapters::memory::FixedClock,
     > {
-        AccountWebhooks {
+        WebhookService {
             store: &svc.store,
             publisher: &svc.publisher,
             clock: &svc.clock,

@@ -12,7 +12,7 @@ use shared::config::{AppConfig, ConfigError, WebhookConfig};
 use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
 use shared::service::webhooks::InboxDrain;
-use shared::service::{AccountWebhooks, CheckoutService, CommandService, MerchantOnboarder, Settings, WebhookService};
+use shared::service::{CheckoutService, CommandService, MerchantOnboarder, Settings, WebhookService};
 
 /// The command service on the real adapters.
 pub type LiveCommandService =
@@ -109,7 +109,7 @@ pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
 pub async fn run_accounts_webhook_function() -> Result<(), Error> {
     init_tracing();
     let parts = WebhookParts::from_env().await?;
-    let service = AccountWebhooks {
+    let service = WebhookService {
         store: &parts.store,
         publisher: &parts.publisher,
         clock: &SystemClock,

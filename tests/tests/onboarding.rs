@@ -19,7 +19,7 @@ use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
 use shared::domain::MerchantOnboardingStatus;
 use shared::ports::clock::SystemClock;
 use shared::ports::{Clock, OnboardingStore, SecretsError, WebhookSecrets};
-use shared::service::{AccountWebhooks, MerchantOnboarder, Settings};
+use shared::service::{MerchantOnboarder, Settings, WebhookService};
 use std::time::Duration;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -140,7 +140,7 @@ async fn a_merchant_onboards_once_and_its_status_changes_reach_the_bus_in_order(
     // Stripe reports the account's progress.
     let publisher = EventBridgePublisher::new(eb.clone(), &bus.bus_name);
     let settings = Settings::new(&bus.source);
-    let hooks = AccountWebhooks {
+    let hooks = WebhookService {
         store: &store,
         publisher: &publisher,
         clock: &SystemClock,

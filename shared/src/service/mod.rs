@@ -11,8 +11,6 @@ pub mod webhooks;
 
 pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
 pub use commands::{CommandService, Settings};
-pub use onboarding::{
-    AccountReport, AccountWebhooks, MerchantOnboarder, OnboardingError, OnboardingLink, OnboardingRequest,
-};
+pub use onboarding::{AccountReport, MerchantOnboarder, OnboardingError, OnboardingLink, OnboardingRequest};
 pub use runner::{OperationError, OperationReport};
 pub use webhooks::{DrainReport, WebhookError, WebhookReport, WebhookService};

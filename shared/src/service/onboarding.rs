@@ -1,6 +1,6 @@
 //! Merchant onboarding (contract §5.7): starting or continuing a merchant's onboarding with the PSP
 //! ([`MerchantOnboarder`], behind `POST /private/merchants/onboarding`), and applying the PSP's account
-//! events ([`AccountWebhooks`], behind the accounts webhook).
+//! events ([`WebhookService::handle_account`], behind the accounts webhook).
 //!
 //! * A merchant gets one PSP account, ever: the first call creates it with an idempotency key derived
 //!   from (tenant, merchant), stores the onboarding (`incomplete`) under a create-only condition, and
@@ -8,7 +8,7 @@
 //!   at once get the same account from the PSP (same key) and the second store write finds the first.
 //!   A crash between the PSP call and the store write is repaired by the next call within the PSP's
 //!   idempotency window (24 h at Stripe); after it, a second account would be created.
-//! * An account event is one operation of the [`Runner`], keyed by the PSP's event id, so a redelivery
+//! * An account event is one operation of the runner (`super::runner`), keyed by the PSP's event id, so a redelivery
 //!   has no second effect and the resulting MerchantAppOnboardingStatusChanged goes through the outbox
 //!   with a stable event id. The onboarding is written (version-conditioned) inside the decision; a
 //!   crash after that write is recognised by the next delivery ([`StatusDecision::AlreadyApplied`]) and
@@ -17,9 +17,9 @@
 //!   created by this app, or of another tenant) are acknowledged and ignored: retrying them would never
 //!   help.
 
-use super::commands::Settings;
 use super::operation::OperationId;
-use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner};
+use super::runner::{Operation, OperationError, OperationReport, Outcome};
+use super::webhooks::WebhookService;
 use crate::acp::{MerchantAppOnboardingStatusChanged, OutgoingMessage};
 use crate::domain::{MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource};
 use crate::ports::onboarding::{AccountEvent, CreateAccount, MerchantAccounts, OnboardingStore, OnboardingUrls};
@@ -121,7 +121,7 @@ pub struct OnboardingLink {
     pub url: String,
 }
 
-/// Starts and continues onboardings. Borrows its ports, like [`AccountWebhooks`].
+/// Starts and continues onboardings. Borrows its ports, like [`WebhookService`].
 pub struct MerchantOnboarder<'a, S, A> {
     /// Where onboardings are kept.
     pub store: &'a S,
@@ -186,22 +186,12 @@ pub enum AccountReport {
     Applied(OperationReport),
 }
 
-/// Applies verified PSP account events. Borrows its ports like [`super::WebhookService`].
-pub struct AccountWebhooks<'a, S, P, C> {
-    /// Onboardings and the operation records (the outbox).
-    pub store: &'a S,
-    /// The event bus.
-    pub publisher: &'a P,
-    /// The clock.
-    pub clock: &'a C,
-    /// Tunables (app identifier, leases, record TTL).
-    pub settings: &'a Settings,
-}
-
-impl<S: PaymentStore + OnboardingStore, P: EventPublisher, C: Clock> AccountWebhooks<'_, S, P, C> {
+/// Account events are PSP webhooks too: the webhook service applies them on the same ports, when its
+/// store also keeps onboardings.
+impl<S: PaymentStore + OnboardingStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
     /// Handles a verified account event received on `tenant`'s route.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, event_id = %event.event_id, account = %event.account.id))]
-    pub async fn handle(&self, tenant: &str, event: &AccountEvent) -> Result<AccountReport, OperationError> {
+    pub async fn handle_account(&self, tenant: &str, event: &AccountEvent) -> Result<AccountReport, OperationError> {
         let Some(onboarding) = self.store.find_onboarding_by_account(tenant, &event.account.id).await? else {
             tracing::info!("account event for an account without onboarding ignored");
             return Ok(AccountReport::UnknownAccount);
@@ -217,20 +207,17 @@ impl<S: PaymentStore + OnboardingStore, P: EventPublisher, C: Clock> AccountWebh
             payment: None,
             refused: Vec::new(),
         };
-        let runner = Runner {
-            store: self.store,
-            publisher: self.publisher,
-            clock: self.clock,
-            settings: self.settings,
-        };
         let merchant = onboarding.merchant_reference;
-        let report = runner.run(op, |_, _| self.decide(tenant, &merchant, event)).await?;
+        let report = self
+            .runner()
+            .run(op, |_, _| self.decide_account(tenant, &merchant, event))
+            .await?;
         Ok(AccountReport::Applied(report))
     }
 
     /// Decides under the operation's claim: the onboarding is read again (an earlier read may predate
     /// another event's write). `Err` releases the claim for a retry.
-    async fn decide(&self, tenant: &str, merchant: &str, event: &AccountEvent) -> Result<Outcome, String> {
+    async fn decide_account(&self, tenant: &str, merchant: &str, event: &AccountEvent) -> Result<Outcome, String> {
         let current = self
             .store
             .get_onboarding(tenant, merchant)

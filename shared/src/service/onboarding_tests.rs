@@ -31,8 +31,8 @@ fn onboarder<'a>(
     }
 }
 
-fn webhooks(svc: &MemoryCommandService) -> AccountWebhooks<'_, MemoryStore, MemoryPublisher, FixedClock> {
-    AccountWebhooks {
+fn webhooks(svc: &MemoryCommandService) -> WebhookService<'_, MemoryStore, MemoryPublisher, FixedClock> {
+    WebhookService {
         store: &svc.store,
         publisher: &svc.publisher,
         clock: &svc.clock,
@@ -231,7 +231,7 @@ async fn a_status_sequence_is_told_once_per_change_in_order() {
         ),
     ];
     for step in &steps {
-        hooks.handle(TENANT, step).await.unwrap();
+        hooks.handle_account(TENANT, step).await.unwrap();
     }
     assert_eq!(
         statuses(&svc),
@@ -265,11 +265,11 @@ async fn duplicates_older_events_and_unknown_accounts_change_nothing() {
     let hooks = webhooks(&svc);
     let pending = event("evt_1", 200, "acct_1", SUBMITTED);
     assert!(matches!(
-        hooks.handle(TENANT, &pending).await.unwrap(),
+        hooks.handle_account(TENANT, &pending).await.unwrap(),
         AccountReport::Applied(OperationReport::Completed(_))
     ));
     assert_eq!(
-        hooks.handle(TENANT, &pending).await.unwrap(),
+        hooks.handle_account(TENANT, &pending).await.unwrap(),
         AccountReport::Applied(OperationReport::Duplicate)
     );
     // Delivered late: an event from before the one that set `pending`.
@@ -282,10 +282,10 @@ async fn duplicates_older_events_and_unknown_accounts_change_nothing() {
             ..SUBMITTED
         },
     );
-    hooks.handle(TENANT, &older).await.unwrap();
+    hooks.handle_account(TENANT, &older).await.unwrap();
     assert_eq!(
         hooks
-            .handle(TENANT, &event("evt_9", 300, "acct_unknown", SUBMITTED))
+            .handle_account(TENANT, &event("evt_9", 300, "acct_unknown", SUBMITTED))
             .await
             .unwrap(),
         AccountReport::UnknownAccount
@@ -293,7 +293,7 @@ async fn duplicates_older_events_and_unknown_accounts_change_nothing() {
     // The account is the tenant's own: on another tenant's route it is unknown.
     assert_eq!(
         hooks
-            .handle("t2", &event("evt_8", 300, "acct_1", SUBMITTED))
+            .handle_account("t2", &event("evt_8", 300, "acct_1", SUBMITTED))
             .await
             .unwrap(),
         AccountReport::UnknownAccount
@@ -315,14 +315,14 @@ async fn a_change_is_never_lost_between_store_write_and_bus() {
     svc.publisher.fail_next(1);
     let pending = event("evt_1", 200, "acct_1", SUBMITTED);
     assert!(matches!(
-        hooks.handle(TENANT, &pending).await,
+        hooks.handle_account(TENANT, &pending).await,
         Err(OperationError::Publish(_))
     ));
     assert!(statuses(&svc).is_empty());
     // Stripe retries after the failed publisher's lease ran out.
     svc.clock.advance(svc.settings.publish_lease_seconds + 1);
     assert!(matches!(
-        hooks.handle(TENANT, &pending).await.unwrap(),
+        hooks.handle_account(TENANT, &pending).await.unwrap(),
         AccountReport::Applied(OperationReport::Republished(_))
     ));
     assert_eq!(statuses(&svc), vec!["pending"]);
@@ -349,7 +349,7 @@ async fn a_change_is_never_lost_between_store_write_and_bus() {
         panic!("pending -> enabled is a change")
     };
     svc.store.replace_onboarding(&next, current.version).await.unwrap();
-    hooks.handle(TENANT, &enabled).await.unwrap();
+    hooks.handle_account(TENANT, &enabled).await.unwrap();
     assert_eq!(statuses(&svc), vec!["pending", "enabled"]);
     let ids: Vec<String> = svc.publisher.published().iter().map(|e| e.event_id.clone()).collect();
     assert_ne!(ids[0], ids[1]);
