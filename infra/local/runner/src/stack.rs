@@ -516,8 +516,10 @@ mod tests {
                 "CapturePaymentFunction",
                 "ConfirmPreOrderPaymentFunction",
                 "InitializePaymentFunction",
+                "MerchantOnboardingFunction",
                 "PreOrderPaymentFunction",
                 "RefundPaymentFunction",
+                "StripeAccountsWebhookFunction",
                 "StripePaymentIntentsWebhookFunction",
                 "StripeRefundsWebhookFunction",
             ]
@@ -532,6 +534,16 @@ mod tests {
                 "StripeRefundsWebhookFunction",
                 "stripe-refunds-webhook",
                 "POST /webhooks/stripe/{tenantIdentifier}/refunds",
+            ),
+            (
+                "MerchantOnboardingFunction",
+                "merchant-onboarding",
+                "POST /private/merchants/onboarding",
+            ),
+            (
+                "StripeAccountsWebhookFunction",
+                "stripe-accounts-webhook",
+                "POST /webhooks/stripe/{tenantIdentifier}/accounts",
             ),
         ] {
             let f = by_id[id];
