@@ -5,9 +5,13 @@
 //! * [`sync_api`]: the synchronous checkout endpoints behind the HttpApi.
 //! * [`tenant_api`]: configure and disconnect a tenant (`/private/configure`, `/private/disconnect`).
 //! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
+//! * [`onboarding`]: `POST /private/merchants/onboarding`, merchant onboarding at the PSP.
+//! * [`account_webhook`]: Stripe account webhooks (merchant onboarding status).
 //! * [`wiring`]: building the clients once per cold start from the environment.
 
+pub mod account_webhook;
 pub mod command_handler;
+pub mod onboarding;
 pub mod sync_api;
 pub mod tenant_api;
 pub mod webhook_handler;

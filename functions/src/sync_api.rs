@@ -82,15 +82,16 @@ impl From<CheckoutError> for Failure {
     }
 }
 
-fn json_response(status: u16, body: &Value) -> Result<Response<Body>, Error> {
+/// A JSON answer with `status` (also used by the onboarding endpoint).
+pub(crate) fn json_response(status: u16, body: &Value) -> Result<Response<Body>, Error> {
     Ok(Response::builder()
         .status(status)
         .header("content-type", "application/json")
         .body(Body::Text(body.to_string()))?)
 }
 
-/// The tenant of the request: `x-tenant-identifier`, else `x-store-reference`.
-fn tenant_of(request: &Request) -> Result<String, Failure> {
+/// The tenant of a `/private` request: `x-tenant-identifier`, else `x-store-reference` (contract §2).
+pub(crate) fn tenant_header(request: &Request) -> Option<String> {
     [TENANT_HEADER, STORE_REFERENCE_HEADER]
         .iter()
         .filter_map(|name| request.headers().get(*name))
@@ -98,7 +99,11 @@ fn tenant_of(request: &Request) -> Result<String, Failure> {
         .map(str::trim)
         .find(|value| !value.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| Failure::bad_request("the x-tenant-identifier header is missing"))
+}
+
+/// The tenant of the request, or a 400.
+fn tenant_of(request: &Request) -> Result<String, Failure> {
+    tenant_header(request).ok_or_else(|| Failure::bad_request("the x-tenant-identifier header is missing"))
 }
 
 /// Reads the body as JSON, or as a PHP-style form (`a[b][0]=c`, accepted for backward compatibility, §6).

@@ -1,6 +1,7 @@
-//! The HTTP handler shared by the two Stripe webhook functions (`POST
+//! The HTTP handler shared by the two Stripe payment webhook functions (`POST
 //! /webhooks/stripe/{tenantIdentifier}/payment-intents` and `.../refunds`, API Gateway HTTP API, no
-//! JWT: the signature authenticates the request). A request's path, in this order (reliability §6):
+//! JWT: the signature authenticates the request), and the checks every Stripe webhook endpoint runs
+//! first ([`verify`], also used by `account_webhook`). A request's path, in this order (reliability §6):
 //!
 //! 1. the body is at most [`MAX_BODY_BYTES`] (else 413);
 //! 2. the tenant comes from the route's path parameter, never from the body;
@@ -14,7 +15,7 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use shared::adapters::stripe::webhook::{ParsedEvent, parse_event, verify_signature};
+use shared::adapters::stripe::webhook::{EventParseError, ParsedEvent, parse_event, verify_signature};
 use shared::ports::{Clock, EventPublisher, PaymentStore, WebhookKind, WebhookSecrets};
 use shared::service::{WebhookReport, WebhookService};
 
@@ -22,7 +23,7 @@ use shared::service::{WebhookReport, WebhookService};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON response.
-fn json(status: StatusCode, body: serde_json::Value) -> Result<Response<Body>, Error> {
+pub(crate) fn json(status: StatusCode, body: serde_json::Value) -> Result<Response<Body>, Error> {
     Ok(Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -30,13 +31,103 @@ fn json(status: StatusCode, body: serde_json::Value) -> Result<Response<Body>, E
 }
 
 /// An error answer in the ACP error shape.
-fn error(status: StatusCode, message: &str) -> Result<Response<Body>, Error> {
+pub(crate) fn error(status: StatusCode, message: &str) -> Result<Response<Body>, Error> {
     json(status, serde_json::json!({"errors": [{"message": message}]}))
 }
 
 /// The request was received and needs no retry.
-fn received() -> Result<Response<Body>, Error> {
+pub(crate) fn received() -> Result<Response<Body>, Error> {
     json(StatusCode::OK, serde_json::json!({"received": true}))
+}
+
+/// A request that passed steps 1–3: its tenant (from the route) and its raw, authentic body.
+pub(crate) struct Verified<'r> {
+    /// The route's tenant.
+    pub tenant: &'r str,
+    /// The raw body, signed by one of the tenant's secrets.
+    pub body: &'r [u8],
+}
+
+/// An answer given before an event is applied.
+pub(crate) enum Early {
+    /// Refused (nothing changes): the status and the message to answer.
+    Refused(StatusCode, &'static str),
+    /// Authentic, but nothing for the app to do: acknowledged.
+    Ignored,
+}
+
+impl Early {
+    /// The answer to the request.
+    pub(crate) fn answer(&self) -> Result<Response<Body>, Error> {
+        match self {
+            Early::Refused(status, message) => error(*status, message),
+            Early::Ignored => received(),
+        }
+    }
+}
+
+/// The start of step 4: the verified body as read by the endpoint's parser, or the early answer (an
+/// ignored event type or object is acknowledged, an unreadable body refused).
+pub(crate) fn relevant<E>(tenant: &str, parsed: Result<ParsedEvent<E>, EventParseError>) -> Result<E, Early> {
+    match parsed {
+        Ok(ParsedEvent::Relevant(event)) => Ok(event),
+        Ok(ParsedEvent::Ignored {
+            event_id,
+            event_type,
+            reason,
+        }) => {
+            tracing::info!(tenant, event_id, event_type, reason, "webhook event ignored");
+            Err(Early::Ignored)
+        }
+        Err(e) => {
+            tracing::warn!(tenant, error = %e, "signed webhook body unreadable");
+            Err(Early::Refused(StatusCode::BAD_REQUEST, "unreadable event"))
+        }
+    }
+}
+
+/// Steps 1–3 of every Stripe webhook endpoint, in order: body size, the route's tenant, the signature
+/// over the raw bytes with that tenant's secrets at `now` (Unix seconds).
+pub(crate) async fn verify<'r, W: WebhookSecrets>(
+    secrets: &W,
+    now: i64,
+    request: &'r Request,
+) -> Result<Verified<'r>, Early> {
+    let body = request.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        tracing::warn!(bytes = body.len(), "webhook body too large");
+        return Err(Early::Refused(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
+    }
+    let Some(tenant) = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("tenantIdentifier"))
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(Early::Refused(StatusCode::BAD_REQUEST, "missing tenant identifier"));
+    };
+    let tenant_secrets = match secrets.secrets(tenant).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(tenant, error = %e, "webhook secrets unavailable");
+            return Err(Early::Refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "temporarily unavailable",
+            ));
+        }
+    };
+    if tenant_secrets.is_empty() {
+        tracing::warn!(
+            tenant,
+            "webhook refused: the tenant is disconnected, not configured, or has no signing secrets"
+        );
+        return Err(Early::Refused(StatusCode::BAD_REQUEST, "invalid signature"));
+    }
+    let header = request.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
+    if let Err(e) = verify_signature(header, body, &tenant_secrets, now) {
+        tracing::warn!(tenant, reason = %e, "webhook signature refused");
+        return Err(Early::Refused(StatusCode::BAD_REQUEST, "invalid signature"));
+    }
+    Ok(Verified { tenant, body })
 }
 
 /// Handles one webhook request on the endpoint of `kind`.
@@ -52,51 +143,13 @@ where
     C: Clock,
     W: WebhookSecrets,
 {
-    let body = request.body().as_ref();
-    if body.len() > MAX_BODY_BYTES {
-        tracing::warn!(bytes = body.len(), "webhook body too large");
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-    }
-    let Some(tenant) = request
-        .path_parameters_ref()
-        .and_then(|p| p.first("tenantIdentifier"))
-        .filter(|t| !t.is_empty())
-    else {
-        return error(StatusCode::BAD_REQUEST, "missing tenant identifier");
+    let Verified { tenant, body } = match verify(secrets, service.clock.epoch_seconds(), &request).await {
+        Ok(verified) => verified,
+        Err(early) => return early.answer(),
     };
-    let tenant_secrets = match secrets.secrets(tenant).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(tenant, error = %e, "webhook secrets unavailable");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable");
-        }
-    };
-    if tenant_secrets.is_empty() {
-        tracing::warn!(
-            tenant,
-            "webhook refused: the tenant is disconnected, not configured, or has no signing secrets"
-        );
-        return error(StatusCode::BAD_REQUEST, "invalid signature");
-    }
-    let header = request.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
-    if let Err(e) = verify_signature(header, body, &tenant_secrets, service.clock.epoch_seconds()) {
-        tracing::warn!(tenant, reason = %e, "webhook signature refused");
-        return error(StatusCode::BAD_REQUEST, "invalid signature");
-    }
-    let event = match parse_event(body) {
-        Ok(ParsedEvent::Relevant(event)) => event,
-        Ok(ParsedEvent::Ignored {
-            event_id,
-            event_type,
-            reason,
-        }) => {
-            tracing::info!(tenant, event_id, event_type, reason, "webhook event ignored");
-            return received();
-        }
-        Err(e) => {
-            tracing::warn!(tenant, error = %e, "signed webhook body unreadable");
-            return error(StatusCode::BAD_REQUEST, "unreadable event");
-        }
+    let event = match relevant(tenant, parse_event(body)) {
+        Ok(event) => event,
+        Err(early) => return early.answer(),
     };
     if event.change.kind() != kind {
         tracing::warn!(

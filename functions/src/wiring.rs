@@ -3,7 +3,7 @@
 
 use crate::sync_api::{self, Endpoint};
 use crate::tenant_api::{self, TenantEndpoint};
-use crate::{command_handler, webhook_handler};
+use crate::{account_webhook, command_handler, onboarding, webhook_handler};
 use lambda_runtime::{Error, service_fn};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
@@ -14,7 +14,7 @@ use shared::config::{AppConfig, ConfigError, WebhookConfig};
 use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
 use shared::service::webhooks::InboxDrain;
-use shared::service::{CheckoutService, CommandService, Settings, TenantService, WebhookService};
+use shared::service::{CheckoutService, CommandService, MerchantOnboarder, Settings, TenantService, WebhookService};
 
 /// The tenant directory on the real adapters: each tenant's record in DynamoDB, its secrets in Secrets
 /// Manager. The one source of Stripe keys, webhook secrets and tenant access in every function.
@@ -52,17 +52,22 @@ fn tenant_directory(aws: &aws_config::SdkConfig, table_name: &str, secret_prefix
     )
 }
 
-/// Builds the command service and its tenant directory from the environment (see [`AppConfig`]).
-pub async fn command_service(config: &AppConfig) -> Result<(LiveCommandService, LiveTenantDirectory), Error> {
-    let aws = aws().await;
+/// Stripe as configured (its base URL, the PSP timeout), with each tenant's key from `tenants`.
+fn stripe(config: &AppConfig, tenants: &LiveTenantDirectory) -> Result<StripeGateway<LiveTenantDirectory>, Error> {
     let timeouts = Timeouts {
         request: config.psp_timeout,
         ..Timeouts::default()
     };
+    Ok(StripeGateway::new(&config.stripe_api_base, tenants.clone(), timeouts)?)
+}
+
+/// Builds the command service and its tenant directory from the environment (see [`AppConfig`]).
+pub async fn command_service(config: &AppConfig) -> Result<(LiveCommandService, LiveTenantDirectory), Error> {
+    let aws = aws().await;
     let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
     let service = CommandService {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
-        gateway: StripeGateway::new(&config.stripe_api_base, tenants.clone(), timeouts)?,
+        gateway: stripe(config, &tenants)?,
         publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
         clock: SystemClock,
         settings: Settings::new(&config.app_identifier),
@@ -81,24 +86,76 @@ pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
     .await
 }
 
-/// Runs a Stripe webhook function for the endpoint of `kind` (see [`WebhookConfig`]); each tenant's
-/// signing secrets come from the tenant directory.
+/// What every Stripe webhook function holds: the tenants' signing secrets (the tenant directory), the
+/// store, the bus and the settings, read from the environment ([`WebhookConfig`]).
+struct WebhookParts {
+    secrets: LiveTenantDirectory,
+    store: DynamoStore,
+    publisher: EventBridgePublisher,
+    settings: Settings,
+}
+
+impl WebhookParts {
+    async fn from_env() -> Result<Self, Error> {
+        let config = WebhookConfig::from_env()?;
+        let aws = aws().await;
+        Ok(WebhookParts {
+            secrets: tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
+            publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
+            settings: Settings::new(&config.app_identifier),
+        })
+    }
+
+    /// The webhook service on these parts.
+    fn service(&self) -> WebhookService<'_, DynamoStore, EventBridgePublisher, SystemClock> {
+        WebhookService {
+            store: &self.store,
+            publisher: &self.publisher,
+            clock: &SystemClock,
+            settings: &self.settings,
+        }
+    }
+}
+
+/// Runs a Stripe payment webhook function for the endpoint of `kind`.
 pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
     init_tracing();
-    let config = WebhookConfig::from_env()?;
-    let aws = aws().await;
-    let secrets = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name);
-    let settings = Settings::new(&config.app_identifier);
-    let service = WebhookService {
-        store: &store,
-        publisher: &publisher,
-        clock: &SystemClock,
-        settings: &settings,
-    };
+    let parts = WebhookParts::from_env().await?;
+    let service = parts.service();
     lambda_http::run(service_fn(|request| {
-        webhook_handler::handle(&service, &secrets, kind, request)
+        webhook_handler::handle(&service, &parts.secrets, kind, request)
+    }))
+    .await
+}
+
+/// Runs the accounts webhook function (`POST /webhooks/stripe/{tenantIdentifier}/accounts`), with the
+/// environment of the payment webhook functions. It needs no Stripe key: each event carries the account.
+pub async fn run_accounts_webhook_function() -> Result<(), Error> {
+    init_tracing();
+    let parts = WebhookParts::from_env().await?;
+    let service = parts.service();
+    lambda_http::run(service_fn(|request| {
+        account_webhook::handle(&service, &parts.secrets, request)
+    }))
+    .await
+}
+
+/// Runs the merchant onboarding function (`POST /private/merchants/onboarding`) with the command
+/// functions' environment ([`AppConfig`]): the store and Stripe (Connect) with the tenant's own key.
+pub async fn run_onboarding_function() -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let aws = aws().await;
+    let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let accounts = stripe(&config, &tenants)?;
+    let onboarder = MerchantOnboarder {
+        store: &store,
+        accounts: &accounts,
+    };
+    lambda_http::run(lambda_http::service_fn(|request| {
+        onboarding::handle(&onboarder, request)
     }))
     .await
 }

@@ -1,4 +1,4 @@
-//! The store conformance suite (including the webhook inbox) against `DynamoStore` on a moto table.
+//! The store conformance suites (payments with the webhook inbox; merchant onboardings) against `DynamoStore` on a moto table.
 //!
 //! Each test uses its own table. The suite's checks could share one table on real DynamoDB, but not
 //! on moto 5.2: a failed TransactWriteItems there restores a copy of the whole table taken when the
@@ -7,6 +7,7 @@
 
 use integration_tests::aws::{create_payment_table, sdk_config};
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::onboarding_contract;
 use shared::adapters::store_contract;
 
 async fn store() -> DynamoStore {
@@ -23,6 +24,11 @@ async fn dynamo_store_passes_the_store_contract() {
 #[tokio::test]
 async fn dynamo_store_keeps_tenant_records_and_open_payment_markers() {
     store_contract::run_tenant_checks(&store().await).await;
+}
+
+#[tokio::test]
+async fn dynamo_store_passes_the_onboarding_contract() {
+    onboarding_contract::run_all(&store().await).await;
 }
 
 /// The raw items: keys, the store-internal payment lease and the operation's TTL attribute.
@@ -140,4 +146,57 @@ async fn items_have_the_documented_layout() {
     assert_eq!(n(&inbox, "attempts"), Some("2".to_string()));
     assert_eq!(n(&inbox, "expires_at"), Some((now + 86_400).to_string()));
     assert_eq!(store.inbox("t1", "tx1").await, Ok(vec![entry]));
+}
+
+/// The onboarding items: the merchant's onboarding and the alias from its Stripe account.
+#[tokio::test]
+async fn onboarding_items_have_the_documented_layout() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::domain::MerchantOnboarding;
+    use shared::ports::OnboardingStore;
+
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = create_payment_table(&client).await;
+    let store = DynamoStore::new(client.clone(), &table);
+    store
+        .insert_onboarding(&MerchantOnboarding::new("t1".into(), "MER1".into(), "acct_1".into()))
+        .await
+        .expect("insert");
+    let raw = |pk: &str, sk: &str| {
+        client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+    };
+    let onboarding = raw("TENANT#t1#MERCHANT#MER1", "ONBOARDING")
+        .await
+        .expect("get")
+        .item
+        .expect("onboarding item");
+    assert_eq!(
+        onboarding
+            .get("account_id")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some("acct_1")
+    );
+    assert_eq!(
+        onboarding.get("status").and_then(|v| v.as_s().ok()).map(String::as_str),
+        Some("incomplete")
+    );
+    let alias = raw("TENANT#t1#ACCOUNT#acct_1", "ACCOUNT")
+        .await
+        .expect("get")
+        .item
+        .expect("alias item");
+    assert_eq!(
+        alias
+            .get("merchant_reference")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some("MER1")
+    );
 }

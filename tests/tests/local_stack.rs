@@ -519,3 +519,210 @@ async fn private_routes_need_the_stacks_bearer_token() {
     // No token on a webhook route: the function answers (an unsigned body is its 400, not the API's 401).
     assert_eq!(stack.post_webhook(&tenant, "payment-intents", "", "{}").await, 400);
 }
+
+/// POSTs `body` to the `/private` route `path` of the stack with the stack's bearer token and the
+/// caller's `headers` (which may leave out the tenant's, unlike [`StackInfo::private_request`]).
+async fn post_private(
+    stack: &integration_tests::local_stack::StackInfo,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", stack.http_base_url))
+        .bearer_auth(stack.bearer_token())
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("the stack answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Merchant onboarding through the real `merchant-onboarding` and `stripe-accounts-webhook` binaries.
+///
+/// localstripe has no Connect, so the stack's onboarding function cannot reach a Stripe that creates
+/// accounts: through the stack this test checks its input errors (400) and that a PSP refusal comes
+/// back as 412 in the §5.7 error shape; the happy path (account created once, links) is covered
+/// in-process against an HTTP double of Stripe (`tests/tests/onboarding.rs`). The status sequence runs
+/// entirely through the stack: an onboarding stored as the endpoint stores it, then signed
+/// `account.updated` deliveries, checked against the exact MerchantAppOnboardingStatusChanged messages
+/// on the bus.
+#[tokio::test]
+async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
+    use integration_tests::acp::bus_messages;
+    use integration_tests::local_stack::StackInfo;
+    use serde_json::json;
+    use shared::adapters::stripe::webhook::signature_header;
+    use shared::domain::MerchantOnboarding;
+    use shared::ports::OnboardingStore;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (rule, watch) = stack.watch_bus(&aws).await;
+    let tenant = integration_tests::aws::unique_name("tenant");
+    let tenant = tenant.as_str();
+    integration_tests::tenant::configure_tenant(&stack, tenant).await;
+    let secret = stack.webhooks().secrets[0].as_str();
+    let merchant = integration_tests::aws::unique_name("MER");
+    let account = integration_tests::aws::unique_name("acct");
+
+    // The onboarding endpoint: bad input is 400, a PSP that cannot onboard merchants is 412.
+    let body = json!({"merchant": {"merchantReference": merchant, "name": "Merchant One"},
+                      "successUrl": "https://mp.example/ok", "refreshUrl": "https://mp.example/again",
+                      "cancelUrl": "https://mp.example/cancel", "errorUrl": "https://mp.example/error"});
+    let route = "/private/merchants/onboarding";
+    let headers = [
+        ("x-tenant-identifier", tenant),
+        ("x-merchant-reference", merchant.as_str()),
+    ];
+    let (status, answer) = post_private(&stack, route, &headers[1..], &body).await;
+    assert_eq!(
+        (status, answer["errors"][0]["message"].as_str()),
+        (400, Some("the x-tenant-identifier header is missing"))
+    );
+    let (status, answer) = post_private(&stack, route, &headers, &json!({"merchant": {"name": "M"}})).await;
+    assert_eq!(status, 400, "{answer}");
+    let mut relative = body.clone();
+    relative["successUrl"] = json!("/ok");
+    let (status, answer) = post_private(&stack, route, &headers, &relative).await;
+    assert_eq!(
+        (status, answer["errors"][0]["message"].as_str()),
+        (400, Some("successUrl is not an absolute http(s) URL"))
+    );
+    let (status, answer) = post_private(&stack, route, &headers, &body).await;
+    assert_eq!(status, 412, "localstripe refuses /v1/accounts: {answer}");
+    assert!(answer["errors"][0]["message"].is_string(), "{answer}");
+
+    // The merchant's onboarding as the endpoint stores it on its first call.
+    let store = stack.store(&aws);
+    let onboarding = MerchantOnboarding::new(tenant.to_string(), merchant.clone(), account.clone());
+    store.insert_onboarding(&onboarding).await.expect("seed onboarding");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let deliver = |event_id: &str, created: i64, changes: Value, signing_secret: &str, route_tenant: &str| {
+        let mut object = json!({
+            "id": account, "object": "account", "type": "express", "country": "DE",
+            "details_submitted": true, "charges_enabled": false, "payouts_enabled": false,
+            "metadata": {"merchantReference": merchant, "tenantIdentifier": tenant},
+            "requirements": {"current_deadline": null, "currently_due": [], "disabled_reason": null,
+                             "errors": [], "eventually_due": [], "past_due": [], "pending_verification": []}
+        });
+        for (k, v) in changes.as_object().expect("object") {
+            match k.strip_prefix("requirements.") {
+                Some(field) => object["requirements"][field] = v.clone(),
+                None => object[k] = v.clone(),
+            }
+        }
+        let event = json!({"id": event_id, "object": "event", "type": "account.updated", "created": created,
+                           "livemode": false, "account": account, "data": {"object": object}})
+        .to_string();
+        let signature = signature_header(&[signing_secret], now, event.as_bytes());
+        let (stack, route_tenant) = (&stack, route_tenant.to_string());
+        async move { stack.post_webhook(&route_tenant, "accounts", &signature, &event).await }
+    };
+    let evt = |n: u32| format!("evt_{account}_{n}");
+    let not_submitted = json!({"details_submitted": false, "requirements.currently_due": ["external_account"]});
+    let steps = [
+        (evt(1), 100, not_submitted.clone()), // still incomplete: nothing to tell
+        (evt(2), 101, json!({})),             // submitted, not enabled: pending
+        (evt(2), 101, json!({})),             // the same delivery again
+        (evt(3), 102, json!({"charges_enabled": true})),
+        (evt(4), 103, json!({"charges_enabled": true, "payouts_enabled": true})),
+        (evt(5), 103, json!({"charges_enabled": true, "payouts_enabled": true})), // unchanged
+        (evt(0), 99, not_submitted),                                              // late and old: never moves back
+        (
+            evt(6),
+            104,
+            json!({"charges_enabled": true, "payouts_enabled": true,
+                   "requirements.currently_due": ["individual.verification.document"],
+                   "requirements.current_deadline": 1_900_000_000}),
+        ),
+        (
+            evt(7),
+            105,
+            json!({"requirements.past_due": ["individual.verification.document"],
+                   "requirements.disabled_reason": "requirements.past_due"}),
+        ),
+        (evt(8), 106, json!({"requirements.disabled_reason": "rejected.fraud"})),
+    ];
+    for (event_id, created, changes) in steps {
+        assert_eq!(
+            deliver(&event_id, created, changes, secret, tenant).await,
+            200,
+            "{event_id}"
+        );
+    }
+    // Refused: a forged signature, and this tenant's secret on another tenant's route.
+    assert_eq!(deliver(&evt(9), 107, json!({}), "whsec_forged", tenant).await, 400);
+    assert_eq!(deliver(&evt(10), 107, json!({}), secret, "another-tenant").await, 400);
+
+    let expected = [
+        "pending",
+        "enabled",
+        "completed",
+        "restricted soon",
+        "restricted",
+        "rejected",
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let batch = bus_messages(&sqs, &watch, 0, Duration::ZERO).await;
+        seen.extend(
+            batch
+                .into_iter()
+                .filter(|m| m.payload["merchantReference"] == merchant.as_str()),
+        );
+        if seen.len() >= expected.len() || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    // Anything arriving right after would be a duplicate: collect it too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let late = bus_messages(&sqs, &watch, 0, Duration::ZERO).await;
+    seen.extend(
+        late.into_iter()
+            .filter(|m| m.payload["merchantReference"] == merchant.as_str()),
+    );
+    let got: Vec<(String, String, String)> = seen
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                m.channel.clone(),
+                m.payload["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|s| {
+            (
+                "MerchantAppOnboardingStatusChanged".to_string(),
+                "merchant-app-events".to_string(),
+                s.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    for m in &seen {
+        assert_eq!(m.attributes["tenantIdentifier"], tenant);
+        assert_eq!(m.payload["appIdentifier"], stack.app_identifier.as_str());
+        assert_eq!(m.payload["type"], "payment");
+    }
+    let stored = store
+        .get_onboarding(tenant, &merchant)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.status, shared::domain::MerchantOnboardingStatus::Rejected);
+    stack.unwatch_bus(&aws, &rule).await;
+}

@@ -16,6 +16,8 @@
 //! captured nor canceled, deleted otherwise), so "does the tenant have open payments" is one strongly
 //! consistent `Query` with `Limit 1`, exact as of the last commit.
 //!
+//! Merchant onboardings live in the same table (items and conditions in `dynamodb/onboarding.rs`).
+//!
 //! `op_lease` (the key of the operation holding the payment) and `op_lease_until` (epoch seconds) are
 //! internal to the store: they are never part of the domain [`Payment`]. Every rule of the store
 //! protocol is a DynamoDB condition; multi-item changes are single `TransactWriteItems` calls.
@@ -35,6 +37,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+
+mod onboarding;
 
 /// A DynamoDB item.
 type Item = HashMap<String, AttributeValue>;

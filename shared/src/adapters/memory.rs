@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use time::OffsetDateTime;
 use tokio::task::yield_now;
 
+mod onboarding;
+pub use onboarding::MemoryAccounts;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means another test thread panicked; the data is still usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -44,6 +47,8 @@ struct StoreState {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<StoreState>,
+    /// Merchant onboardings (the same table as the payments in DynamoDB; kept apart here).
+    onboardings: Mutex<onboarding::Onboardings>,
 }
 
 impl MemoryStore {

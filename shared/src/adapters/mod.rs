@@ -4,6 +4,8 @@ pub mod dynamodb;
 pub mod eventbridge;
 pub mod memory;
 pub mod memory_secrets;
+#[cfg(any(test, feature = "test-support"))]
+pub mod onboarding_contract;
 pub mod secrets_manager;
 #[cfg(any(test, feature = "test-support"))]
 pub mod store_contract;

@@ -1,11 +1,15 @@
 //! The domain: money, payments, refunds, tenant configuration and the decisions commands take on them. No AWS or HTTP types.
 
 pub mod money;
+pub mod onboarding;
 pub mod payment;
 pub mod refund;
 pub mod tenant;
 
 pub use money::{Currency, Money, MoneyError};
+pub use onboarding::{
+    AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource,
+};
 pub use payment::{Payment, PaymentStatus, Rejection};
 pub use refund::{Refund, RefundStatus};
 

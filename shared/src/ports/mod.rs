@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod gateway;
+pub mod onboarding;
 pub mod publisher;
 pub mod store;
 pub mod tenant;
@@ -10,6 +11,7 @@ pub mod webhook;
 
 pub use clock::Clock;
 pub use gateway::{PaymentGateway, PspError, PspPaymentIntent, PspRefund};
+pub use onboarding::{AccountEvent, CreateAccount, MerchantAccounts, OnboardingStore, OnboardingUrls, PspAccount};
 pub use publisher::{EventPublisher, PublishError};
 pub use store::{Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError};
 pub use tenant::{

@@ -3,6 +3,7 @@
 
 pub mod checkout;
 pub mod commands;
+pub mod onboarding;
 pub mod operation;
 pub mod runner;
 pub mod tenants;
@@ -12,6 +13,7 @@ pub mod webhooks;
 
 pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
 pub use commands::{CommandService, Settings};
+pub use onboarding::{AccountReport, MerchantOnboarder, OnboardingError, OnboardingLink, OnboardingRequest};
 pub use runner::{OperationError, OperationReport};
 pub use tenants::{TenantError, TenantService};
 pub use webhooks::{DrainReport, WebhookError, WebhookReport, WebhookService};

@@ -153,6 +153,16 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
         Ok(report)
     }
 
+    /// The runner on this service's ports (each PSP event is one of its operations).
+    pub(super) fn runner(&self) -> Runner<'_, S, P, C> {
+        Runner {
+            store: self.store,
+            publisher: self.publisher,
+            clock: self.clock,
+            settings: self.settings,
+        }
+    }
+
     /// Whether the payment is known and has an order.
     async fn ready(&self, tenant: &str, transaction_id: &str) -> Result<bool, StoreError> {
         let payment = self.store.get_payment(tenant, transaction_id).await?;
@@ -194,13 +204,10 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
             payment: Some(payment.transaction_id),
             refused: Vec::new(),
         };
-        let runner = Runner {
-            store: self.store,
-            publisher: self.publisher,
-            clock: self.clock,
-            settings: self.settings,
-        };
-        let report = runner.run(op, |payment, _| self.decide(tenant, event, payment)).await?;
+        let report = self
+            .runner()
+            .run(op, |payment, _| self.decide(tenant, event, payment))
+            .await?;
         Ok(Applied::Done(report))
     }
 

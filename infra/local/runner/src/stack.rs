@@ -630,8 +630,10 @@ mod tests {
                 "ConfirmPreOrderPaymentFunction",
                 "DisconnectFunction",
                 "InitializePaymentFunction",
+                "MerchantOnboardingFunction",
                 "PreOrderPaymentFunction",
                 "RefundPaymentFunction",
+                "StripeAccountsWebhookFunction",
                 "StripePaymentIntentsWebhookFunction",
                 "StripeRefundsWebhookFunction",
             ]
@@ -648,6 +650,16 @@ mod tests {
                 "StripeRefundsWebhookFunction",
                 "stripe-refunds-webhook",
                 "POST /webhooks/stripe/{tenantIdentifier}/refunds",
+            ),
+            (
+                "MerchantOnboardingFunction",
+                "merchant-onboarding",
+                "POST /private/merchants/onboarding",
+            ),
+            (
+                "StripeAccountsWebhookFunction",
+                "stripe-accounts-webhook",
+                "POST /webhooks/stripe/{tenantIdentifier}/accounts",
             ),
         ] {
             let f = by_id[id];

@@ -4,8 +4,10 @@
 //! Hyperswitch connector style: this module does HTTP, [`transformers`] holds Stripe's wire types and
 //! the one exhaustive status mapping per object. Every mutating call sends the caller's
 //! `Idempotency-Key` unchanged, so a retry after an unknown outcome replays Stripe's saved answer
-//! (reliability §1.1). API keys are fetched per tenant through [`ApiKeys`] and never logged.
+//! (reliability §1.1). API keys are fetched per tenant through [`ApiKeys`] and never logged. [`connect`]
+//! adds the merchants' Connect accounts (onboarding) on the same HTTP plumbing.
 
+pub mod connect;
 mod transformers;
 pub mod webhook;
 
@@ -275,8 +277,8 @@ mod tests {
                "client_secret": "pi_123_secret_x", "last_payment_error": null, "latest_charge": null})
     }
 
-    /// The form fields of the only request the server received.
-    async fn form_of_single_request(server: &MockServer) -> Vec<(String, String)> {
+    /// The form fields of the only request the server received (also used by `connect`'s tests).
+    pub(super) async fn form_of_single_request(server: &MockServer) -> Vec<(String, String)> {
         let requests = server.received_requests().await.unwrap();
         assert_eq!(requests.len(), 1);
         let body = String::from_utf8(requests[0].body.clone()).unwrap();
@@ -287,7 +289,8 @@ mod tests {
             .collect()
     }
 
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// Owned form pairs.
+    pub(super) fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 

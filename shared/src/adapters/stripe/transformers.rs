@@ -215,24 +215,27 @@ impl StripeEventType {
 
 /// A Stripe event (https://docs.stripe.com/api/events/object), the fields the app reads.
 #[derive(Debug, Deserialize)]
-struct StripeEvent {
-    id: String,
-    created: i64,
+pub(super) struct StripeEvent {
+    pub(super) id: String,
+    pub(super) created: i64,
     #[serde(rename = "type")]
-    event_type: String,
-    data: StripeEventData,
+    pub(super) event_type: String,
+    pub(super) data: StripeEventData,
 }
 
+/// `Event.data`.
 #[derive(Debug, Deserialize)]
-struct StripeEventData {
-    object: serde_json::Value,
+pub(super) struct StripeEventData {
+    /// The object the event is about, as it is after the event.
+    pub(super) object: serde_json::Value,
 }
 
-/// What a Stripe event means to the app.
+/// What a Stripe event means to the app: `E` is the domain's reading of a relevant one (a payment or
+/// refund event on the payment endpoints, an account event on the accounts endpoint).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ParsedEvent {
-    /// An event about one of the app's payments or refunds.
-    Relevant(WebhookEvent),
+pub enum ParsedEvent<E = WebhookEvent> {
+    /// An event about one of the app's objects.
+    Relevant(E),
     /// An event the app does not act on (unknown type, or an object the app did not create).
     Ignored {
         /// The event id.
@@ -247,7 +250,7 @@ pub enum ParsedEvent {
 /// The body of a verified event is not a Stripe event the app can read.
 #[derive(Debug, thiserror::Error)]
 #[error("unreadable Stripe event: {0}")]
-pub struct EventParseError(String);
+pub struct EventParseError(pub(super) String);
 
 /// Reads a verified event body and maps it onto the domain: payment-intent events report the intent's
 /// status, refund events the refund's, each through the one status mapping of its object.
