@@ -93,11 +93,12 @@ _start() {
   log "started $name (pid $pid, log ${LOG_DIR#"$REPO_ROOT"/}/$name.log)"
 }
 
-# start_moto PORT: moto server (all AWS services) on 127.0.0.1:PORT.
+# start_moto PORT: moto server (all AWS services) on 127.0.0.1:PORT, with its DynamoDB writes serialized
+# (infra/local/moto_server.py says why).
 start_moto() {
   local port="${1:?start_moto PORT}"
   [[ -x "$VENV_DIR/bin/moto_server" ]] || die "moto_server not in $VENV_DIR (run ensure_venv first)"
-  _start moto "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$port"
+  _start moto "$VENV_DIR/bin/python" "$REPO_ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$port"
 }
 
 # start_localstripe PORT: localstripe on 127.0.0.1:PORT (its own CLI binds every interface, so not that).
