@@ -468,9 +468,10 @@ async fn an_oversized_webhook_is_refused_and_changes_nothing() {
     assert_eq!(names(&authorized), vec!["PaymentUpdated", "PaymentAuthorized"]);
 }
 
-/// The /private routes are behind the JWT authorizer: without a token, with a token of another key or
-/// with garbage the stack answers 401 and the function never runs (no PaymentCreated); with the stack's
-/// `bearer_token` the request reaches it. The webhook routes take no token.
+/// The /private routes are behind the JWT authorizer: without a token, with a token of another key, with
+/// the stack's own claims unsigned (`alg: none`) or with garbage the stack answers 401 and the function
+/// never runs (no PaymentCreated); with the stack's `bearer_token` (RS256, its key published under the
+/// issuer URL) the request reaches it. The webhook routes take no token.
 #[tokio::test]
 async fn private_routes_need_the_stacks_bearer_token() {
     use integration_tests::acp::order_messages;
@@ -489,10 +490,19 @@ async fn private_routes_need_the_stacks_bearer_token() {
         .expect("issuer")
         .token("aop-app", Duration::from_secs(600))
         .expect("token");
+    // The stack's own token with its header replaced by the base64url of {"alg":"none","typ":"JWT"} and
+    // its signature dropped: the claims are right, the algorithm is not RS256.
+    let claims = stack
+        .bearer_token()
+        .split('.')
+        .nth(1)
+        .expect("the bearer token is a JWT");
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims}.");
     let unauthorized = (401, r#"{"message":"Unauthorized"}"#.to_string());
     for (why, token) in [
         ("no token", None),
         ("another key", Some(another_key.as_str())),
+        ("alg none", Some(alg_none.as_str())),
         ("not a JWT", Some("not-a-jwt")),
     ] {
         let answer = stack
@@ -515,6 +525,19 @@ async fn private_routes_need_the_stacks_bearer_token() {
     assert_eq!(status, 200, "{answer}");
     let created = order_messages(&sqs, &watch, &tenant, &order, 1, Duration::from_secs(60)).await;
     assert_eq!(names(&created), vec!["PaymentCreated"]);
+
+    // The issuer publishes its key as an OIDC issuer does, where API Gateway would fetch it.
+    let issuer = local_stack::jwt::issuer_url(&stack.http_base_url);
+    let get = |url: String| async move {
+        let response = reqwest::get(&url).await.expect("GET");
+        assert_eq!(response.status(), 200, "{url}");
+        response.json::<Value>().await.expect("JSON")
+    };
+    let discovery = get(format!("{issuer}/.well-known/openid-configuration")).await;
+    assert_eq!(discovery["issuer"], issuer.as_str());
+    let jwks = get(discovery["jwks_uri"].as_str().expect("jwks_uri").to_string()).await;
+    assert_eq!(jwks["keys"][0]["kty"], "RSA", "{jwks}");
+    assert_eq!(jwks["keys"][0]["alg"], "RS256", "{jwks}");
 
     // No token on a webhook route: the function answers (an unsigned body is its 400, not the API's 401).
     assert_eq!(stack.post_webhook(&tenant, "payment-intents", "", "{}").await, 400);

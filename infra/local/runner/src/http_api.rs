@@ -241,10 +241,15 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// A JSON error answer as API Gateway gives it (`{"message": ...}`).
     pub fn message(status: u16, message: &str) -> Self {
+        Self::json(status, &json!({ "message": message }))
+    }
+
+    /// A JSON answer.
+    pub fn json(status: u16, body: &Json) -> Self {
         HttpResponse {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: json!({ "message": message }).to_string().into_bytes(),
+            body: body.to_string().into_bytes(),
         }
     }
 }

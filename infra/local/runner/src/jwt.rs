@@ -1,18 +1,26 @@
 //! The HttpApi JWT authorizer, emulated. API Gateway checks a route's bearer token against the
 //! authorizer's issuer (its signing keys) and audience before the function is invoked; locally the
-//! runner is its own issuer: at start it makes an ES256 key pair and an issuer URL of the local stack,
-//! and it signs a token for local callers ([`LocalIssuer::token`], written into stack.json). The
+//! runner is its own issuer: at start it makes an RSA key pair (2048 bit) and an issuer URL of the local
+//! stack, and it signs a token for local callers ([`LocalIssuer::token`], written into stack.json). The
 //! audiences and the routes that need a token come from template.yaml ([`JwtAuthorizer`]).
 //!
-//! ES256 rather than RS256 (the algorithm AWS's JWKS issuers use): aws-lc-rs, already in the
-//! build through rustls, generates an EC key in PKCS#8 in a few microseconds, which is what jsonwebtoken
-//! signs with; the checks that matter for the app (signature, issuer, audience, expiry) are the same.
+//! RS256 because API Gateway's HTTP API JWT authorizer accepts RSA-signed tokens only: a token that
+//! passes locally has the shape a deployment accepts, and one with another algorithm (ES256, HS256,
+//! `none`) is refused here as there. Like a real OIDC issuer, the local one publishes its discovery
+//! document and its public key (JWKS) under the issuer URL ([`LocalIssuer::well_known`]), and the check
+//! verifies with that published key.
 
-use anyhow::{Result, anyhow};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use anyhow::{Context, Result, anyhow};
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The one algorithm the authorizer accepts (API Gateway: "only RSA-based algorithms are supported").
+const ALGORITHM: Algorithm = Algorithm::RS256;
 
 /// The JWT authorizer of a route, as the template configures it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +52,8 @@ pub enum Refusal {
     /// No `Authorization` header.
     #[error("no Authorization header")]
     Missing,
-    /// The token is malformed, badly signed, expired, or for another issuer or audience.
+    /// The token is malformed, signed with another algorithm or key, expired, or for another issuer
+    /// or audience.
     #[error("invalid token: {0}")]
     Invalid(String),
 }
@@ -52,8 +61,11 @@ pub enum Refusal {
 /// The local stack's token issuer: its key pair and issuer URL.
 pub struct LocalIssuer {
     issuer: String,
-    key_id: String,
+    /// The path of the issuer URL, under which the well-known documents are served.
+    issuer_path: String,
     encoding: EncodingKey,
+    /// The public key as the JWKS publishes it (`kid` is its RFC 7638 thumbprint).
+    jwk: Jwk,
     decoding: DecodingKey,
 }
 
@@ -61,7 +73,7 @@ impl std::fmt::Debug for LocalIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalIssuer")
             .field("issuer", &self.issuer)
-            .field("key_id", &self.key_id)
+            .field("key_id", &self.jwk.common.key_id)
             .finish_non_exhaustive()
     }
 }
@@ -79,19 +91,29 @@ fn now() -> u64 {
 }
 
 impl LocalIssuer {
-    /// A new issuer named `issuer` with a fresh P-256 key pair.
+    /// A new issuer at the URL `issuer` with a fresh RSA key pair (2048 bit).
     pub fn generate(issuer: &str) -> Result<Self> {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-            .map_err(|_| anyhow!("generating the local issuer's key"))?;
-        let pkcs8 = pair
-            .to_pkcs8v1()
-            .map_err(|_| anyhow!("exporting the local issuer's key"))?;
-        let public = pair.public_key().as_ref().to_vec();
+        let issuer_path = reqwest::Url::parse(issuer)
+            .with_context(|| format!("the issuer {issuer} is not a URL"))?
+            .path()
+            .trim_end_matches('/')
+            .to_string();
+        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow!("generating the local issuer's key"))?;
+        let pkcs8: Pkcs8V1Der = pair.as_der().map_err(|_| anyhow!("exporting the local issuer's key"))?;
+        // jsonwebtoken signs with the PKCS#1 `RSAPrivateKey`, which the PKCS#8 `PrivateKeyInfo` wraps.
+        let info = pkcs8::PrivateKeyInfoRef::try_from(pkcs8.as_ref())
+            .map_err(|e| anyhow!("reading the local issuer's PKCS#8 key: {e}"))?;
+        let encoding = EncodingKey::from_rsa_der(info.private_key.as_bytes());
+        let mut jwk = Jwk::from_encoding_key(&encoding, ALGORITHM)?;
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256)?);
+        let decoding = DecodingKey::from_jwk(&jwk)?;
         Ok(LocalIssuer {
             issuer: issuer.to_string(),
-            key_id: format!("local-{}", now()),
-            encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),
-            decoding: DecodingKey::from_ec_der(&public),
+            issuer_path,
+            encoding,
+            jwk,
+            decoding,
         })
     }
 
@@ -102,8 +124,8 @@ impl LocalIssuer {
 
     /// Signs `claims` as they are (tests make expired or foreign tokens with it).
     pub fn sign(&self, claims: &Claims) -> Result<String> {
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.key_id.clone());
+        let mut header = Header::new(ALGORITHM);
+        header.kid = self.jwk.common.key_id.clone();
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 
@@ -119,8 +141,28 @@ impl LocalIssuer {
         })
     }
 
+    /// The issuer's public document at the request path `path`, if it is one: the OpenID discovery
+    /// document (`{issuer}/.well-known/openid-configuration`, whose `jwks_uri` API Gateway reads) or
+    /// the key set it points to (`{issuer}/.well-known/jwks.json`).
+    pub fn well_known(&self, path: &str) -> Option<Json> {
+        let name = path.strip_prefix(&self.issuer_path)?.strip_prefix("/.well-known/")?;
+        match name {
+            "openid-configuration" => Some(json!({
+                "issuer": self.issuer,
+                "jwks_uri": format!("{}/.well-known/jwks.json", self.issuer),
+                "id_token_signing_alg_values_supported": [ALGORITHM],
+            })),
+            "jwks.json" => serde_json::to_value(JwkSet {
+                keys: vec![self.jwk.clone()],
+            })
+            .ok(),
+            _ => None,
+        }
+    }
+
     /// Checks an `Authorization` header value (`Bearer <jwt>`; API Gateway also takes the bare token)
-    /// for `authorizer`: signature, issuer, one of its audiences, expiry. Returns the claims.
+    /// for `authorizer`: algorithm RS256 and its signature by the issuer's key, issuer, one of its
+    /// audiences, expiry. Returns the claims.
     pub fn check(&self, authorization: Option<&str>, authorizer: &JwtAuthorizer) -> Result<Claims, Refusal> {
         let value = authorization
             .map(str::trim)
@@ -130,7 +172,16 @@ impl LocalIssuer {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => value,
         };
-        let mut validation = Validation::new(Algorithm::ES256);
+        // `alg: none` is no algorithm jsonwebtoken knows: reading the header refuses it.
+        let header = jsonwebtoken::decode_header(token).map_err(|e| Refusal::Invalid(e.to_string()))?;
+        if header.alg != ALGORITHM {
+            return Err(Refusal::Invalid(format!(
+                "algorithm {:?}, only {ALGORITHM:?} is accepted",
+                header.alg
+            )));
+        }
+        // Validation::new allows exactly the one algorithm, so the check holds without the one above.
+        let mut validation = Validation::new(ALGORITHM);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&authorizer.audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
@@ -141,8 +192,10 @@ impl LocalIssuer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn authorizer() -> JwtAuthorizer {
         JwtAuthorizer {
@@ -151,10 +204,20 @@ mod tests {
         }
     }
 
+    /// `token` with its header replaced by `{"alg":"none"}` and its signature dropped (an unsecured JWT
+    /// with the same claims).
+    pub(crate) fn with_alg_none(token: &str) -> String {
+        let claims = token.split('.').nth(1).expect("a JWT has a payload");
+        format!("{}.{claims}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#))
+    }
+
     #[test]
-    fn its_own_token_passes_with_or_without_the_bearer_scheme() {
+    fn its_own_token_is_rs256_and_passes_with_or_without_the_bearer_scheme() {
         let issuer = LocalIssuer::generate("http://127.0.0.1:1/local-issuer").unwrap();
         let token = issuer.token("aop-app", Duration::from_secs(60)).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.kid, issuer.jwk.common.key_id);
         let claims = issuer.check(Some(&format!("Bearer {token}")), &authorizer()).unwrap();
         assert_eq!(claims.iss, "http://127.0.0.1:1/local-issuer");
         assert_eq!(claims.aud, "aop-app");
@@ -202,5 +265,97 @@ mod tests {
             })
             .unwrap();
         assert!(check(Some(&fine)).is_ok());
+    }
+
+    /// Claims the authorizer would accept, under another algorithm: refused, as API Gateway refuses
+    /// anything but RSA. RS384 with the issuer's own key is refused too: the check is exactly RS256.
+    #[test]
+    fn refuses_every_algorithm_but_rs256() {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+
+        let issuer = LocalIssuer::generate("http://local/issuer").unwrap();
+        let claims = Claims {
+            iss: "http://local/issuer".into(),
+            aud: "aop-app".into(),
+            sub: "s".into(),
+            iat: now(),
+            exp: now() + 600,
+        };
+        let rs256 = issuer.sign(&claims).unwrap();
+        assert_eq!(issuer.check(Some(&rs256), &authorizer()), Ok(claims.clone()));
+
+        let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let es256 = jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &claims,
+            &EncodingKey::from_ec_der(ec.to_pkcs8v1().unwrap().as_ref()),
+        )
+        .unwrap();
+        // The classic confusion: an HMAC keyed with the issuer's public key.
+        let jsonwebtoken::jwk::AlgorithmParameters::RSA(public) = &issuer.jwk.algorithm else {
+            panic!("an RSA key: {:?}", issuer.jwk);
+        };
+        let hs256 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(public.n.as_bytes()),
+        )
+        .unwrap();
+        let rs384 = jsonwebtoken::encode(&Header::new(Algorithm::RS384), &claims, &issuer.encoding).unwrap();
+        for (alg, token) in [("ES256", es256), ("HS256", hs256), ("RS384", rs384)] {
+            assert_eq!(
+                issuer.check(Some(&token), &authorizer()),
+                Err(Refusal::Invalid(format!("algorithm {alg}, only RS256 is accepted"))),
+            );
+        }
+        let none = with_alg_none(&rs256);
+        assert!(
+            matches!(issuer.check(Some(&none), &authorizer()), Err(Refusal::Invalid(_))),
+            "alg none"
+        );
+    }
+
+    /// What API Gateway does with an issuer: read `jwks_uri` from its discovery document, take the key
+    /// named by the token's `kid` from the key set, verify with it.
+    #[test]
+    fn publishes_its_discovery_document_and_key_set_under_the_issuer_url() {
+        let issuer = LocalIssuer::generate("http://127.0.0.1:1/local-issuer").unwrap();
+        let discovery = issuer
+            .well_known("/local-issuer/.well-known/openid-configuration")
+            .unwrap();
+        assert_eq!(
+            discovery,
+            json!({
+                "issuer": "http://127.0.0.1:1/local-issuer",
+                "jwks_uri": "http://127.0.0.1:1/local-issuer/.well-known/jwks.json",
+                "id_token_signing_alg_values_supported": ["RS256"],
+            })
+        );
+        let jwks = issuer.well_known("/local-issuer/.well-known/jwks.json").unwrap();
+        let keys: JwkSet = serde_json::from_value(jwks.clone()).unwrap();
+        assert_eq!(keys.keys.len(), 1);
+        assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        assert_eq!(jwks["keys"][0]["alg"], "RS256");
+        assert_eq!(jwks["keys"][0]["use"], "sig");
+        assert_eq!(jwks["keys"][0]["e"], "AQAB");
+
+        let token = issuer.token("aop-app", Duration::from_secs(60)).unwrap();
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        let key = DecodingKey::from_jwk(keys.find(&kid).unwrap()).unwrap();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&["aop-app"]);
+        let claims = jsonwebtoken::decode::<Claims>(&token, &key, &validation)
+            .unwrap()
+            .claims;
+        assert_eq!(claims.iss, "http://127.0.0.1:1/local-issuer");
+
+        for elsewhere in [
+            "/.well-known/openid-configuration",
+            "/local-issuer/.well-known/other",
+            "/local-issuer-2/.well-known/jwks.json",
+            "/local-issuer",
+        ] {
+            assert_eq!(issuer.well_known(elsewhere), None, "{elsewhere}");
+        }
     }
 }

@@ -409,6 +409,12 @@ async fn handle_http(
         body,
         source_ip: peer.ip().to_string(),
     };
+    // The stack is also the authorizer's token issuer, which publishes its keys under the issuer URL.
+    if request.method == "GET"
+        && let Some(document) = issuer.well_known(&request.path)
+    {
+        return HttpResponse::json(200, &document);
+    }
     let Some((route, (target, timeout), params)) = http_api::route(routes, &request.method, &request.path) else {
         return HttpResponse::message(404, "Not Found");
     };
@@ -539,8 +545,10 @@ pub async fn run(settings: Settings) -> Result<()> {
             ));
         }
     }
-    // The stack is its own token issuer (a fresh key each start): see `jwt`.
-    let issuer = LocalIssuer::generate(&crate::jwt::issuer_url(&http_base_url))?;
+    // The stack is its own token issuer (a fresh key each start): see `jwt`. An RSA key takes a few
+    // hundred milliseconds to generate: off the async workers.
+    let issuer_url = crate::jwt::issuer_url(&http_base_url);
+    let issuer = tokio::task::spawn_blocking(move || LocalIssuer::generate(&issuer_url)).await??;
     let bearer_token = provisioned
         .token_audience()
         .map(|audience| issuer.token(audience, BEARER_TOKEN_LIFETIME))
@@ -747,6 +755,7 @@ mod tests {
 
     /// The emulated API in front of a stand-in function: a /private request passes the authorizer only
     /// with a valid token of the stack's issuer, and the function sees only those; /webhooks needs none.
+    /// The issuer's discovery document and key set are served under the issuer URL.
     #[tokio::test]
     async fn the_authorizer_runs_before_the_function() {
         use crate::jwt::{Claims, JwtAuthorizer, LocalIssuer};
@@ -810,6 +819,7 @@ mod tests {
             .unwrap()
             .token("aop-app", Duration::from_secs(600))
             .unwrap();
+        let unsigned = crate::jwt::tests::with_alg_none(&token);
         let server = tokio::spawn(serve_http(
             listener,
             Arc::new(routes),
@@ -838,12 +848,33 @@ mod tests {
         );
         assert_eq!(call("/private/x", Some(&expired)).await, unauthorized, "expired");
         assert_eq!(call("/private/x", Some("garbage")).await, unauthorized, "not a JWT");
+        assert_eq!(call("/private/x", Some(&unsigned)).await, unauthorized, "alg none");
         assert_eq!(call("/private/x", Some(&token)).await, (200, "reached".to_string()));
         assert_eq!(
             call("/webhooks/t1", None).await,
             (200, "reached".to_string()),
             "no authorizer"
         );
+        // The issuer's discovery document and key set, as API Gateway fetches them.
+        let get = |url: String| {
+            let request = http.get(url);
+            async move {
+                let response = request.send().await.unwrap();
+                (
+                    response.status().as_u16(),
+                    response.json::<serde_json::Value>().await.unwrap(),
+                )
+            }
+        };
+        let (status, discovery) = get(format!("{base}/local-issuer/.well-known/openid-configuration")).await;
+        assert_eq!(status, 200);
+        assert_eq!(discovery["issuer"], format!("{base}/local-issuer"));
+        let jwks_uri = discovery["jwks_uri"].as_str().unwrap().to_string();
+        let (status, jwks) = get(jwks_uri).await;
+        assert_eq!(status, 200);
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
+        assert_eq!(jwks["keys"][0]["alg"], "RS256");
         server.abort();
         function.verify().await;
     }
