@@ -9,7 +9,8 @@
 //! tenant has no onboarding for); 400 for refusals (nothing changes); 500 when a later delivery may
 //! succeed (store or bus unavailable, a concurrent delivery), so Stripe retries.
 
-use crate::webhook_handler::{Verified, error, received, relevant, verify};
+use crate::http::error_response;
+use crate::webhook_handler::{received, verify};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use shared::adapters::stripe::connect::parse_account_event;
@@ -28,12 +29,8 @@ where
     C: Clock,
     W: WebhookSecrets,
 {
-    let Verified { tenant, body } = match verify(secrets, service.clock.epoch_seconds(), &request).await {
+    let (tenant, event) = match verify(secrets, service.clock.epoch_seconds(), &request, parse_account_event).await {
         Ok(verified) => verified,
-        Err(early) => return early.answer(),
-    };
-    let event = match relevant(tenant, parse_account_event(body)) {
-        Ok(event) => event,
         Err(early) => return early.answer(),
     };
     match service.handle_account(tenant, &event).await {
@@ -55,7 +52,7 @@ where
         }
         Err(e) => {
             tracing::warn!(tenant, event_id = event.event_id, error = %e, "account event not applied; Stripe will retry");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable")
+            error_response(StatusCode::INTERNAL_SERVER_ERROR.as_u16(), "temporarily unavailable")
         }
     }
 }
