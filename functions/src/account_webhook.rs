@@ -62,7 +62,6 @@ mod tests {
     use super::*;
     use secrecy::SecretString;
     use shared::adapters::memory::MemoryAccounts;
-    use shared::adapters::stripe::webhook::signature_header;
     use shared::domain::MerchantOnboardingStatus;
     use shared::ports::SecretsError;
     use shared::service::testing::{MemoryCommandService, memory_service};
@@ -120,19 +119,8 @@ mod tests {
 
     /// The sample event with `body` (signed with `secret` now) and the route's tenant `route`.
     fn request(svc: &MemoryCommandService, route: &str, body: &str, secret: Option<&str>) -> Request {
-        let mut event: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
-        event["body"] = body.into();
+        let mut event = crate::webhook_handler::tests::signed_event(svc, SAMPLE, body, secret);
         event["pathParameters"]["tenantIdentifier"] = route.into();
-        let headers = event["headers"].as_object_mut().unwrap();
-        match secret {
-            Some(secret) => {
-                let header = signature_header(&[secret], svc.clock.epoch_seconds(), body.as_bytes());
-                headers.insert("stripe-signature".into(), header.into());
-            }
-            None => {
-                headers.remove("stripe-signature");
-            }
-        }
         lambda_http::request::from_str(&event.to_string()).unwrap()
     }
 

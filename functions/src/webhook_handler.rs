@@ -164,7 +164,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use secrecy::SecretString;
     use shared::adapters::stripe::webhook::signature_header;
@@ -188,8 +188,14 @@ mod tests {
         }
     }
 
-    /// An API Gateway v2 fixture with the body replaced and signed with `secret` at the service's time.
-    fn request(svc: &MemoryCommandService, fixture: &str, body: &str, secret: Option<&str>) -> Request {
+    /// An API Gateway v2 `fixture` (as JSON) with the body replaced and signed with `secret` at the
+    /// service's time (no `Stripe-Signature` without one): also the accounts webhook's tests' requests.
+    pub(crate) fn signed_event(
+        svc: &MemoryCommandService,
+        fixture: &str,
+        body: &str,
+        secret: Option<&str>,
+    ) -> serde_json::Value {
         let mut event: serde_json::Value = serde_json::from_str(fixture).unwrap();
         event["body"] = serde_json::Value::String(body.to_string());
         let headers = event["headers"].as_object_mut().unwrap();
@@ -202,7 +208,12 @@ mod tests {
                 headers.remove("stripe-signature");
             }
         }
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+        event
+    }
+
+    /// [`signed_event`] as a request.
+    fn request(svc: &MemoryCommandService, fixture: &str, body: &str, secret: Option<&str>) -> Request {
+        lambda_http::request::from_str(&signed_event(svc, fixture, body, secret).to_string()).unwrap()
     }
 
     const PAYMENT_INTENTS: &str = include_str!("../../events/stripe-payment-intents-webhook.json");
