@@ -9,7 +9,8 @@
 //! tenant has no onboarding for); 400 for refusals (nothing changes); 500 when a later delivery may
 //! succeed (store or bus unavailable, a concurrent delivery), so Stripe retries.
 
-use crate::webhook_handler::{Verified, error, received, relevant, verify};
+use crate::http::error_response;
+use crate::webhook_handler::{received, verify};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use shared::adapters::stripe::connect::parse_account_event;
@@ -28,12 +29,8 @@ where
     C: Clock,
     W: WebhookSecrets,
 {
-    let Verified { tenant, body } = match verify(secrets, service.clock.epoch_seconds(), &request).await {
+    let (tenant, event) = match verify(secrets, service.clock.epoch_seconds(), &request, parse_account_event).await {
         Ok(verified) => verified,
-        Err(early) => return early.answer(),
-    };
-    let event = match relevant(tenant, parse_account_event(body)) {
-        Ok(event) => event,
         Err(early) => return early.answer(),
     };
     match service.handle_account(tenant, &event).await {
@@ -55,7 +52,7 @@ where
         }
         Err(e) => {
             tracing::warn!(tenant, event_id = event.event_id, error = %e, "account event not applied; Stripe will retry");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable")
+            error_response(StatusCode::INTERNAL_SERVER_ERROR.as_u16(), "temporarily unavailable")
         }
     }
 }
@@ -65,7 +62,6 @@ mod tests {
     use super::*;
     use secrecy::SecretString;
     use shared::adapters::memory::MemoryAccounts;
-    use shared::adapters::stripe::webhook::signature_header;
     use shared::domain::MerchantOnboardingStatus;
     use shared::ports::SecretsError;
     use shared::service::testing::{MemoryCommandService, memory_service};
@@ -123,19 +119,8 @@ mod tests {
 
     /// The sample event with `body` (signed with `secret` now) and the route's tenant `route`.
     fn request(svc: &MemoryCommandService, route: &str, body: &str, secret: Option<&str>) -> Request {
-        let mut event: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
-        event["body"] = body.into();
+        let mut event = crate::webhook_handler::tests::signed_event(svc, SAMPLE, body, secret);
         event["pathParameters"]["tenantIdentifier"] = route.into();
-        let headers = event["headers"].as_object_mut().unwrap();
-        match secret {
-            Some(secret) => {
-                let header = signature_header(&[secret], svc.clock.epoch_seconds(), body.as_bytes());
-                headers.insert("stripe-signature".into(), header.into());
-            }
-            None => {
-                headers.remove("stripe-signature");
-            }
-        }
         lambda_http::request::from_str(&event.to_string()).unwrap()
     }
 

@@ -101,8 +101,13 @@ mod tests {
         memory_directory(&["demo-tenant"]).await
     }
 
-    fn event(json: &str) -> LambdaEvent<SqsEvent> {
-        LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+    /// The sample CapturePayment event (events/capture-payment.json).
+    const CAPTURE: &str = include_str!("../../events/capture-payment.json");
+
+    /// Handles the SQS event `json` from `command`'s queue.
+    async fn run(svc: &Svc, tenants: &MemoryDirectory, command: &'static str, json: &str) -> SqsBatchResponse {
+        let event = LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default());
+        handle_batch(svc, tenants, command, event).await.unwrap()
     }
 
     fn failures(r: &SqsBatchResponse) -> Vec<&str> {
@@ -131,27 +136,13 @@ mod tests {
         let tenants = tenants().await;
         authorized(&svc, "DE--1001", 12000).await;
         authorized(&svc, "DE--1002", 3000).await;
-        let capture = handle_batch(
-            &svc,
-            &tenants,
-            "CapturePayment",
-            event(include_str!("../../events/capture-payment.json")),
-        );
-        assert!(capture.await.unwrap().batch_item_failures.is_empty());
-        let cancel = handle_batch(
-            &svc,
-            &tenants,
-            "CancelPayment",
-            event(include_str!("../../events/cancel-payment.json")),
-        );
-        assert!(cancel.await.unwrap().batch_item_failures.is_empty());
-        let refund = handle_batch(
-            &svc,
-            &tenants,
-            "RefundPayment",
-            event(include_str!("../../events/refund-payment.json")),
-        );
-        assert!(refund.await.unwrap().batch_item_failures.is_empty());
+        for (command, json) in [
+            ("CapturePayment", CAPTURE),
+            ("CancelPayment", include_str!("../../events/cancel-payment.json")),
+            ("RefundPayment", include_str!("../../events/refund-payment.json")),
+        ] {
+            assert!(run(&svc, &tenants, command, json).await.batch_item_failures.is_empty());
+        }
         let names: Vec<String> = published(&svc).into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
@@ -173,14 +164,13 @@ mod tests {
         for (order, amount) in [("DE--2001", 4000), ("DE--2002", 5000), ("DE--2003", 3000)] {
             authorized(&svc, order, amount).await;
         }
-        let response = handle_batch(
+        let response = run(
             &svc,
             &tenants,
             "CapturePayment",
-            event(include_str!("../tests/fixtures/capture_mixed_batch.json")),
+            include_str!("../tests/fixtures/capture_mixed_batch.json"),
         )
-        .await
-        .unwrap();
+        .await;
         // a4 is not JSON; a5 is a CancelPayment on the capture queue.
         assert_eq!(failures(&response), vec!["a4", "a5"]);
         let captured: Vec<String> = published(&svc)
@@ -201,13 +191,8 @@ mod tests {
         let tenants = tenants().await;
         authorized(&svc, "DE--1001", 12000).await;
         for _ in 0..3 {
-            let r = handle_batch(
-                &svc,
-                &tenants,
-                "CapturePayment",
-                event(include_str!("../../events/capture-payment.json")),
-            );
-            assert!(r.await.unwrap().batch_item_failures.is_empty());
+            let r = run(&svc, &tenants, "CapturePayment", CAPTURE).await;
+            assert!(r.batch_item_failures.is_empty());
         }
         assert_eq!(svc.gateway.effects("capture"), 1);
         assert_eq!(published(&svc).len(), 2);
@@ -219,14 +204,7 @@ mod tests {
         let tenants = tenants().await;
         authorized(&svc, "DE--1001", 12000).await;
         seed_tenant(&tenants, "demo-tenant", "sk_test_demo-tenant", false).await;
-        let response = handle_batch(
-            &svc,
-            &tenants,
-            "CapturePayment",
-            event(include_str!("../../events/capture-payment.json")),
-        )
-        .await
-        .unwrap();
+        let response = run(&svc, &tenants, "CapturePayment", CAPTURE).await;
         assert!(response.batch_item_failures.is_empty(), "acknowledged");
         assert_eq!(svc.gateway.effects("capture"), 0);
         assert!(svc.publisher.published().is_empty());
@@ -237,14 +215,7 @@ mod tests {
         let svc = service();
         let tenants = memory_directory(&["another-tenant"]).await;
         authorized(&svc, "DE--1001", 12000).await;
-        let response = handle_batch(
-            &svc,
-            &tenants,
-            "CapturePayment",
-            event(include_str!("../../events/capture-payment.json")),
-        )
-        .await
-        .unwrap();
+        let response = run(&svc, &tenants, "CapturePayment", CAPTURE).await;
         assert_eq!(response.batch_item_failures.len(), 1);
         assert_eq!(svc.gateway.effects("capture"), 0);
         assert!(svc.publisher.published().is_empty());

@@ -7,10 +7,12 @@
 //! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
 //! * [`onboarding`]: `POST /private/merchants/onboarding`, merchant onboarding at the PSP.
 //! * [`account_webhook`]: Stripe account webhooks (merchant onboarding status).
+//! * `http`: what the HTTP functions share (tenant header, JSON and error answers).
 //! * [`wiring`]: building the clients once per cold start from the environment.
 
 pub mod account_webhook;
 pub mod command_handler;
+mod http;
 pub mod onboarding;
 pub mod sync_api;
 pub mod tenant_api;

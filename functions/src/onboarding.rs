@@ -11,7 +11,7 @@
 //! bad input, 412 when onboarding cannot proceed (the PSP rejected the merchant, or refuses to create
 //! merchant accounts for the tenant), 503 when the PSP or the store is unavailable (retry).
 
-use crate::sync_api::{json_response, tenant_header};
+use crate::http::{error_response, json_response, tenant_header};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -69,7 +69,7 @@ where
         ),
         Err(Failure(status, message)) => {
             tracing::warn!(status, reason = %message, "onboarding request not served");
-            json_response(status, &json!({"errors": [{"message": message}]}))
+            error_response(status, &message)
         }
     }
 }

@@ -10,6 +10,7 @@
 //! cancel-pre-order-payment answer `{"error", "errors": [{"message"}]}` (the tenant reads `error` or the
 //! first error's `message`, §5.4). Client secrets are put in answers only, never in logs.
 
+use crate::http::{json_response, tenant_header};
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -20,11 +21,6 @@ use shared::acp::sync::{
 use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, TenantAccess, Tenants};
 use shared::service::checkout::CreatedPayment;
 use shared::service::{CheckoutError, CheckoutService, PaymentKnownListener};
-
-/// The tenant header (contract §2).
-const TENANT_HEADER: &str = "x-tenant-identifier";
-/// Its fallback (contract §2).
-const STORE_REFERENCE_HEADER: &str = "x-store-reference";
 
 /// One synchronous endpoint; each has its own function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,25 +76,6 @@ impl From<CheckoutError> for Failure {
             message: e.to_string(),
         }
     }
-}
-
-/// A JSON answer with `status` (also used by the onboarding endpoint).
-pub(crate) fn json_response(status: u16, body: &Value) -> Result<Response<Body>, Error> {
-    Ok(Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))?)
-}
-
-/// The tenant of a `/private` request: `x-tenant-identifier`, else `x-store-reference` (contract §2).
-pub(crate) fn tenant_header(request: &Request) -> Option<String> {
-    [TENANT_HEADER, STORE_REFERENCE_HEADER]
-        .iter()
-        .filter_map(|name| request.headers().get(*name))
-        .filter_map(|value| value.to_str().ok())
-        .map(str::trim)
-        .find(|value| !value.is_empty())
-        .map(str::to_string)
 }
 
 /// The tenant of the request, or a 400.
@@ -275,14 +252,7 @@ mod tests {
 
     const BASE: &str = "https://app.example.com/";
 
-    /// The sample event of `function` (events/<function>.json), with `body` and `headers` replaced.
-    fn request(function: &str, headers: Value, body: &str) -> Request {
-        let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
-        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        event["headers"] = headers;
-        event["body"] = json!(body);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
-    }
+    use crate::http::sample_request as request;
 
     fn tenant_headers() -> Value {
         json!({"content-type": "application/json", "x-tenant-identifier": "tenant-a",

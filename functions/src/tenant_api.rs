@@ -12,14 +12,13 @@
 //!
 //! Request bodies are never logged: they carry the tenant's secrets.
 
+use crate::http::{empty_response, header, json_response, tenant_header};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::ports::{Clock, EventPublisher, PaymentStore, SecretStore, TenantStore};
 use shared::service::{TenantError, TenantService};
 
-/// The tenant header (contract §2) and its fallback.
-const TENANT_HEADERS: [&str; 2] = ["x-tenant-identifier", "x-store-reference"];
 /// The disconnect confirmation header (contract §5.2).
 const CONFIRMATION_HEADER: &str = "x-confirmation-status";
 
@@ -94,32 +93,6 @@ impl From<TenantError> for Failure {
     }
 }
 
-fn response(status: u16, body: Option<&Value>) -> Result<Response<Body>, Error> {
-    let builder = Response::builder().status(status);
-    Ok(match body {
-        Some(body) => builder
-            .header("content-type", "application/json")
-            .body(Body::Text(body.to_string()))?,
-        None => builder.body(Body::Empty)?,
-    })
-}
-
-fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
-    request
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
-fn tenant_of(request: &Request) -> Option<String> {
-    TENANT_HEADERS
-        .iter()
-        .find_map(|name| header(request, name))
-        .map(str::to_string)
-}
-
 /// `x-confirmation-status` as sent: `true`/`false` (the first of a comma-separated list), else absent.
 fn confirmation_of(request: &Request) -> Option<bool> {
     let value = header(request, CONFIRMATION_HEADER)?;
@@ -148,11 +121,11 @@ where
         TenantEndpoint::Disconnect => disconnect(service, &request).await.map(|()| None),
     };
     match result {
-        Ok(Some(body)) => response(200, Some(&body)),
-        Ok(None) => response(204, None),
+        Ok(Some(body)) => json_response(200, &body),
+        Ok(None) => empty_response(204),
         Err(failure) => {
             tracing::warn!(?endpoint, status = failure.status, reason = %failure.message, "request not served");
-            response(failure.status, Some(&failure.body()))
+            json_response(failure.status, &failure.body())
         }
     }
 }
@@ -165,7 +138,7 @@ where
     C: Clock,
 {
     let tenant =
-        tenant_of(request).ok_or_else(|| Failure::new(422, "422", "the x-tenant-identifier header is missing"))?;
+        tenant_header(request).ok_or_else(|| Failure::new(422, "422", "the x-tenant-identifier header is missing"))?;
     // The serde error names what is missing, never the values (they may be secrets).
     let body: ConfigureRequest = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
         let what = if e.is_data() { "incomplete" } else { "not JSON" };
@@ -186,7 +159,7 @@ where
     P: EventPublisher,
     C: Clock,
 {
-    let tenant = tenant_of(request).ok_or_else(|| Failure::new(400, "20000", "Tenant identifier is missing."))?;
+    let tenant = tenant_header(request).ok_or_else(|| Failure::new(400, "20000", "Tenant identifier is missing."))?;
     service.disconnect(&tenant, confirmation_of(request)).await?;
     Ok(())
 }
@@ -199,14 +172,7 @@ mod tests {
 
     const KEY: &str = "sk_test_handler_secret";
 
-    /// The sample event of `function` (events/<function>.json) with `headers` and `body` replaced.
-    fn request(function: &str, headers: Value, body: &str) -> Request {
-        let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
-        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        event["headers"] = headers;
-        event["body"] = json!(body);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
-    }
+    use crate::http::sample_request as request;
 
     fn configure_body(configuration: Value) -> String {
         json!({"data": {"type": "configuration", "attributes": {"configuration": configuration.to_string()}}})

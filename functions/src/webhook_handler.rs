@@ -13,6 +13,7 @@
 //! Refusals answer 400 (`{"errors":[{"message":…}]}`) and change nothing; a failure that a later
 //! delivery may overcome answers 500, so Stripe retries. Bodies and secrets are never logged.
 
+use crate::http::{error_response, json_response};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::adapters::stripe::webhook::{EventParseError, ParsedEvent, parse_event, verify_signature};
@@ -22,30 +23,9 @@ use shared::service::{WebhookReport, WebhookService};
 /// Bodies above this size are refused before anything else (Stripe events are a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A JSON response.
-pub(crate) fn json(status: StatusCode, body: serde_json::Value) -> Result<Response<Body>, Error> {
-    Ok(Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))?)
-}
-
-/// An error answer in the ACP error shape.
-pub(crate) fn error(status: StatusCode, message: &str) -> Result<Response<Body>, Error> {
-    json(status, serde_json::json!({"errors": [{"message": message}]}))
-}
-
 /// The request was received and needs no retry.
 pub(crate) fn received() -> Result<Response<Body>, Error> {
-    json(StatusCode::OK, serde_json::json!({"received": true}))
-}
-
-/// A request that passed steps 1–3: its tenant (from the route) and its raw, authentic body.
-pub(crate) struct Verified<'r> {
-    /// The route's tenant.
-    pub tenant: &'r str,
-    /// The raw body, signed by one of the tenant's secrets.
-    pub body: &'r [u8],
+    json_response(StatusCode::OK.as_u16(), &serde_json::json!({"received": true}))
 }
 
 /// An answer given before an event is applied.
@@ -60,7 +40,7 @@ impl Early {
     /// The answer to the request.
     pub(crate) fn answer(&self) -> Result<Response<Body>, Error> {
         match self {
-            Early::Refused(status, message) => error(*status, message),
+            Early::Refused(status, message) => error_response(status.as_u16(), message),
             Early::Ignored => received(),
         }
     }
@@ -68,7 +48,7 @@ impl Early {
 
 /// The start of step 4: the verified body as read by the endpoint's parser, or the early answer (an
 /// ignored event type or object is acknowledged, an unreadable body refused).
-pub(crate) fn relevant<E>(tenant: &str, parsed: Result<ParsedEvent<E>, EventParseError>) -> Result<E, Early> {
+fn relevant<E>(tenant: &str, parsed: Result<ParsedEvent<E>, EventParseError>) -> Result<E, Early> {
     match parsed {
         Ok(ParsedEvent::Relevant(event)) => Ok(event),
         Ok(ParsedEvent::Ignored {
@@ -87,12 +67,18 @@ pub(crate) fn relevant<E>(tenant: &str, parsed: Result<ParsedEvent<E>, EventPars
 }
 
 /// Steps 1–3 of every Stripe webhook endpoint, in order: body size, the route's tenant, the signature
-/// over the raw bytes with that tenant's secrets at `now` (Unix seconds).
-pub(crate) async fn verify<'r, W: WebhookSecrets>(
+/// over the raw bytes with that tenant's secrets at `now` (Unix seconds); then the start of step 4, the
+/// authentic body read by the endpoint's `parse`. Returns the route's tenant and the relevant event, or
+/// the early answer.
+pub(crate) async fn verify<'r, W, E>(
     secrets: &W,
     now: i64,
     request: &'r Request,
-) -> Result<Verified<'r>, Early> {
+    parse: impl FnOnce(&[u8]) -> Result<ParsedEvent<E>, EventParseError>,
+) -> Result<(&'r str, E), Early>
+where
+    W: WebhookSecrets,
+{
     let body = request.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         tracing::warn!(bytes = body.len(), "webhook body too large");
@@ -127,7 +113,7 @@ pub(crate) async fn verify<'r, W: WebhookSecrets>(
         tracing::warn!(tenant, reason = %e, "webhook signature refused");
         return Err(Early::Refused(StatusCode::BAD_REQUEST, "invalid signature"));
     }
-    Ok(Verified { tenant, body })
+    Ok((tenant, relevant(tenant, parse(body))?))
 }
 
 /// Handles one webhook request on the endpoint of `kind`.
@@ -143,12 +129,8 @@ where
     C: Clock,
     W: WebhookSecrets,
 {
-    let Verified { tenant, body } = match verify(secrets, service.clock.epoch_seconds(), &request).await {
+    let (tenant, event) = match verify(secrets, service.clock.epoch_seconds(), &request, parse_event).await {
         Ok(verified) => verified,
-        Err(early) => return early.answer(),
-    };
-    let event = match relevant(tenant, parse_event(body)) {
-        Ok(event) => event,
         Err(early) => return early.answer(),
     };
     if event.change.kind() != kind {
@@ -172,17 +154,17 @@ where
         }
         Err(e) if e.is_retryable() => {
             tracing::warn!(tenant, event_id = event.event_id, error = %e, "webhook not applied; the PSP will retry");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable")
+            error_response(StatusCode::INTERNAL_SERVER_ERROR.as_u16(), "temporarily unavailable")
         }
         Err(e) => {
             tracing::warn!(tenant, event_id = event.event_id, error = %e, "webhook refused");
-            error(StatusCode::BAD_REQUEST, &e.to_string())
+            error_response(StatusCode::BAD_REQUEST.as_u16(), &e.to_string())
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use secrecy::SecretString;
     use shared::adapters::stripe::webhook::signature_header;
@@ -206,8 +188,14 @@ mod tests {
         }
     }
 
-    /// An API Gateway v2 fixture with the body replaced and signed with `secret` at the service's time.
-    fn request(svc: &MemoryCommandService, fixture: &str, body: &str, secret: Option<&str>) -> Request {
+    /// An API Gateway v2 `fixture` (as JSON) with the body replaced and signed with `secret` at the
+    /// service's time (no `Stripe-Signature` without one): also the accounts webhook's tests' requests.
+    pub(crate) fn signed_event(
+        svc: &MemoryCommandService,
+        fixture: &str,
+        body: &str,
+        secret: Option<&str>,
+    ) -> serde_json::Value {
         let mut event: serde_json::Value = serde_json::from_str(fixture).unwrap();
         event["body"] = serde_json::Value::String(body.to_string());
         let headers = event["headers"].as_object_mut().unwrap();
@@ -220,7 +208,12 @@ mod tests {
                 headers.remove("stripe-signature");
             }
         }
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+        event
+    }
+
+    /// [`signed_event`] as a request.
+    fn request(svc: &MemoryCommandService, fixture: &str, body: &str, secret: Option<&str>) -> Request {
+        lambda_http::request::from_str(&signed_event(svc, fixture, body, secret).to_string()).unwrap()
     }
 
     const PAYMENT_INTENTS: &str = include_str!("../../events/stripe-payment-intents-webhook.json");

@@ -231,19 +231,30 @@ impl StackInfo {
         .to_string()
     }
 
-    /// The customer pays `order`'s PaymentIntent with a test card that works, and Stripe reports the
-    /// authorization to the app: `payment_intent.amount_capturable_updated`, signed with the tenant's
-    /// secret and posted to its webhook route by this function acting as Stripe, since localstripe never
-    /// sends that event. Panics unless the route acknowledges it. Returns the PaymentIntent.
-    pub async fn pay_and_report_authorization(&self, aws: &aws_config::SdkConfig, tenant: &str, order: &str) -> String {
+    /// The customer pays `order`'s PaymentIntent with a test card that works (localstripe then has it
+    /// `requires_capture`). Returns the PaymentIntent.
+    pub async fn pay(&self, aws: &aws_config::SdkConfig, tenant: &str, order: &str) -> String {
         let intent = self.intent_of_order(aws, tenant, order).await;
         let (_, customer) = self.stripe();
         customer.authorize(&intent).await.expect("the customer pays");
+        intent
+    }
+
+    /// Stripe reports the authorization of `intent` to the app: `payment_intent.amount_capturable_updated`,
+    /// signed with the tenant's secret and posted to its webhook route by this function acting as Stripe,
+    /// since localstripe never sends that event. Panics unless the route acknowledges it.
+    pub async fn report_authorization(&self, tenant: &str, intent: &str) {
         let event = self
-            .stripe_event("payment_intent.amount_capturable_updated", &intent, "requires_capture")
+            .stripe_event("payment_intent.amount_capturable_updated", intent, "requires_capture")
             .await;
         let status = self.deliver_signed(tenant, "payment-intents", &event).await;
         assert_eq!(status, 200, "the authorization webhook was not acknowledged");
+    }
+
+    /// [`StackInfo::pay`], then [`StackInfo::report_authorization`]. Returns the PaymentIntent.
+    pub async fn pay_and_report_authorization(&self, aws: &aws_config::SdkConfig, tenant: &str, order: &str) -> String {
+        let intent = self.pay(aws, tenant, order).await;
+        self.report_authorization(tenant, &intent).await;
         intent
     }
 

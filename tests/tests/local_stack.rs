@@ -2,34 +2,9 @@
 //! command sent to the capture queue reaches the real `capture-payment` binary through the emulated
 //! event source mapping and its answer reaches the bus; a malformed message ends in the dead-letter queue.
 
-use aws_sdk_sqs::config::{Credentials, Region};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// stack.json from `LOCAL_STACK_JSON`, else `.local/stack.json` at the repo root.
-fn stack() -> Value {
-    let path = std::env::var_os("LOCAL_STACK_JSON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/stack.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the local stack is not up ({}: {e}): run `infra/local/stack up` first (infra/local/test does)",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("stack.json is JSON")
-}
-
-async fn config(stack: &Value) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(stack["aws_endpoint_url"].as_str().expect("aws_endpoint_url"))
-        .region(Region::new(stack["region"].as_str().expect("region").to_string()))
-        .credentials_provider(Credentials::new("test", "test", None, None, "local-stack"))
-        .load()
-        .await
-}
 
 fn string_attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder()
@@ -60,11 +35,11 @@ async fn wait_for(sqs: &aws_sdk_sqs::Client, queue: &str, within: Duration, foun
 
 #[tokio::test]
 async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_the_dlq() {
-    let stack = stack();
-    let config = config(&stack).await;
+    let stack = integration_tests::local_stack::StackInfo::running();
+    let config = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let events = aws_sdk_eventbridge::Client::new(&config);
-    let bus = stack["bus_name"].as_str().expect("bus_name");
+    let bus = stack.bus_name.as_str();
     let run = uuid::Uuid::new_v4().simple().to_string();
 
     // A rule on the app's bus to a queue of this test: where the function's answer shows.
@@ -79,7 +54,7 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
     let arn = integration_tests::sqs_source::queue_arn(&sqs, &observed).await;
     let rule = format!("local-stack-{run}");
     let pattern = serde_json::json!({
-        "source": [stack["app_identifier"]],
+        "source": [stack.app_identifier],
         "detail-type": ["PaymentCaptureFailed"],
     });
     events
@@ -105,14 +80,11 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
         .await
         .expect("put targets");
 
-    let capture_queue = stack["command_queues"]["CapturePayment"]
-        .as_str()
-        .expect("capture queue");
+    let capture_queue = stack.queue("CapturePayment");
     let order = format!("DE--X-{run}");
     let bad = format!("{{bad {run}");
     let tenant = format!("tenant-{run}");
-    let stack_info = integration_tests::local_stack::StackInfo::running();
-    integration_tests::tenant::configure_tenant(&stack_info, &tenant).await;
+    integration_tests::tenant::configure_tenant(&stack, &tenant).await;
     for body in [
         format!(r#"{{"orderReference":"{order}","orderItemIds":[1]}}"#),
         bad.clone(),
@@ -131,15 +103,13 @@ async fn a_command_runs_through_the_real_function_and_a_malformed_one_ends_in_th
         wait_for(&sqs, &observed, Duration::from_secs(60), |body| body.contains(&order)).await,
         "no PaymentCaptureFailed for {order} on {bus} within 60 s (see .local/logs/lambda-CapturePaymentFunction.log)"
     );
-    let dlq = stack["dead_letter_queues"]["CapturePayment"]
-        .as_str()
-        .expect("capture DLQ");
+    let dlq = stack.dead_letter_queues["CapturePayment"].as_str();
     assert!(
         wait_for(&sqs, dlq, Duration::from_secs(60), |body| body == bad).await,
         "the malformed message did not reach the capture DLQ within 60 s"
     );
     assert!(
-        stack["functions"]["CapturePaymentFunction"]["queue"].as_str() == Some(capture_queue),
+        stack.functions["CapturePaymentFunction"].queue.as_deref() == Some(capture_queue),
         "stack.json names the capture queue as the capture function's source"
     );
 }
@@ -172,7 +142,7 @@ async fn orders_move_through_the_real_functions_once_each() {
         json!({"orderReference": order, "orderItems": [{"orderItemId": item, "sku": "SKU"}], "orderItemIds": [item],
                "amount": amount, "currencyIsoCode": "EUR"})
     };
-    let within = Duration::from_secs(60);
+    let within = WAIT;
     let captured = tenant_messages(&sqs, &watch, tenant, 2, within).await;
     let names: Vec<&str> = captured.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(
@@ -248,7 +218,7 @@ async fn signed_stripe_webhooks_reach_the_real_function_and_nothing_else_does() 
 
     let signed = signature_header(&[secret], now, event.as_bytes());
     assert_eq!(post(tenant, signed.clone()).await, 200);
-    let names: Vec<String> = order_messages(&sqs, &watch, tenant, &order, 2, Duration::from_secs(60))
+    let names: Vec<String> = order_messages(&sqs, &watch, tenant, &order, 2, WAIT)
         .await
         .into_iter()
         .map(|m| m.name)
@@ -273,27 +243,70 @@ async fn signed_stripe_webhooks_reach_the_real_function_and_nothing_else_does() 
 /// How long a test waits to see that nothing (more) arrives.
 const QUIET: Duration = Duration::from_secs(5);
 
-/// A new order of the stack's webhook tenant through `POST /private/initialize-payment` (PaymentCreated),
-/// paid by the customer at localstripe (`requires_capture`) and, acting as Stripe (localstripe never
-/// sends `payment_intent.amount_capturable_updated`), authorized by the signed webhook (PaymentUpdated,
-/// PaymentAuthorized). Returns the order reference and its PaymentIntent.
-async fn authorized_order(
-    stack: &integration_tests::local_stack::StackInfo,
-    aws: &aws_config::SdkConfig,
-    watch: &str,
-    amount: i64,
-) -> (String, String) {
-    use integration_tests::acp::order_messages;
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let tenant = &integration_tests::tenant::configure_local_tenant(stack).await;
-    let order = integration_tests::aws::unique_name("DE");
-    stack.initialize_payment(tenant, &order, amount, &[1, 2]).await;
-    let created = order_messages(&sqs, watch, tenant, &order, 1, Duration::from_secs(60)).await;
-    assert_eq!(names(&created), vec!["PaymentCreated"]);
-    let intent = stack.pay_and_report_authorization(aws, tenant, &order).await;
-    let authorized = order_messages(&sqs, watch, tenant, &order, 2, Duration::from_secs(60)).await;
-    assert_eq!(names(&authorized), vec!["PaymentUpdated", "PaymentAuthorized"]);
-    (order, intent)
+/// How long a test waits for the messages it expects.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A through-the-stack webhook test's order: the running stack, a watch on its bus, the stack's webhook
+/// tenant (configured) and a new order of it through `POST /private/initialize-payment` (PaymentCreated),
+/// paid by the customer at localstripe (`requires_capture`) but not yet reported by Stripe.
+struct PaidOrder {
+    stack: integration_tests::local_stack::StackInfo,
+    sqs: aws_sdk_sqs::Client,
+    watch: String,
+    tenant: String,
+    order: String,
+    intent: String,
+}
+
+impl PaidOrder {
+    /// A new order over `amount` EUR cents with `items` (sales order item ids), paid.
+    async fn new(amount: i64, items: &[i64]) -> PaidOrder {
+        let stack = integration_tests::local_stack::StackInfo::running();
+        let aws = stack.sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let (_rule, watch) = stack.watch_bus(&aws).await;
+        let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
+        let order = integration_tests::aws::unique_name("DE");
+        stack.initialize_payment(&tenant, &order, amount, items).await;
+        let intent = stack.pay(&aws, &tenant, &order).await;
+        PaidOrder {
+            stack,
+            sqs,
+            watch,
+            tenant,
+            order,
+            intent,
+        }
+    }
+
+    /// [`PaidOrder::new`], its PaymentCreated taken off the watch and, acting as Stripe (localstripe never
+    /// sends `payment_intent.amount_capturable_updated`), its authorization reported by the signed webhook
+    /// (PaymentUpdated, PaymentAuthorized).
+    async fn authorized(amount: i64, items: &[i64]) -> PaidOrder {
+        let paid = PaidOrder::new(amount, items).await;
+        assert_eq!(names(&paid.messages(1, WAIT).await), vec!["PaymentCreated"]);
+        paid.stack.report_authorization(&paid.tenant, &paid.intent).await;
+        let authorized = paid.messages(2, WAIT).await;
+        assert_eq!(names(&authorized), vec!["PaymentUpdated", "PaymentAuthorized"]);
+        paid
+    }
+
+    /// The bus messages about the order (see [`integration_tests::acp::order_messages`]).
+    async fn messages(&self, at_least: usize, within: Duration) -> Vec<integration_tests::acp::BusMessage> {
+        integration_tests::acp::order_messages(&self.sqs, &self.watch, &self.tenant, &self.order, at_least, within)
+            .await
+    }
+
+    /// A Stripe event of `event_type` about the order's PaymentIntent with its `status` (see
+    /// [`integration_tests::local_stack::StackInfo::stripe_event`]).
+    async fn stripe_event(&self, event_type: &str, status: &str) -> String {
+        self.stack.stripe_event(event_type, &self.intent, status).await
+    }
+
+    /// Delivers `body` to the tenant's payment-intents webhook route, signed now; returns the status.
+    async fn deliver(&self, body: &str) -> u16 {
+        self.stack.deliver_signed(&self.tenant, "payment-intents", body).await
+    }
 }
 
 fn names(messages: &[integration_tests::acp::BusMessage]) -> Vec<&str> {
@@ -332,18 +345,13 @@ async fn localstripe_succeeded_events(
 /// route, passes the signature check and captures the payment in the app.
 #[tokio::test]
 async fn localstripes_own_signed_webhook_moves_the_payment() {
-    use integration_tests::acp::order_messages;
-    use integration_tests::local_stack::StackInfo;
-
-    let stack = StackInfo::running();
-    let aws = stack.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
-    let (order, intent) = authorized_order(&stack, &aws, &watch, 3_300).await;
+    let paid = PaidOrder::authorized(3_300, &[1, 2]).await;
 
     let captured = reqwest::Client::new()
-        .post(format!("{}/v1/payment_intents/{intent}/capture", stack.stripe_base_url))
+        .post(format!(
+            "{}/v1/payment_intents/{}/capture",
+            paid.stack.stripe_base_url, paid.intent
+        ))
         .bearer_auth(integration_tests::stripe_customer::LOCALSTRIPE_API_KEY)
         .send()
         .await
@@ -353,7 +361,7 @@ async fn localstripes_own_signed_webhook_moves_the_payment() {
         "capture at Stripe: {}",
         captured.status()
     );
-    let messages = order_messages(&sqs, &watch, &tenant, &order, 2, Duration::from_secs(60)).await;
+    let messages = paid.messages(2, WAIT).await;
     assert_eq!(names(&messages), vec!["PaymentUpdated", "PaymentCaptured"]);
     assert_eq!(messages[1].payload["amount"], json!(3_300));
 }
@@ -363,35 +371,31 @@ async fn localstripes_own_signed_webhook_moves_the_payment() {
 /// emits nothing.
 #[tokio::test]
 async fn localstripes_webhook_after_a_command_capture_changes_nothing() {
-    use integration_tests::acp::{order_messages, send_command};
-    use integration_tests::local_stack::StackInfo;
+    use integration_tests::acp::send_command;
 
-    let stack = StackInfo::running();
-    let aws = stack.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
-    let (order, intent) = authorized_order(&stack, &aws, &watch, 4_100).await;
+    let paid = PaidOrder::authorized(4_100, &[1, 2]).await;
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs()
         - 1;
 
-    let capture = json!({"orderReference": order, "orderItemIds": [1, 2], "amount": 4_100, "currencyIsoCode": "EUR"});
-    send_command(&sqs, stack.queue("CapturePayment"), "CapturePayment", &tenant, &capture).await;
-    let messages = order_messages(&sqs, &watch, &tenant, &order, 2, Duration::from_secs(60)).await;
+    let capture =
+        json!({"orderReference": paid.order, "orderItemIds": [1, 2], "amount": 4_100, "currencyIsoCode": "EUR"});
+    let queue = paid.stack.queue("CapturePayment");
+    send_command(&paid.sqs, queue, "CapturePayment", &paid.tenant, &capture).await;
+    let messages = paid.messages(2, WAIT).await;
     assert_eq!(names(&messages), vec!["PaymentUpdated", "PaymentCaptured"]);
     // localstripe made the event at the capture and delivers it a second later.
     let start = Instant::now();
-    while localstripe_succeeded_events(&stack, &intent, since).await == 0 {
+    while localstripe_succeeded_events(&paid.stack, &paid.intent, since).await == 0 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "localstripe made no payment_intent.succeeded"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let after = order_messages(&sqs, &watch, &tenant, &order, 1, QUIET).await;
+    let after = paid.messages(1, QUIET).await;
     assert!(after.is_empty(), "the late webhook moved nothing: {after:?}");
 }
 
@@ -399,38 +403,24 @@ async fn localstripes_webhook_after_a_command_capture_changes_nothing() {
 /// captured once; the late authorization changes nothing and emits nothing.
 #[tokio::test]
 async fn a_late_authorization_after_the_capture_changes_nothing() {
-    use integration_tests::acp::order_messages;
-    use integration_tests::local_stack::StackInfo;
-
-    let stack = StackInfo::running();
-    let aws = stack.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
-    let order = integration_tests::aws::unique_name("DE");
-    stack.initialize_payment(&tenant, &order, 2_200, &[7]).await;
-    let intent = stack.intent_of_order(&aws, &tenant, &order).await;
-    let (_, customer) = stack.stripe();
-    customer.authorize(&intent).await.expect("the customer pays");
-    let authorized = stack
-        .stripe_event("payment_intent.amount_capturable_updated", &intent, "requires_capture")
+    let paid = PaidOrder::new(2_200, &[7]).await;
+    let authorized = paid
+        .stripe_event("payment_intent.amount_capturable_updated", "requires_capture")
         .await;
-    let succeeded = stack
-        .stripe_event("payment_intent.succeeded", &intent, "succeeded")
-        .await;
+    let succeeded = paid.stripe_event("payment_intent.succeeded", "succeeded").await;
 
-    assert_eq!(stack.deliver_signed(&tenant, "payment-intents", &succeeded).await, 200);
-    let messages = order_messages(&sqs, &watch, &tenant, &order, 3, Duration::from_secs(60)).await;
+    assert_eq!(paid.deliver(&succeeded).await, 200);
+    let messages = paid.messages(3, WAIT).await;
     assert_eq!(
         names(&messages),
         vec!["PaymentCreated", "PaymentUpdated", "PaymentCaptured"]
     );
     assert_eq!(
-        stack.deliver_signed(&tenant, "payment-intents", &authorized).await,
+        paid.deliver(&authorized).await,
         200,
         "acknowledged: Stripe must not retry it"
     );
-    let after = order_messages(&sqs, &watch, &tenant, &order, 1, QUIET).await;
+    let after = paid.messages(1, QUIET).await;
     assert!(after.is_empty(), "captured stays captured: {after:?}");
 }
 
@@ -438,33 +428,21 @@ async fn a_late_authorization_after_the_capture_changes_nothing() {
 /// nothing; the same event at its normal size is then applied (the refusal recorded nothing).
 #[tokio::test]
 async fn an_oversized_webhook_is_refused_and_changes_nothing() {
-    use integration_tests::acp::order_messages;
-    use integration_tests::local_stack::StackInfo;
-
-    let stack = StackInfo::running();
-    let aws = stack.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (_rule, watch) = stack.watch_bus(&aws).await;
-    let tenant = integration_tests::tenant::configure_local_tenant(&stack).await;
-    let order = integration_tests::aws::unique_name("DE");
-    stack.initialize_payment(&tenant, &order, 1_500, &[3]).await;
-    let created = order_messages(&sqs, &watch, &tenant, &order, 1, Duration::from_secs(60)).await;
+    let paid = PaidOrder::new(1_500, &[3]).await;
+    let created = paid.messages(1, WAIT).await;
     assert_eq!(names(&created), vec!["PaymentCreated"]);
-    let intent = stack.intent_of_order(&aws, &tenant, &order).await;
-    let (_, customer) = stack.stripe();
-    customer.authorize(&intent).await.expect("the customer pays");
-    let event = stack
-        .stripe_event("payment_intent.amount_capturable_updated", &intent, "requires_capture")
+    let event = paid
+        .stripe_event("payment_intent.amount_capturable_updated", "requires_capture")
         .await;
     let mut padded: Value = serde_json::from_str(&event).expect("event JSON");
     padded["padding"] = json!("x".repeat(functions::webhook_handler::MAX_BODY_BYTES));
     let padded = padded.to_string();
 
-    assert_eq!(stack.deliver_signed(&tenant, "payment-intents", &padded).await, 413);
-    let after = order_messages(&sqs, &watch, &tenant, &order, 1, QUIET).await;
+    assert_eq!(paid.deliver(&padded).await, 413);
+    let after = paid.messages(1, QUIET).await;
     assert!(after.is_empty(), "nothing moved: {after:?}");
-    assert_eq!(stack.deliver_signed(&tenant, "payment-intents", &event).await, 200);
-    let authorized = order_messages(&sqs, &watch, &tenant, &order, 2, Duration::from_secs(60)).await;
+    assert_eq!(paid.deliver(&event).await, 200);
+    let authorized = paid.messages(2, WAIT).await;
     assert_eq!(names(&authorized), vec!["PaymentUpdated", "PaymentAuthorized"]);
 }
 
@@ -523,7 +501,7 @@ async fn private_routes_need_the_stacks_bearer_token() {
         )
         .await;
     assert_eq!(status, 200, "{answer}");
-    let created = order_messages(&sqs, &watch, &tenant, &order, 1, Duration::from_secs(60)).await;
+    let created = order_messages(&sqs, &watch, &tenant, &order, 1, WAIT).await;
     assert_eq!(names(&created), vec!["PaymentCreated"]);
 
     // The issuer publishes its key as an OIDC issuer does, where API Gateway would fetch it.

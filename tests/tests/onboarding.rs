@@ -16,7 +16,7 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::stripe::webhook::signature_header;
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
-use shared::domain::MerchantOnboardingStatus;
+use shared::domain::{MerchantOnboarding, MerchantOnboardingStatus};
 use shared::ports::clock::SystemClock;
 use shared::ports::{Clock, OnboardingStore, SecretsError, WebhookSecrets};
 use shared::service::{MerchantOnboarder, Settings, WebhookService};
@@ -46,6 +46,15 @@ fn sample(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("JSON");
     edit(&mut event);
     lambda_http::request::from_str(&event.to_string()).expect("API Gateway request")
+}
+
+/// The merchant's onboarding as the store has it now.
+async fn stored_onboarding(store: &DynamoStore, tenant: &str, merchant: &str) -> MerchantOnboarding {
+    store
+        .get_onboarding(tenant, merchant)
+        .await
+        .expect("read")
+        .expect("stored")
 }
 
 /// A Stripe Account right after creation (https://docs.stripe.com/api/accounts/object).
@@ -126,11 +135,7 @@ async fn a_merchant_onboards_once_and_its_status_changes_reach_the_bus_in_order(
             )
         );
     }
-    let stored = store
-        .get_onboarding(&tenant, &merchant)
-        .await
-        .expect("read")
-        .expect("stored");
+    let stored = stored_onboarding(&store, &tenant, &merchant).await;
     assert_eq!(
         (stored.account_id.as_str(), stored.status),
         ("acct_1Onb", MerchantOnboardingStatus::Incomplete)
@@ -191,11 +196,7 @@ async fn a_merchant_onboards_once_and_its_status_changes_reach_the_bus_in_order(
         )
     };
     assert_eq!(got, vec![message("pending"), message("enabled"), message("completed")]);
-    let stored = store
-        .get_onboarding(&tenant, &merchant)
-        .await
-        .expect("read")
-        .expect("stored");
+    let stored = stored_onboarding(&store, &tenant, &merchant).await;
     assert_eq!(
         (stored.status, stored.version),
         (MerchantOnboardingStatus::Completed, 3)

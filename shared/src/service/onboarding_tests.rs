@@ -40,6 +40,13 @@ fn webhooks(svc: &MemoryCommandService) -> WebhookService<'_, MemoryStore, Memor
     }
 }
 
+/// Starts MER1's onboarding of [`TENANT`] as the onboarding endpoint does, with a fresh memory PSP.
+async fn start_mer1(svc: &MemoryCommandService) -> Result<OnboardingLink, OnboardingError> {
+    onboarder(svc, &MemoryAccounts::new())
+        .start(TENANT, &request("MER1"))
+        .await
+}
+
 /// The statuses of the MerchantAppOnboardingStatusChanged messages published so far, in order.
 fn statuses(svc: &MemoryCommandService) -> Vec<String> {
     svc.publisher
@@ -174,10 +181,7 @@ fn invalid_requests_are_refused() {
 #[tokio::test]
 async fn a_status_sequence_is_told_once_per_change_in_order() {
     let svc = memory_service();
-    onboarder(&svc, &MemoryAccounts::new())
-        .start(TENANT, &request("MER1"))
-        .await
-        .unwrap();
+    start_mer1(&svc).await.unwrap();
     let hooks = webhooks(&svc);
     let enabled = AccountReview {
         charges_enabled: true,
@@ -247,21 +251,13 @@ async fn a_status_sequence_is_told_once_per_change_in_order() {
     let stored = svc.store.get_onboarding(TENANT, "MER1").await.unwrap().unwrap();
     assert_eq!((stored.status, stored.version), (S::Rejected, 6));
     // A rejected merchant gets no more links.
-    assert_eq!(
-        onboarder(&svc, &MemoryAccounts::new())
-            .start(TENANT, &request("MER1"))
-            .await,
-        Err(OnboardingError::Rejected)
-    );
+    assert_eq!(start_mer1(&svc).await, Err(OnboardingError::Rejected));
 }
 
 #[tokio::test]
 async fn duplicates_older_events_and_unknown_accounts_change_nothing() {
     let svc = memory_service();
-    onboarder(&svc, &MemoryAccounts::new())
-        .start(TENANT, &request("MER1"))
-        .await
-        .unwrap();
+    start_mer1(&svc).await.unwrap();
     let hooks = webhooks(&svc);
     let pending = event("evt_1", 200, "acct_1", SUBMITTED);
     assert!(matches!(
@@ -306,10 +302,7 @@ async fn duplicates_older_events_and_unknown_accounts_change_nothing() {
 #[tokio::test]
 async fn a_change_is_never_lost_between_store_write_and_bus() {
     let svc = memory_service();
-    onboarder(&svc, &MemoryAccounts::new())
-        .start(TENANT, &request("MER1"))
-        .await
-        .unwrap();
+    start_mer1(&svc).await.unwrap();
     let hooks = webhooks(&svc);
     // The bus is down: the change is stored with its message in the outbox; the PSP retries.
     svc.publisher.fail_next(1);

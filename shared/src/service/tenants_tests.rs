@@ -7,6 +7,14 @@ const TENANT: &str = "tenant-a";
 const KEY: &str = "sk_test_tenant_a_secret";
 const HOOK: &str = "whsec_tenant_a_secret";
 
+/// What a tenant configured with one method and then disconnected (no open payments) announces.
+const CONFIGURED_THEN_DISCONNECTED: [&str; 4] = [
+    "AddPaymentMethod",
+    "AppConfigUpdated",
+    "DeletePaymentMethod",
+    "AppConfigUpdated",
+];
+
 fn configuration(value: Value) -> String {
     value.to_string()
 }
@@ -193,15 +201,7 @@ async fn disconnect_without_open_payments_needs_no_confirmation() {
     let svc = memory_tenants();
     svc.configure(TENANT, &full(&["Credit Card"], false)).await.unwrap();
     svc.disconnect(TENANT, None).await.unwrap();
-    assert_eq!(
-        names(&published(&svc)),
-        vec![
-            "AddPaymentMethod",
-            "AppConfigUpdated",
-            "DeletePaymentMethod",
-            "AppConfigUpdated"
-        ]
-    );
+    assert_eq!(names(&published(&svc)), CONFIGURED_THEN_DISCONNECTED);
 }
 
 #[tokio::test]
@@ -215,15 +215,7 @@ async fn unpublished_events_are_published_by_the_next_request_first() {
     assert!(published(&svc).is_empty());
     // The configuration was stored; its events wait in the outbox and go out before the next ones.
     svc.disconnect(TENANT, None).await.unwrap();
-    assert_eq!(
-        names(&published(&svc)),
-        vec![
-            "AddPaymentMethod",
-            "AppConfigUpdated",
-            "DeletePaymentMethod",
-            "AppConfigUpdated"
-        ]
-    );
+    assert_eq!(names(&published(&svc)), CONFIGURED_THEN_DISCONNECTED);
 }
 
 #[tokio::test]
