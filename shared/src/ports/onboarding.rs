@@ -52,9 +52,6 @@ pub trait MerchantAccounts: Send + Sync {
         account_id: &str,
         urls: &OnboardingUrls,
     ) -> impl Future<Output = Result<String, PspError>> + Send;
-
-    /// Reads an account.
-    fn get_account(&self, tenant: &str, account_id: &str) -> impl Future<Output = Result<PspAccount, PspError>> + Send;
 }
 
 /// A verified PSP event about a merchant account (Stripe `account.updated`).

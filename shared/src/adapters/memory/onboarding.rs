@@ -172,18 +172,6 @@ impl MerchantAccounts for MemoryAccounts {
         s.links.push((account_id.to_string(), urls.clone()));
         Ok(format!("https://connect.example/setup/{account_id}/{}", s.links.len()))
     }
-
-    async fn get_account(&self, _tenant: &str, account_id: &str) -> Result<PspAccount, PspError> {
-        yield_now().await;
-        let mut s = lock(&self.state);
-        if let Some(error) = s.fail_next.take() {
-            return Err(error);
-        }
-        s.accounts.get(account_id).cloned().ok_or_else(|| PspError::Declined {
-            code: "resource_missing".into(),
-            message: format!("No such account: {account_id}"),
-        })
-    }
 }
 
 #[cfg(test)]

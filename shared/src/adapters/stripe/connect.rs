@@ -185,12 +185,6 @@ impl<K: ApiKeys> MerchantAccounts for StripeGateway<K> {
             .await
             .map(|link| link.url)
     }
-
-    async fn get_account(&self, tenant: &str, account_id: &str) -> Result<PspAccount, PspError> {
-        self.send::<StripeAccount>(tenant, Method::GET, &["v1", "accounts", account_id], None, None)
-            .await
-            .map(Into::into)
-    }
 }
 
 /// Reads a verified event body from the accounts endpoint: `account.updated` reports the account as
@@ -320,21 +314,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn get_account_reads_the_review_and_refusals_are_declines() {
+    async fn a_refused_account_creation_is_a_decline() {
         let server = MockServer::start().await;
-        let mut enabled = account_json("acct_1");
-        enabled["details_submitted"] = json!(true);
-        enabled["charges_enabled"] = json!(true);
-        enabled["payouts_enabled"] = json!(true);
-        enabled["requirements"] = json!({"currently_due": [], "past_due": [], "eventually_due": ["company.tax_id"],
-                                         "disabled_reason": null, "current_deadline": null, "pending_verification": []});
-        Mock::given(method("GET"))
-            .and(path("/v1/accounts/acct_1"))
-            .and(header("authorization", format!("Bearer {KEY}").as_str()))
-            .respond_with(ResponseTemplate::new(200).set_body_json(enabled))
-            .expect(1)
-            .mount(&server)
-            .await;
         Mock::given(method("POST"))
             .and(path("/v1/accounts"))
             .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
@@ -342,8 +323,6 @@ mod tests {
                 "message": "You can only create new accounts if you've signed up for Connect"}})))
             .mount(&server)
             .await;
-        let account = gateway(&server).get_account("t1", "acct_1").await.unwrap();
-        assert_eq!(account.review.status(), S::Completed);
         let request = CreateAccount {
             merchant_reference: "MER1".into(),
             name: "M".into(),
