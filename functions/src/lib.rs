@@ -1,6 +1,8 @@
 //! The Lambda functions. Each binary under `src/bin/<name>/main.rs` only wires things together; the
 //! handlers live here with their tests.
 //!
+//! * [`acp_publisher`], [`acp_receiver`], [`acp_router`]: the bridge to the ACP event platform (messages out,
+//!   commands in; decision §9.14).
 //! * [`command_handler`]: CapturePayment, CancelPayment and RefundPayment from their SQS queues.
 //! * [`sync_api`]: the synchronous checkout endpoints behind the HttpApi.
 //! * [`tenant_api`]: configure and disconnect a tenant (`/private/configure`, `/private/disconnect`).
@@ -11,6 +13,9 @@
 //! * [`wiring`]: building the clients once per cold start from the environment.
 
 pub mod account_webhook;
+pub mod acp_publisher;
+pub mod acp_receiver;
+pub mod acp_router;
 pub mod command_handler;
 mod http;
 pub mod onboarding;

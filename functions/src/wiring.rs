@@ -3,16 +3,19 @@
 
 use crate::sync_api::{self, Endpoint};
 use crate::tenant_api::{self, TenantEndpoint};
-use crate::{account_webhook, command_handler, onboarding, webhook_handler};
+use crate::{account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, onboarding, webhook_handler};
 use lambda_runtime::{Error, service_fn};
+use shared::adapters::acp_platform::{HttpEventPlatform, SecretsManagerCredentials};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::secrets_manager::SecretsManagerStore;
+use shared::adapters::sqs_queues::SqsQueues;
 use shared::adapters::stripe::{StripeGateway, Timeouts};
 use shared::adapters::tenant_directory::{DEFAULT_TTL, TenantDirectory};
-use shared::config::{AppConfig, ConfigError, WebhookConfig};
+use shared::config::{AppConfig, BridgeConfig, ConfigError, WebhookConfig};
 use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
+use shared::service::bridge::{Receiver, delivery_backoff};
 use shared::service::webhooks::InboxDrain;
 use shared::service::{CheckoutService, CommandService, MerchantOnboarder, Settings, TenantService, WebhookService};
 
@@ -204,4 +207,67 @@ pub async fn run_tenant_function(endpoint: TenantEndpoint) -> Result<(), Error> 
         tenant_api::handle(&service, endpoint, request)
     }))
     .await
+}
+
+/// The ACP event platform over HTTP as configured ([`BridgeConfig`]): the client credentials are read
+/// from Secrets Manager at the first token request, never at start-up.
+fn event_platform(
+    config: &BridgeConfig,
+    aws: &aws_config::SdkConfig,
+) -> Result<HttpEventPlatform<SecretsManagerCredentials>, Error> {
+    let credentials =
+        SecretsManagerCredentials::new(aws_sdk_secretsmanager::Client::new(aws), &config.client_secret_name);
+    Ok(HttpEventPlatform::new(
+        config.transport.clone(),
+        &config.token_url,
+        credentials,
+        &config.app_identifier,
+    )?)
+}
+
+/// The command queues and the function's dead-letter queue.
+fn bridge_queues(config: &BridgeConfig, aws: &aws_config::SdkConfig) -> SqsQueues {
+    SqsQueues::new(
+        aws_sdk_sqs::Client::new(aws),
+        config.command_queue_urls.clone(),
+        &config.dead_letter_queue_url,
+    )
+}
+
+/// Runs the ACP publisher (the outbound queue → the event platform).
+pub async fn run_acp_publisher() -> Result<(), Error> {
+    init_tracing();
+    let config = BridgeConfig::from_env()?;
+    let aws = aws().await;
+    let platform = event_platform(&config, &aws)?;
+    let dead_letters = bridge_queues(&config, &aws);
+    lambda_runtime::run(service_fn(|event| {
+        acp_publisher::handle_batch(&platform, &dead_letters, delivery_backoff(), event)
+    }))
+    .await
+}
+
+/// Runs the ACP receiver (the `payment-commands` channel → the command queues), on its schedule.
+pub async fn run_acp_receiver() -> Result<(), Error> {
+    init_tracing();
+    let config = BridgeConfig::from_env()?;
+    let aws = aws().await;
+    let platform = event_platform(&config, &aws)?;
+    let queues = bridge_queues(&config, &aws);
+    let receiver = Receiver {
+        platform: &platform,
+        queues: &queues,
+    };
+    lambda_runtime::run(service_fn(|event| {
+        acp_receiver::handle(&receiver, config.poll_for, event)
+    }))
+    .await
+}
+
+/// Runs the command router of the `http-sqs` wiring (the `payment-commands` queue → the command queues).
+pub async fn run_acp_command_router() -> Result<(), Error> {
+    init_tracing();
+    let config = BridgeConfig::from_env()?;
+    let queues = bridge_queues(&config, &aws().await);
+    lambda_runtime::run(service_fn(|event| acp_router::handle_batch(&queues, event))).await
 }

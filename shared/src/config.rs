@@ -1,5 +1,8 @@
 //! Settings read from the environment (template.yaml's `Environment`, or the local stack's).
 
+use crate::acp::channel::Command;
+use crate::adapters::acp_platform::Transport;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A setting is missing or malformed.
@@ -97,6 +100,71 @@ impl AppConfig {
     }
 }
 
+/// What the ACP bridge functions (publisher, receiver, command router) need to know (decision §9.14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// `APP_IDENTIFIER`: the app's `Consumer-Id` on the platform.
+    pub app_identifier: String,
+    /// `ACP_TRANSPORT` (`http-channel`, the default, or `http-sqs`) with its URL: `ACP_EVENT_PLATFORM_URL`
+    /// (the channel base) or `ACP_EVENT_ENDPOINT` (the `http` sender's endpoint).
+    pub transport: Transport,
+    /// `ACP_TOKEN_URL`: the platform's OAuth2 client-credentials endpoint.
+    pub token_url: String,
+    /// `ACP_CLIENT_SECRET_NAME`: the Secrets Manager secret `{"clientId", "clientSecret"}`.
+    pub client_secret_name: String,
+    /// `DEAD_LETTER_QUEUE_URL`: where the function keeps what it cannot route or deliver.
+    pub dead_letter_queue_url: String,
+    /// `CAPTURE_PAYMENT_QUEUE_URL`, `CANCEL_PAYMENT_QUEUE_URL`, `REFUND_PAYMENT_QUEUE_URL`: the command
+    /// queues (the receiver and the router need them, the publisher does not).
+    pub command_queue_urls: BTreeMap<Command, String>,
+    /// `ACP_POLL_SECONDS` (default 50): how long one receiver run polls the channel.
+    pub poll_for: Duration,
+}
+
+impl BridgeConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name| required(&lookup, name);
+        let transport = match lookup("ACP_TRANSPORT").filter(|v| !v.is_empty()).as_deref() {
+            None | Some("http-channel") => Transport::HttpChannel {
+                base_url: required("ACP_EVENT_PLATFORM_URL")?,
+            },
+            Some("http-sqs") => Transport::HttpSender {
+                endpoint: required("ACP_EVENT_ENDPOINT")?,
+            },
+            Some(other) => return Err(ConfigError::Malformed("ACP_TRANSPORT", format!("{other:?}"))),
+        };
+        let command_queue_urls = [
+            (Command::CapturePayment, "CAPTURE_PAYMENT_QUEUE_URL"),
+            (Command::CancelPayment, "CANCEL_PAYMENT_QUEUE_URL"),
+            (Command::RefundPayment, "REFUND_PAYMENT_QUEUE_URL"),
+        ]
+        .into_iter()
+        .filter_map(|(command, name)| lookup(name).filter(|v| !v.is_empty()).map(|url| (command, url)))
+        .collect();
+        let poll_seconds = match lookup("ACP_POLL_SECONDS") {
+            None => 50,
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|e| ConfigError::Malformed("ACP_POLL_SECONDS", e.to_string()))?,
+        };
+        Ok(BridgeConfig {
+            app_identifier: required("APP_IDENTIFIER")?,
+            transport,
+            token_url: required("ACP_TOKEN_URL")?,
+            client_secret_name: required("ACP_CLIENT_SECRET_NAME")?,
+            dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
+            command_queue_urls,
+            poll_for: Duration::from_secs(poll_seconds),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +216,49 @@ mod tests {
         assert!(matches!(
             AppConfig::from_lookup(lookup(&vars)),
             Err(ConfigError::Malformed("PSP_TIMEOUT_MS", _))
+        ));
+    }
+
+    #[test]
+    fn bridge_settings_by_transport() {
+        let vars = [
+            ("APP_IDENTIFIER", "app"),
+            ("ACP_EVENT_PLATFORM_URL", "https://events.example.com"),
+            ("ACP_TOKEN_URL", "https://auth.example.com/oauth/token"),
+            ("ACP_CLIENT_SECRET_NAME", "app/acp-client"),
+            ("DEAD_LETTER_QUEUE_URL", "https://sqs/dlq"),
+            ("CAPTURE_PAYMENT_QUEUE_URL", "https://sqs/capture"),
+        ];
+        let c = BridgeConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(
+            c.transport,
+            Transport::HttpChannel {
+                base_url: "https://events.example.com".into()
+            }
+        );
+        assert_eq!(c.poll_for, Duration::from_secs(50));
+        assert_eq!(
+            c.command_queue_urls,
+            BTreeMap::from([(Command::CapturePayment, "https://sqs/capture".to_string())])
+        );
+        let mut sqs = vars.to_vec();
+        sqs.push(("ACP_TRANSPORT", "http-sqs"));
+        assert_eq!(
+            BridgeConfig::from_lookup(lookup(&sqs)),
+            Err(ConfigError::Missing("ACP_EVENT_ENDPOINT"))
+        );
+        sqs.push(("ACP_EVENT_ENDPOINT", "https://events.example.com/http"));
+        assert_eq!(
+            BridgeConfig::from_lookup(lookup(&sqs)).unwrap().transport,
+            Transport::HttpSender {
+                endpoint: "https://events.example.com/http".into()
+            }
+        );
+        let mut wrong = vars.to_vec();
+        wrong.push(("ACP_TRANSPORT", "carrier-pigeon"));
+        assert!(matches!(
+            BridgeConfig::from_lookup(lookup(&wrong)),
+            Err(ConfigError::Malformed("ACP_TRANSPORT", _))
         ));
     }
 }

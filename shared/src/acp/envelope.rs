@@ -8,6 +8,8 @@
 //! else `storeReference`; `correlationId` is optional. Attribute keys are matched case-insensitively and
 //! ignoring `-`/`_` and an `X-` prefix, so `transferName`, `TransferName`, `Transfer-Name` and
 //! `X-Transfer-Name` are the same key. Attributes inside a wrapper win over the SQS attributes of the record.
+//! An `X-Symfony-Messenger` SQS attribute (a JSON object of strings: the headers Symfony's Amazon SQS
+//! transport could not fit in SQS's ten attributes) counts as attributes of the record.
 
 use super::messages::InboundCommand;
 use serde_json::Value;
@@ -54,6 +56,8 @@ pub fn parse_record(body: &str, sqs_attributes: &BTreeMap<String, String>) -> Re
     let (payload, wrapper_attributes) = unwrap_record(parse_json(body, "body")?)?;
 
     let mut attributes = Attributes::default();
+    // Symfony's SQS transport packs what does not fit in SQS's ten attributes into one JSON attribute.
+    let sqs_attributes = super::channel::unpacked(sqs_attributes);
     attributes.extend(sqs_attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     attributes.extend(wrapper_attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())));
 
@@ -223,6 +227,21 @@ mod tests {
 
     fn http_channel(body: &str, attributes: Value) -> String {
         json!({"MessageId": "msg-1", "MessageBody": body, "MessageAttributes": attributes}).to_string()
+    }
+
+    #[test]
+    fn symfony_packed_attributes() {
+        let a = attrs(&[
+            ("transferName", "CapturePayment"),
+            (
+                "X-Symfony-Messenger",
+                r#"{"tenantIdentifier":"t-1","correlationId":"c-1","transferName":"CancelPayment"}"#,
+            ),
+        ]);
+        let m = parse_record(CAPTURE, &a).unwrap();
+        assert_eq!(m.tenant_identifier, "t-1");
+        assert_eq!(m.correlation_id.as_deref(), Some("c-1"));
+        assert_eq!(m.command, capture(), "an attribute of its own wins over a packed one");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! twin in [`crate::adapters`]. Methods return `Send` futures so handlers can run on any tokio runtime.
 
 pub mod clock;
+pub mod event_platform;
 pub mod gateway;
+pub mod message_queues;
 pub mod onboarding;
 pub mod publisher;
 pub mod store;
@@ -10,7 +12,9 @@ pub mod tenant;
 pub mod webhook;
 
 pub use clock::Clock;
+pub use event_platform::{DeliveryError, EventPlatform};
 pub use gateway::{PaymentGateway, PspError, PspPaymentIntent, PspRefund};
+pub use message_queues::{MessageQueues, QueueTarget, QueuedMessage};
 pub use onboarding::{AccountEvent, CreateAccount, MerchantAccounts, OnboardingStore, OnboardingUrls, PspAccount};
 pub use publisher::{EventPublisher, PublishError};
 pub use store::{Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError};

@@ -1,6 +1,7 @@
 //! Use cases: what happens when a command, a checkout call, a PSP webhook, a configure or a disconnect
-//! arrives.
+//! arrives, and how messages cross to and from the ACP event platform.
 
+pub mod bridge;
 pub mod checkout;
 pub mod commands;
 pub mod onboarding;

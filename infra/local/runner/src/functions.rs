@@ -8,6 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// An SQS event source of a function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct FunctionSpec {
     pub sqs: Option<SqsSource>,
     /// `HttpApi` routes.
     pub routes: Vec<Route>,
+    /// How often a `Schedule` / `ScheduleV2` event invokes it (`rate(...)` expressions).
+    pub schedule: Option<Duration>,
     /// Event types the local stack does not run (reported at start).
     pub unsupported_events: Vec<String>,
 }
@@ -112,6 +115,7 @@ fn function(template: &Template, resource: &Resource<'_>, resolver: &Resolver) -
         None => 3,
     };
     let mut sqs = None;
+    let mut schedule = None;
     let mut routes = Vec::new();
     let mut unsupported_events = Vec::new();
     for (name, event) in resource
@@ -171,6 +175,17 @@ fn function(template: &Template, resource: &Resource<'_>, resolver: &Resolver) -
                     route_authorizer(template, resolver, &props).with_context(|| format!("event {name}"))?;
                 routes.push(route);
             }
+            "Schedule" | "ScheduleV2" => {
+                let expression = props
+                    .get("ScheduleExpression")
+                    .or_else(|| props.get("Schedule"))
+                    .and_then(scalar_to_string)
+                    .unwrap_or_default();
+                match rate(&expression) {
+                    Some(every) => schedule = Some(every),
+                    None => unsupported_events.push(format!("{name} ({kind} {expression})")),
+                }
+            }
             other => unsupported_events.push(format!("{name} ({other})")),
         }
     }
@@ -181,8 +196,24 @@ fn function(template: &Template, resource: &Resource<'_>, resolver: &Resolver) -
         timeout_seconds,
         sqs,
         routes,
+        schedule,
         unsupported_events,
     })
+}
+
+/// The period of a `rate(N minute|minutes|hour|hours|day|days)` schedule expression (cron is not
+/// emulated).
+pub fn rate(expression: &str) -> Option<Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (count, unit) = inner.trim().split_once(' ')?;
+    let count: u64 = count.parse().ok()?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(count * seconds))
 }
 
 /// The JWT authorizer of an `HttpApi` event (resolved `props`), as SAM applies it: the event's
@@ -233,27 +264,16 @@ fn route_authorizer(template: &Template, resolver: &Resolver, props: &Json) -> R
     Ok(Some(JwtAuthorizer { name, audiences }))
 }
 
-/// `capture-payment` → `CapturePayment`.
-pub fn command_of_binary(binary: &str) -> String {
-    binary
-        .split(['-', '_'])
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_the_command_of_a_binary() {
-        assert_eq!(command_of_binary("capture-payment"), "CapturePayment");
-        assert_eq!(command_of_binary("refund_payment"), "RefundPayment");
+    fn reads_rate_expressions() {
+        assert_eq!(rate("rate(1 minute)"), Some(Duration::from_secs(60)));
+        assert_eq!(rate("rate(5 minutes)"), Some(Duration::from_secs(300)));
+        assert_eq!(rate("rate(2 hours)"), Some(Duration::from_secs(7200)));
+        assert_eq!(rate("cron(0 12 * * ? *)"), None);
+        assert_eq!(rate("rate(soon minutes)"), None);
     }
 }

@@ -1,12 +1,13 @@
 //! `local-stack serve`: runs template.yaml locally (see the crate docs and `infra/local/stack`).
 //!
 //! ```text
-//! local-stack serve [--root DIR]
+//! local-stack serve [--root DIR [--transport http-channel|http-sqs]]
 //! ```
 //! Reads `template.yaml` and `infra/local/parameters.json` under the root (default: the current
 //! directory), AWS_ENDPOINT_URL / AWS_REGION / STRIPE_API_BASE from the environment, and the
 //! `cargo-lambda` executable from CARGO_LAMBDA (default: `cargo-lambda` on PATH). Writes
-//! `.local/stack.json` once every function answered, and runs until SIGTERM or SIGINT.
+//! `.local/stack.json` once every function answered, and runs until SIGTERM or SIGINT. `--transport`
+//! overrides the template's `AcpTransport` (the wiring to the local ACP event platform).
 
 use anyhow::{Context, Result, bail};
 use local_stack::lambda::Workspace;
@@ -17,7 +18,7 @@ fn env(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set (infra/local/stack sets it)"))
 }
 
-fn settings(root: PathBuf) -> Result<Settings> {
+fn settings(root: PathBuf, transport: Option<String>) -> Result<Settings> {
     let local = root.join(".local");
     Ok(Settings {
         template: root.join("template.yaml"),
@@ -33,16 +34,18 @@ fn settings(root: PathBuf) -> Result<Settings> {
         aws_endpoint_url: env("AWS_ENDPOINT_URL")?,
         region: env("AWS_REGION")?,
         stripe_base_url: env("STRIPE_API_BASE")?,
+        transport,
     })
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["serve"] => std::env::current_dir()?,
-        ["serve", "--root", root] => PathBuf::from(root),
-        _ => bail!("usage: local-stack serve [--root DIR]"),
+    let (root, transport) = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["serve"] => (std::env::current_dir()?, None),
+        ["serve", "--root", root] => (PathBuf::from(root), None),
+        ["serve", "--root", root, "--transport", transport] => (PathBuf::from(root), Some(transport.to_string())),
+        _ => bail!("usage: local-stack serve [--root DIR [--transport http-channel|http-sqs]]"),
     };
-    run(settings(root)?).await
+    run(settings(root, transport)?).await
 }

@@ -1,6 +1,6 @@
 //! The local inputs of the stack (`infra/local/parameters.json`): the stack name, template parameter
-//! values, the secrets to create in moto (what `{{resolve:secretsmanager:...}}` references read), and
-//! the local tenant whose Stripe webhooks localstripe delivers.
+//! values, the secrets to create in moto (what `{{resolve:secretsmanager:...}}` references read), the
+//! local tenant whose Stripe webhooks localstripe delivers, and the local ACP event platform's client.
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -24,6 +24,22 @@ pub struct LocalParameters {
     /// through `POST /private/configure` with these secrets).
     #[serde(rename = "LocalTenant", default)]
     pub local_tenant: Option<LocalTenant>,
+    /// The client of the local ACP event platform: the stack starts the platform with it and keeps it in
+    /// the secret the template's `AcpClientSecretName` names.
+    #[serde(rename = "LocalAcp", default)]
+    pub local_acp: Option<LocalAcp>,
+}
+
+/// The `LocalAcp` entry of the parameters file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalAcp {
+    /// The OAuth2 client id the platform accepts.
+    #[serde(rename = "ClientId")]
+    pub client_id: String,
+    /// Its secret (local only).
+    #[serde(rename = "ClientSecret")]
+    pub client_secret: String,
 }
 
 /// The `LocalTenant` entry of the parameters file.

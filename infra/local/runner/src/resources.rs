@@ -441,6 +441,15 @@ async fn create_rule(client: &aws_sdk_eventbridge::Client, name: &str, props: &J
                 .arn(prop(t, "Arn").unwrap_or_default())
                 .set_input(prop(t, "Input"))
                 .set_input_path(prop(t, "InputPath"))
+                .set_sqs_parameters(
+                    t.get("SqsParameters")
+                        .and_then(|p| prop(p, "MessageGroupId"))
+                        .map(|group| {
+                            aws_sdk_eventbridge::types::SqsParameters::builder()
+                                .message_group_id(group)
+                                .build()
+                        }),
+                )
                 .build()?,
         );
     }

@@ -1,15 +1,16 @@
 //! Brings the template up locally: resources on moto, one emulator per function, warm-up, SQS pollers,
 //! the HTTP API, and `.local/stack.json`; then runs until told to stop.
 
-use crate::functions::{FunctionSpec, command_of_binary, functions};
+use crate::functions::{FunctionSpec, functions};
 use crate::http_api::{self, HttpRequest, HttpResponse, Route};
 use crate::jwt::LocalIssuer;
 use crate::lambda::{Emulator, Target, Workspace, invoke};
-use crate::params::{LocalParameters, LocalTenant};
+use crate::params::{LocalAcp, LocalParameters, LocalTenant};
 use crate::resources::{self, Clients, Location, Plan, plan};
 use crate::sqs_source;
-use crate::stack_file::{FunctionEntry, StackFile, Webhooks};
+use crate::stack_file::{Acp, FunctionEntry, StackFile, Webhooks};
 use crate::template::{Pseudo, Resolver, Template};
+use acp_platform::{Platform, PlatformConfig};
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -50,6 +51,8 @@ pub struct Settings {
     pub region: String,
     /// localstripe.
     pub stripe_base_url: String,
+    /// `AcpTransport` for this run (`http-sqs`), over the parameters file's.
+    pub transport: Option<String>,
 }
 
 /// The template's resources as created locally, and its functions.
@@ -92,17 +95,9 @@ where
     let functions = functions(template, &resolver)?;
     let mut command_queue_ids = BTreeMap::new();
     for r in resources.iter().filter(|r| r.kind == "AWS::SQS::Queue") {
-        let tagged = r
-            .metadata
-            .get("AcpCommand")
-            .and_then(serde_norway::Value::as_str)
-            .map(String::from);
-        let consumer = functions
-            .iter()
-            .find(|f| f.sqs.as_ref().is_some_and(|s| s.queue_id == r.id))
-            .map(|f| command_of_binary(&f.binary));
-        if let Some(command) = tagged.or(consumer) {
-            command_queue_ids.insert(command, r.id.to_string());
+        // Only the queues the template tags: the bridge's queues have consumers but carry no one command.
+        if let Some(command) = r.metadata.get("AcpCommand").and_then(serde_norway::Value::as_str) {
+            command_queue_ids.insert(command.to_string(), r.id.to_string());
         }
     }
     Ok(Provisioned {
@@ -154,13 +149,14 @@ impl Provisioned {
     }
 
     /// The stack.json description (`http_base_url` from the running HTTP API, `bearer_token` from its
-    /// issuer, `webhooks` from the local tenant).
+    /// issuer, `webhooks` from the local tenant, `acp` from the running event platform).
     pub fn stack_file(
         &self,
         settings: &Settings,
         http_base_url: &str,
         bearer_token: Option<String>,
         local_tenant: Option<&LocalTenant>,
+        acp: Option<Acp>,
     ) -> Result<StackFile> {
         let mut tables = BTreeMap::new();
         let mut bus_name = None;
@@ -219,6 +215,17 @@ impl Provisioned {
             functions,
             bearer_token,
             webhooks: self.webhooks(local_tenant, http_base_url),
+            acp_transport: acp
+                .as_ref()
+                .and_then(|_| self.resolver.parameter("AcpTransport"))
+                .map(String::from),
+            acp,
+            acp_queues: self
+                .plans
+                .iter()
+                .filter(|(id, plan)| id.starts_with("Acp") && matches!(plan, Plan::Queue { .. }))
+                .filter_map(|(id, _)| self.resolver.physical(id).map(|p| (id.clone(), p.reference.clone())))
+                .collect(),
         })
     }
 }
@@ -269,6 +276,64 @@ fn log(message: impl AsRef<str>) {
     eprintln!("[local-stack] {}", message.as_ref());
 }
 
+/// A function only a schedule invokes.
+fn is_scheduled_only(function: &FunctionSpec) -> bool {
+    function.schedule.is_some() && function.sqs.is_none() && function.routes.is_empty()
+}
+
+/// Invokes `target` every `every` (the next run starts when both the period has passed and the previous
+/// run has ended), with the event EventBridge Scheduler sends, for ever.
+async fn run_schedule(http: reqwest::Client, target: Target, every: Duration, timeout: Duration, function_id: String) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let event = json!({"version": "0", "id": format!("local-{}", std::process::id()), "detail-type": "Scheduled Event",
+                           "source": "aws.scheduler", "account": ACCOUNT_ID, "detail": {}});
+        if let Err(e) = invoke(&http, &target, &event, timeout).await {
+            log(format!("{function_id}: scheduled run failed: {e}"));
+        }
+    }
+}
+
+/// Starts the local ACP event platform for the parameters file's `LocalAcp` client, points the template's
+/// `AcpEventPlatformUrl`, `AcpTokenUrl` and `AcpEventEndpoint` at it, and keeps the client in the secret
+/// `AcpClientSecretName` names. Returns the platform and its stack.json entry.
+async fn start_acp_platform(
+    local: &mut LocalParameters,
+    client: &LocalAcp,
+    secrets: &aws_sdk_secretsmanager::Client,
+) -> Result<(Platform, Acp)> {
+    let app = local.parameters.get("AppIdentifier").cloned().unwrap_or_default();
+    let config = PlatformConfig::new(&client.client_id, &client.client_secret, vec![app]);
+    let platform = Platform::start(config, tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+    for (parameter, value) in [
+        ("AcpEventPlatformUrl", platform.url()),
+        ("AcpTokenUrl", platform.token_url()),
+        ("AcpEventEndpoint", platform.http_endpoint_url()),
+    ] {
+        local.parameters.insert(parameter.into(), value);
+    }
+    let secret_name = local
+        .parameters
+        .get("AcpClientSecretName")
+        .cloned()
+        .ok_or_else(|| anyhow!("LocalAcp needs the parameter AcpClientSecretName"))?;
+    let document = json!({"clientId": client.client_id, "clientSecret": client.client_secret});
+    resources::put_secret(secrets, &secret_name, &document.to_string()).await?;
+    log(format!(
+        "ACP event platform on {} (client in secret {secret_name})",
+        platform.url()
+    ));
+    let acp = Acp {
+        url: platform.url(),
+        token_url: platform.token_url(),
+        client_id: client.client_id.clone(),
+        client_secret: client.client_secret.clone(),
+    };
+    Ok((platform, acp))
+}
+
 /// The warm-up event: an empty batch for SQS functions, a request no route serves for HTTP ones.
 fn warm_up_event(function: &FunctionSpec) -> serde_json::Value {
     if function.sqs.is_some() {
@@ -295,6 +360,10 @@ fn warm_up_event(function: &FunctionSpec) -> serde_json::Value {
 async fn warm_up(emulators: &[(Emulator, &FunctionSpec)], http: &reqwest::Client) -> Result<()> {
     let started = Instant::now();
     for (emulator, function) in emulators {
+        if is_scheduled_only(function) {
+            // Its first scheduled run starts it (a run polls for most of a minute: no warm-up call).
+            continue;
+        }
         let event = warm_up_event(function);
         let target = emulator.target();
         let call = async {
@@ -461,14 +530,21 @@ async fn handle_http(
 /// Runs the stack until SIGTERM or SIGINT.
 pub async fn run(settings: Settings) -> Result<()> {
     let template = Template::load(&settings.template)?;
-    let local = LocalParameters::load(&settings.parameters)?;
+    let mut local = LocalParameters::load(&settings.parameters)?;
+    if let Some(transport) = &settings.transport {
+        local.parameters.insert("AcpTransport".into(), transport.clone());
+    }
     let pseudo = Pseudo {
         stack_name: local.stack_name.clone(),
         region: settings.region.clone(),
         account_id: ACCOUNT_ID.into(),
     };
-    let resolver = Resolver::new(&template, &local.parameters, &pseudo)?;
     let clients = Clients::from_env().await;
+    let acp = match local.local_acp.clone() {
+        Some(client) => Some(start_acp_platform(&mut local, &client, &clients.secrets).await?),
+        None => None,
+    };
+    let resolver = Resolver::new(&template, &local.parameters, &pseudo)?;
     for (name, value) in &local.secrets {
         resources::put_secret(&clients.secrets, name, value).await?;
         log(format!("secret {name} created"));
@@ -533,6 +609,16 @@ pub async fn run(settings: Settings) -> Result<()> {
         for route in &function.routes {
             routes.push((route.clone(), (emulator.target(), timeout)));
         }
+        if let Some(every) = function.schedule.filter(|_| is_scheduled_only(function)) {
+            log(format!("{}: invoked every {} s", function.id, every.as_secs()));
+            tasks.spawn(run_schedule(
+                http.clone(),
+                emulator.target(),
+                every,
+                timeout,
+                function.id.clone(),
+            ));
+        }
         if let Some(source) = function.sqs.clone() {
             tasks.spawn(sqs_source::poll(
                 clients.sqs.clone(),
@@ -555,7 +641,20 @@ pub async fn run(settings: Settings) -> Result<()> {
         .transpose()?;
     tasks.spawn(serve_http(listener, Arc::new(routes), Arc::new(issuer), http.clone()));
 
-    let stack = provisioned.stack_file(&settings, &http_base_url, bearer_token, local.local_tenant.as_ref())?;
+    // The http-sqs wiring: the platform fills the app's payment-commands queue as ACP would.
+    if let (Some((platform, _)), Some(queue)) = (&acp, provisioned.resolver.physical("AcpCommandQueue")) {
+        platform
+            .deliver_commands_to(clients.sqs.clone(), queue.reference.clone())
+            .await;
+        log(format!("the ACP event platform fills {}", queue.reference));
+    }
+    let stack = provisioned.stack_file(
+        &settings,
+        &http_base_url,
+        bearer_token,
+        local.local_tenant.as_ref(),
+        acp.map(|(_, entry)| entry),
+    )?;
     if let Some(webhooks) = &stack.webhooks {
         configure_localstripe_webhooks(&http, &settings.stripe_base_url, webhooks).await?;
         log(format!(
@@ -896,6 +995,7 @@ mod tests {
             aws_endpoint_url: "http://127.0.0.1:1".into(),
             region: "eu-central-1".into(),
             stripe_base_url: "http://127.0.0.1:2".into(),
+            transport: None,
         };
         let file = p
             .stack_file(
@@ -903,6 +1003,7 @@ mod tests {
                 "http://127.0.0.1:3",
                 Some("jwt".into()),
                 local_parameters().local_tenant.as_ref(),
+                None,
             )
             .unwrap();
         assert_eq!(file.bearer_token.as_deref(), Some("jwt"));

@@ -34,6 +34,29 @@ pub struct StackFile {
     /// template configures none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<Webhooks>,
+    /// The local ACP event platform and the client valid on it (for the app and for any tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acp: Option<Acp>,
+    /// How the app is wired to the platform (`AcpTransport`: `http-channel` or `http-sqs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acp_transport: Option<String>,
+    /// The bridge's queues by logical id (`AcpOutboundQueue`, `AcpOutboundDeadLetterQueue`,
+    /// `AcpInboundDeadLetterQueue`, `AcpCommandQueue`), as far as the template creates them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub acp_queues: BTreeMap<String, String>,
+}
+
+/// The `acp` entry of [`StackFile`]: the local ACP event platform (contract §1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acp {
+    /// Its channel base URL: `POST/GET/DELETE {url}/{channel}`.
+    pub url: String,
+    /// Its OAuth2 client-credentials endpoint.
+    pub token_url: String,
+    /// A client it accepts.
+    pub client_id: String,
+    /// That client's secret.
+    pub client_secret: String,
 }
 
 /// The `webhooks` entry of [`StackFile`]: what a caller needs to send Stripe webhooks as Stripe does.
@@ -89,6 +112,14 @@ mod tests {
                 secrets: vec!["whsec_a".into()],
                 localstripe_endpoint: "http://127.0.0.1:3/webhooks/stripe/t/payment-intents".into(),
             }),
+            acp: Some(Acp {
+                url: "http://127.0.0.1:4".into(),
+                token_url: "http://127.0.0.1:4/oauth/token".into(),
+                client_id: "c".into(),
+                client_secret: "s".into(),
+            }),
+            acp_transport: Some("http-channel".into()),
+            acp_queues: BTreeMap::from([("AcpOutboundQueue".into(), "o".into())]),
         };
         let value = serde_json::to_value(&file).unwrap();
         let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
@@ -105,6 +136,9 @@ mod tests {
             "functions",
             "bearer_token",
             "webhooks",
+            "acp",
+            "acp_transport",
+            "acp_queues",
         ];
         let mut keys_sorted = keys.clone();
         keys_sorted.sort();
@@ -126,6 +160,13 @@ mod tests {
             .collect();
         wkeys.sort();
         assert_eq!(wkeys, vec!["localstripe_endpoint", "secrets", "tenant"]);
+        let mut akeys: Vec<&str> = value["acp"].as_object().unwrap().keys().map(String::as_str).collect();
+        akeys.sort();
+        assert_eq!(
+            akeys,
+            vec!["client_id", "client_secret", "token_url", "url"],
+            "pinned by issue 9"
+        );
         let back: StackFile = serde_json::from_value(value).unwrap();
         assert_eq!(back, file);
     }

@@ -1,0 +1,106 @@
+//! [`MessageQueues`] on SQS: `SendMessageBatch` in chunks of ten, String message attributes. On a FIFO
+//! queue (a name ending in `.fifo`) every message goes into one group, deduplicated by its id.
+
+use crate::acp::channel::Command;
+use crate::ports::message_queues::{MessageQueues, QueueTarget, QueuedMessage};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use std::collections::BTreeMap;
+
+/// Most entries one `SendMessageBatch` takes.
+const MAX_BATCH: usize = 10;
+
+/// The group of the messages sent to a FIFO queue (a dead-letter queue keeps what failed in order).
+const FIFO_GROUP: &str = "dead-letters";
+
+/// The app's queues by target.
+#[derive(Clone, Debug)]
+pub struct SqsQueues {
+    client: Client,
+    urls: BTreeMap<QueueTarget, String>,
+}
+
+impl SqsQueues {
+    /// Queues for each command that has a URL in `commands`, and `dead_letter`.
+    pub fn new(client: Client, commands: BTreeMap<Command, String>, dead_letter: impl Into<String>) -> Self {
+        let mut urls: BTreeMap<QueueTarget, String> = commands
+            .into_iter()
+            .map(|(command, url)| (QueueTarget::Command(command), url))
+            .collect();
+        urls.insert(QueueTarget::DeadLetter, dead_letter.into());
+        SqsQueues { client, urls }
+    }
+
+    fn entry(index: usize, message: &QueuedMessage, fifo: bool) -> Result<SendMessageBatchRequestEntry, String> {
+        let mut entry = SendMessageBatchRequestEntry::builder()
+            .id(index.to_string())
+            .message_body(&message.body);
+        for (name, value) in &message.attributes {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| e.to_string())?;
+            entry = entry.message_attributes(name, value);
+        }
+        if fifo {
+            // SQS takes up to 128 characters: ids are UUIDs or SQS message ids.
+            let dedup: String = message
+                .id
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(128)
+                .collect();
+            entry = entry.message_group_id(FIFO_GROUP).message_deduplication_id(dedup);
+        }
+        entry.build().map_err(|e| e.to_string())
+    }
+}
+
+impl MessageQueues for SqsQueues {
+    async fn send(&self, target: QueueTarget, messages: &[QueuedMessage]) -> Vec<Result<(), String>> {
+        let Some(url) = self.urls.get(&target) else {
+            return messages
+                .iter()
+                .map(|_| Err(format!("no queue for {target:?}")))
+                .collect();
+        };
+        let fifo = url.ends_with(".fifo");
+        let mut results = Vec::with_capacity(messages.len());
+        for chunk in messages.chunks(MAX_BATCH) {
+            let entries: Result<Vec<_>, String> =
+                chunk.iter().enumerate().map(|(i, m)| Self::entry(i, m, fifo)).collect();
+            let mut outcome: Vec<Result<(), String>> = chunk.iter().map(|_| Ok(())).collect();
+            match entries {
+                Err(reason) => outcome.iter_mut().for_each(|o| *o = Err(reason.clone())),
+                Ok(entries) => {
+                    let sent = self
+                        .client
+                        .send_message_batch()
+                        .queue_url(url)
+                        .set_entries(Some(entries))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(out) => {
+                            for failure in out.failed() {
+                                if let Some(slot) = failure.id().parse::<usize>().ok().and_then(|i| outcome.get_mut(i))
+                                {
+                                    *slot =
+                                        Err(format!("{}: {}", failure.code(), failure.message().unwrap_or_default()));
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let reason = DisplayErrorContext(e).to_string();
+                            outcome.iter_mut().for_each(|o| *o = Err(reason.clone()));
+                        }
+                    }
+                }
+            }
+            results.extend(outcome);
+        }
+        results
+    }
+}
