@@ -5,6 +5,8 @@
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
 //! * [`local_stack`]: a running local stack, found through `.local/stack.json`: its queues and bus, its
 //!   HTTP API with the stack's bearer token, and Stripe's side of its webhooks (signed events).
+//! * [`shop`]: a Spryker shop on the local ACP event platform: publishes commands, consumes the app's
+//!   messages; the platform's fault script.
 //! * [`sqs_source`]: the Lambda SQS event source mapping, emulated (batches, partial failures, DLQ).
 //! * [`tenant`]: a tenant configured and disconnected through the stack's HTTP API.
 //! * [`stripe_customer`]: the shop's customer at localstripe (attaches a card and confirms), and where
@@ -14,6 +16,7 @@ pub mod acp;
 pub mod aws;
 pub mod fault_proxy;
 pub mod local_stack;
+pub mod shop;
 pub mod sqs_source;
 pub mod stripe_customer;
 pub mod tenant;

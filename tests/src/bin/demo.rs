@@ -1,14 +1,16 @@
-//! The README's main job: drives orders through a running local stack by its public surfaces (the
-//! checkout's HTTP route with the stack's bearer token, the command queues, the bus through a rule to a
-//! queue this program reads, Stripe as the customer, and Stripe's webhooks) and prints each ACP message
-//! as it leaves the bus: the tenant configured first (`POST /private/configure`), then create →
-//! authorize → capture → refund (in part, then beyond what is left) and a second payment canceled.
-//! Exits non-zero if an expected message is missing.
+//! The README's main job: plays a Spryker shop against a running local stack, by the surfaces a shop
+//! has: the checkout's HTTP routes (with the stack's bearer token), the ACP event platform (stack.json
+//! `acp`: it publishes its commands to `payment-commands` and reads `payment-events`,
+//! `payment-method-commands` and `app-events` as its message broker does), Stripe as its customer, and
+//! Stripe's webhooks. It prints each ACP message as the shop received it: the tenant configured first
+//! (`POST /private/configure`), then create → authorize → capture → refund (in part, then beyond what
+//! is left) and a second payment canceled. Exits non-zero if an expected message is missing.
 //!
 //! Usage: `demo [path/to/.local/stack.json]`
 
-use integration_tests::acp::{BusMessage, order_messages, send_command, tenant_messages};
+use integration_tests::acp::BusMessage;
 use integration_tests::local_stack::StackInfo;
+use integration_tests::shop::Shop;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -56,25 +58,27 @@ fn print_row(m: &BusMessage) {
     );
 }
 
-/// Waits for `expected` about `order` on the bus, prints them, and notes what is missing.
-struct Timeline<'a> {
-    sqs: aws_sdk_sqs::Client,
-    watch: String,
-    tenant: &'a str,
+/// Waits for `expected` about `order` on the shop's channels, prints them, and notes what is missing.
+struct Timeline {
+    shop: Shop,
     missing: Vec<String>,
 }
 
-impl Timeline<'_> {
+/// The channels a shop reads (the app's payment events, its payment methods, its configuration).
+const CHANNELS: [&str; 3] = ["payment-events", "payment-method-commands", "app-events"];
+
+impl Timeline {
     async fn expect(&mut self, what: &str, order: &str, expected: &[&str]) {
-        let arrived = order_messages(
-            &self.sqs,
-            &self.watch,
-            self.tenant,
-            order,
-            expected.len(),
-            Duration::from_secs(60),
-        )
-        .await;
+        let about = |m: &BusMessage| {
+            m.payload
+                .get("orderReference")
+                .or_else(|| m.payload.get("entityReference"))
+                == Some(&json!(order))
+        };
+        let arrived = self
+            .shop
+            .receive_until(&CHANNELS, expected.len(), Duration::from_secs(60), about)
+            .await;
         arrived.iter().for_each(print_row);
         let names: Vec<&str> = arrived.iter().map(|m| m.name.as_str()).collect();
         if names != expected {
@@ -88,11 +92,15 @@ impl Timeline<'_> {
     async fn configured(&mut self) {
         let mut seen: Vec<BusMessage> = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while seen.last().is_none_or(|m| m.name != "AppConfigUpdated") && std::time::Instant::now() < deadline {
-            seen.extend(tenant_messages(&self.sqs, &self.watch, self.tenant, 1, Duration::from_secs(5)).await);
+        while !seen.iter().any(|m| m.name == "AppConfigUpdated") && std::time::Instant::now() < deadline {
+            seen.extend(
+                self.shop
+                    .receive_until(&CHANNELS, 1, Duration::from_secs(5), |_| true)
+                    .await,
+            );
         }
         seen.iter().for_each(print_row);
-        if seen.last().is_none_or(|m| m.name != "AppConfigUpdated") {
+        if !seen.iter().any(|m| m.name == "AppConfigUpdated") {
             self.missing
                 .push("configure the tenant: no AppConfigUpdated".to_string());
         }
@@ -101,25 +109,24 @@ impl Timeline<'_> {
 
 async fn run(stack: StackInfo) -> Result<(), String> {
     let aws = stack.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    // Watch the bus like a tenant would: a rule on the app's source into a queue of our own.
-    let (rule, watch) = stack.watch_bus(&aws).await;
-    // The shop whose Stripe webhooks localstripe delivers (stack.json `webhooks.tenant`).
+    // The shop whose Stripe webhooks localstripe delivers (stack.json `webhooks.tenant`), on the platform.
     let tenant = stack.webhooks().tenant.as_str();
+    let shop = Shop::connect(&stack, tenant).await;
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let (first, second) = (format!("DE--DEMO-{run}-1"), format!("DE--DEMO-{run}-2"));
     let mut timeline = Timeline {
-        sqs: sqs.clone(),
-        watch: watch.clone(),
-        tenant,
+        shop: shop.clone(),
         missing: Vec::new(),
     };
-    let command = |name: &str, payload: Value| {
-        let (sqs, queue, name) = (sqs.clone(), stack.queue(name).to_string(), name.to_string());
-        async move { send_command(&sqs, &queue, &name, tenant, &payload).await }
+    // The shop's OMS publishes its commands on the platform's payment-commands channel.
+    let command = |name: &'static str, payload: Value| {
+        let shop = shop.clone();
+        async move {
+            shop.command(name, &payload).await;
+        }
     };
     let refund = |items: &[i64], amount: i64| {
         let lines: Vec<Value> = items
@@ -160,7 +167,7 @@ async fn run(stack: StackInfo) -> Result<(), String> {
 
     // localstripe sends its own signed payment_intent.succeeded after the capture: already captured,
     // it changes nothing.
-    println!("-- capture the first order: CapturePayment");
+    println!("-- the shop publishes CapturePayment for the first order on payment-commands");
     command(
         "CapturePayment",
         json!({"orderReference": first, "orderItemIds": [1, 2, 3], "amount": 12_000, "currencyIsoCode": "EUR"}),
@@ -174,13 +181,13 @@ async fn run(stack: StackInfo) -> Result<(), String> {
         )
         .await;
 
-    println!("-- refund item 1 of it: RefundPayment");
+    println!("-- the shop publishes RefundPayment for item 1 of it");
     command("RefundPayment", refund(&[1], -3_000)).await;
     timeline
         .expect("refund item 1", &first, &["PaymentUpdated", "PaymentRefunded"])
         .await;
 
-    println!("-- refund items 2 and 3 beyond what is left: RefundPayment");
+    println!("-- the shop publishes RefundPayment for items 2 and 3, beyond what is left");
     command("RefundPayment", refund(&[2, 3], -10_000)).await;
     timeline
         .expect("refund beyond the captured amount", &first, &["PaymentRefundFailed"])
@@ -212,7 +219,6 @@ async fn run(stack: StackInfo) -> Result<(), String> {
         )
         .await;
 
-    stack.unwatch_bus(&aws, &rule).await;
     if timeline.missing.is_empty() {
         Ok(())
     } else {
@@ -234,7 +240,7 @@ async fn main() -> ExitCode {
     };
     match run(stack).await {
         Ok(()) => {
-            println!("\ndemo complete: every expected message left the bus");
+            println!("\ndemo complete: the shop received every expected message from the ACP event platform");
             ExitCode::SUCCESS
         }
         Err(problems) => {
