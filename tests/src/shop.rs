@@ -198,3 +198,15 @@ pub async fn platform_messages(stack: &StackInfo, channel: &str) -> Vec<Value> {
         .await
         .expect("a list")
 }
+
+/// How many calls of each kind the stack's platform took (`GET /_requests`).
+pub async fn platform_requests(stack: &StackInfo) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/_requests", platform_url(stack)))
+        .send()
+        .await
+        .expect("the platform answers")
+        .json()
+        .await
+        .expect("counts")
+}
