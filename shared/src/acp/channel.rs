@@ -265,20 +265,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn attributes() -> MessageAttributes {
-        MessageAttributes {
-            transfer_name: "PaymentCaptured".into(),
-            name: "PaymentCaptured".into(),
-            event: "PaymentCaptured".into(),
-            tenant_identifier: "t-1".into(),
-            store_reference: "t-1".into(),
-            actor_id: "app".into(),
-            publisher: "app".into(),
-            timestamp: "2025-02-10T11:32:52.123456".into(),
-            correlation_id: "c-1".into(),
-            transaction_id: "x-1".into(),
-        }
-    }
+    use crate::acp::event::sample_attributes as attributes;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -115,6 +115,23 @@ impl BusEvent {
     }
 }
 
+/// The attributes of a PaymentCaptured of tenant `t-1` from the app `app`: the tests' sample.
+#[cfg(test)]
+pub(crate) fn sample_attributes() -> MessageAttributes {
+    MessageAttributes {
+        transfer_name: "PaymentCaptured".into(),
+        name: "PaymentCaptured".into(),
+        event: "PaymentCaptured".into(),
+        tenant_identifier: "t-1".into(),
+        store_reference: "t-1".into(),
+        actor_id: "app".into(),
+        publisher: "app".into(),
+        timestamp: "2025-02-10T11:32:52.123456".into(),
+        correlation_id: "c-1".into(),
+        transaction_id: "x-1".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

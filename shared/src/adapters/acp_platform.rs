@@ -341,7 +341,7 @@ fn transport_error(what: &str, error: &reqwest::Error) -> DeliveryError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acp::MessageAttributes;
+    use crate::acp::event::sample_attributes;
     use serde_json::json;
     use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -369,18 +369,7 @@ mod tests {
     fn message() -> EventDetail {
         EventDetail {
             channel: "payment-events".into(),
-            message_attributes: MessageAttributes {
-                transfer_name: "PaymentCaptured".into(),
-                name: "PaymentCaptured".into(),
-                event: "PaymentCaptured".into(),
-                tenant_identifier: "t-1".into(),
-                store_reference: "t-1".into(),
-                actor_id: "app-1".into(),
-                publisher: "app-1".into(),
-                timestamp: "2025-02-10T11:32:52.123456".into(),
-                correlation_id: "c-1".into(),
-                transaction_id: "x-1".into(),
-            },
+            message_attributes: sample_attributes(),
             payload: json!({"orderReference": "DE--1", "amount": 100}),
         }
     }
@@ -418,8 +407,8 @@ mod tests {
             .and(header("event", "PaymentCaptured"))
             .and(header("tenant-identifier", "t-1"))
             .and(header("store-reference", "t-1"))
-            .and(header("actor-id", "app-1"))
-            .and(header("publisher", "app-1"))
+            .and(header("actor-id", "app"))
+            .and(header("publisher", "app"))
             .and(header("timestamp", "2025-02-10T11:32:52.123456"))
             .and(header("correlation-id", "c-1"))
             .and(header("transaction-id", "x-1"))
@@ -443,7 +432,7 @@ mod tests {
             .and(header("authorization", "Bearer tok-1"))
             .and(header("x-transfer-name", "PaymentCaptured"))
             .and(header("x-tenant-identifier", "t-1"))
-            .and(header("x-actor-id", "app-1"))
+            .and(header("x-actor-id", "app"))
             .and(header("x-transaction-id", "x-1"))
             .respond_with(ResponseTemplate::new(201))
             .expect(1)

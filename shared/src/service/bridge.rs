@@ -214,8 +214,8 @@ impl<P: EventPlatform, Q: MessageQueues> Receiver<'_, P, Q> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acp::MessageAttributes;
     use crate::acp::channel::Command;
+    use crate::acp::event::sample_attributes;
     use crate::adapters::memory_bridge::{MemoryPlatform, MemoryQueues};
     use serde_json::json;
 
@@ -229,18 +229,7 @@ mod tests {
     fn detail() -> EventDetail {
         EventDetail {
             channel: "payment-events".into(),
-            message_attributes: MessageAttributes {
-                transfer_name: "PaymentCaptured".into(),
-                name: "PaymentCaptured".into(),
-                event: "PaymentCaptured".into(),
-                tenant_identifier: "t-1".into(),
-                store_reference: "t-1".into(),
-                actor_id: "app".into(),
-                publisher: "app".into(),
-                timestamp: "2025-02-10T11:32:52.123456".into(),
-                correlation_id: "c-1".into(),
-                transaction_id: "x-1".into(),
-            },
+            message_attributes: sample_attributes(),
             payload: json!({"orderReference": "DE--1"}),
         }
     }
