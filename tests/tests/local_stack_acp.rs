@@ -228,20 +228,19 @@ async fn a_failing_platform_still_gets_every_message_and_every_command() {
 }
 
 #[tokio::test]
-#[ignore = "overloads localstripe on 2 cores: its captures time out and, without idempotency keys, a retried capture is refused (issue 11); run with --ignored"]
+#[ignore = "runs alone, in the ACP burst step of infra/local/test: its 200 captures would hold up the other tests' commands"]
 async fn a_burst_of_200_commands_over_10_shops_is_all_answered_in_order() {
     let stack = StackInfo::running();
     let mut shops = Vec::new();
     for _ in 0..10 {
         shops.push(configured_shop(&stack).await);
     }
+    // One after another: the stack's moto fails concurrent DynamoDB transactions (issue 12, §4).
     let mut orders: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for shop in &shops {
         for _ in 0..20 {
-            orders
-                .entry(shop.tenant.clone())
-                .or_default()
-                .push(authorized_order(&stack, shop, 700).await);
+            let order = authorized_order(&stack, shop, 700).await;
+            orders.entry(shop.tenant.clone()).or_default().push(order);
         }
     }
     for shop in &shops {
@@ -252,10 +251,8 @@ async fn a_burst_of_200_commands_over_10_shops_is_all_answered_in_order() {
     for shop in &shops {
         let mine = &orders[&shop.tenant];
         let answers = shop
-            .receive_until(&["payment-events"], 2 * mine.len(), Duration::from_secs(300), |m| {
-                m.payload["orderReference"]
-                    .as_str()
-                    .is_some_and(|o| mine.iter().any(|x| x == o))
+            .receive_until(&["payment-events"], 2 * mine.len(), WITHIN, |m| {
+                order_of(m).is_some_and(|o| mine.iter().any(|x| x == o))
             })
             .await;
         for order in mine {
