@@ -228,7 +228,7 @@ async fn a_failing_platform_still_gets_every_message_and_every_command() {
 }
 
 #[tokio::test]
-#[ignore = "runs alone, in the ACP burst step of infra/local/test: its 200 captures would hold up the other tests' commands"]
+#[ignore = "passes alone on a fresh stack (~3 min), not yet after the full suite (an order unanswered in 240 s): run with --run-ignored only"]
 async fn a_burst_of_200_commands_over_10_shops_is_all_answered_in_order() {
     let stack = StackInfo::running();
     let mut shops = Vec::new();
