@@ -10,41 +10,37 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use backon::ExponentialBuilder;
 use lambda_runtime::{Error, LambdaEvent};
+use shared::acp::EventDetail;
 use shared::batch;
 use shared::ports::{EventPlatform, MessageQueues, QueueTarget, QueuedMessage};
 use shared::service::bridge::{Undelivered, bus_event_detail, deliver};
 
-/// One record as received: its id and body.
+/// One record as received: its id, its body and the bus event read from it.
 struct Record {
     id: String,
     body: String,
+    detail: Result<EventDetail, String>,
 }
 
-/// Records of one tenant and order are kept in order (the FIFO queue's own group wins on FIFO queues).
-fn group(body: &str) -> String {
-    bus_event_detail(body)
+/// Reads a record once. Records of one tenant and order are kept in order (the FIFO queue's own group
+/// wins on FIFO queues).
+fn read(record: &SqsMessage) -> Result<(String, Record), String> {
+    let body = record.body.clone().unwrap_or_default();
+    let detail = bus_event_detail(&body);
+    let group = detail
+        .as_ref()
         .map(|d| {
             let order = d
                 .payload
                 .get("orderReference")
                 .or_else(|| d.payload.get("entityReference"))
                 .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
+                .unwrap_or_default();
             format!("{}#{order}", d.message_attributes.tenant_identifier)
         })
-        .unwrap_or_default()
-}
-
-fn read(record: &SqsMessage) -> Result<(String, Record), String> {
-    let body = record.body.clone().unwrap_or_default();
-    Ok((
-        group(&body),
-        Record {
-            id: record.message_id.clone().unwrap_or_default(),
-            body,
-        },
-    ))
+        .unwrap_or_default();
+    let id = record.message_id.clone().unwrap_or_default();
+    Ok((group, Record { id, body, detail }))
 }
 
 /// Keeps `record` in the dead-letter queue, with why.
@@ -69,15 +65,15 @@ pub async fn handle_batch<P: EventPlatform, Q: MessageQueues>(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let response = batch::process(&event.payload, read, |record| async move {
-        let detail = match bus_event_detail(&record.body) {
+        let detail = match &record.detail {
             Ok(detail) => detail,
             Err(reason) => {
                 tracing::error!(message_id = %record.id, %reason, "unreadable outbound record kept in the dead-letter queue");
-                return dead_letter(dead_letters, &record, &reason).await;
+                return dead_letter(dead_letters, &record, reason).await;
             }
         };
         let attributes = &detail.message_attributes;
-        match deliver(platform, &detail, backoff).await {
+        match deliver(platform, detail, backoff).await {
             Ok(()) => {
                 tracing::info!(
                     message = %attributes.transfer_name,
