@@ -3,6 +3,7 @@
 #
 #   source infra/local/lib.sh
 #   ensure_venv                         # .venv at the repo root from infra/local/requirements.txt; PATH gets .venv/bin first
+#   ensure_browser                      # Debian's chromium + chromedriver (/usr/bin) for the payment page's browser tests
 #   trap_cleanup                        # stop the servers on exit, Ctrl-C or TERM
 #   start_local_stack                   # moto + localstripe on free loopback ports, waits for both, exports the env
 #
@@ -72,6 +73,28 @@ ensure_venv() {
   export SAM_CLI_TELEMETRY=0
 }
 
+# ensure_browser: /usr/bin/chromium and /usr/bin/chromedriver (Debian's chromium and chromium-driver), which the
+# browser tests of the payment page drive headless; installed with apt-get when either is missing (through sudo
+# unless root). The package lists are updated first when they do not know the packages, or when the install fails
+# (stale lists name versions the mirror no longer has).
+ensure_browser() {
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get) packages=(chromium chromium-driver)
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    log "browser present: /usr/bin/chromium, /usr/bin/chromedriver"
+    return 0
+  fi
+  command -v apt-get >/dev/null || die "no /usr/bin/chromium or /usr/bin/chromedriver, and no apt-get to install them"
+  [[ "$(id -u)" -eq 0 ]] || apt=(sudo "${apt[@]}")
+  log "installing ${packages[*]} (a minute or two)"
+  if ! apt-cache show "${packages[@]}" >/dev/null 2>&1 ||
+    ! "${apt[@]}" install -y -qq --no-install-recommends "${packages[@]}" >&2; then
+    "${apt[@]}" update -qq >&2
+    "${apt[@]}" install -y -qq --no-install-recommends "${packages[@]}" >&2
+  fi
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || die "no /usr/bin/chromium or /usr/bin/chromedriver after apt-get"
+  log "browser ready: $(/usr/bin/chromium --version 2>/dev/null)"
+}
+
 # Print a TCP port that is free on 127.0.0.1 right now.
 free_port() {
   python3 -c 'import socket
@@ -105,12 +128,7 @@ start_moto() {
 start_localstripe() {
   local port="${1:?start_localstripe PORT}"
   [[ -x "$VENV_DIR/bin/python" ]] || die "no venv python in $VENV_DIR (run ensure_venv first)"
-  _start localstripe "$VENV_DIR/bin/python" -c '
-import sys
-import aiohttp.web
-from localstripe.server import app
-aiohttp.web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]))
-' "$port"
+  _start localstripe "$VENV_DIR/bin/python" "$REPO_ROOT/infra/local/localstripe_server.py" "$port"
 }
 
 # wait_http URL [SECONDS=30]: poll until URL answers with any HTTP status; non-zero on timeout.

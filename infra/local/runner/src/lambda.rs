@@ -145,9 +145,11 @@ impl Emulator {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
-    /// Whether the function process exited with an error (the emulator then leaves invocations hanging).
-    pub fn crashed(&self) -> bool {
-        std::fs::read_to_string(&self.log).is_ok_and(|t| t.contains("command exited code="))
+    /// Whether the emulator is gone (it exits quietly, status 0, when its port is taken) or its function
+    /// process exited with an error (the emulator then leaves invocations hanging).
+    pub fn crashed(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+            || std::fs::read_to_string(&self.log).is_ok_and(|t| t.contains("command exited code="))
     }
 
     /// What cargo is doing, from the log (the last `Compiling`/`Finished`/`Running` line).

@@ -267,9 +267,36 @@ async fn configure_localstripe_webhooks(
     Ok(())
 }
 
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+/// Ports for the emulators, taken below the kernel's ephemeral range (32768 and up on Linux): a port the
+/// kernel handed out for `bind(0)` and was released again could go to any other listener or outgoing
+/// connection before the emulator binds it, and an emulator whose port is taken exits without a word
+/// while the invocations meant for it reach whoever holds the port.
+struct EmulatorPorts {
+    next: u16,
+}
+
+impl EmulatorPorts {
+    const FIRST: u16 = 20_000;
+    const END: u16 = 32_768;
+
+    /// Starts at a place that depends on the process id, so two runners on one machine rarely meet.
+    fn new() -> Self {
+        EmulatorPorts {
+            next: Self::FIRST + (std::process::id() % 1000) as u16 * 10,
+        }
+    }
+
+    /// The next port nothing listens on.
+    fn take(&mut self) -> Result<u16> {
+        while self.next < Self::END {
+            let port = self.next;
+            self.next += 1;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+        bail!("no free port left between {} and {}", Self::FIRST, Self::END)
+    }
 }
 
 fn log(message: impl AsRef<str>) {
@@ -357,7 +384,7 @@ fn warm_up_event(function: &FunctionSpec) -> serde_json::Value {
 /// succeed with the empty batch; others may answer anything), printing progress every 10 s. One at a
 /// time: each emulator starts its function with `cargo run`, and started together they queue on cargo's
 /// locks past the emulator's invocation timeout. Fails when a function process crashes.
-async fn warm_up(emulators: &[(Emulator, &FunctionSpec)], http: &reqwest::Client) -> Result<()> {
+async fn warm_up(emulators: &mut [(Emulator, &FunctionSpec)], http: &reqwest::Client) -> Result<()> {
     let started = Instant::now();
     for (emulator, function) in emulators {
         if is_scheduled_only(function) {
@@ -569,6 +596,7 @@ pub async fn run(settings: Settings) -> Result<()> {
 
     let http = reqwest::Client::new();
     let mut emulators = Vec::new();
+    let mut ports = EmulatorPorts::new();
     for function in &provisioned.functions {
         for e in &function.unsupported_events {
             log(format!("{}: event {e} is not emulated locally", function.id));
@@ -583,7 +611,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         for (k, v) in local_environment(&settings) {
             environment.insert(k.to_string(), v);
         }
-        let port = free_port()?;
+        let port = ports.take()?;
         let emulator = Emulator::start(&settings.workspace, &function.id, &function.binary, port, &environment)?;
         log(format!(
             "{}: cargo lambda watch --bin {} on 127.0.0.1:{port} (log {})",
@@ -593,7 +621,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         ));
         emulators.push((emulator, function));
     }
-    if let Err(e) = warm_up(&emulators, &http).await {
+    if let Err(e) = warm_up(&mut emulators, &http).await {
         for (emulator, _) in emulators {
             emulator.stop().await;
         }
