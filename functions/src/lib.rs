@@ -8,6 +8,7 @@
 //! * [`tenant_api`]: configure and disconnect a tenant (`/private/configure`, `/private/disconnect`).
 //! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
 //! * [`onboarding`]: `POST /private/merchants/onboarding`, merchant onboarding at the PSP.
+//! * [`payment_page`]: the hosted payment page, the shopper's return from Stripe and the cancel link.
 //! * [`account_webhook`]: Stripe account webhooks (merchant onboarding status).
 //! * `http`: what the HTTP functions share (tenant header, JSON and error answers).
 //! * [`wiring`]: building the clients once per cold start from the environment.
@@ -19,6 +20,7 @@ pub mod acp_router;
 pub mod command_handler;
 mod http;
 pub mod onboarding;
+pub mod payment_page;
 pub mod sync_api;
 pub mod tenant_api;
 pub mod webhook_handler;

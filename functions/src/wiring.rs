@@ -1,6 +1,7 @@
 //! Cold-start wiring, shared by every function binary: read the environment, build each client once,
 //! then hand the handler to the Lambda runtime.
 
+use crate::payment_page::{self, PageConfig};
 use crate::sync_api::{self, Endpoint};
 use crate::tenant_api::{self, TenantEndpoint};
 use crate::{account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, onboarding, webhook_handler};
@@ -16,6 +17,7 @@ use shared::config::{AppConfig, BridgeConfig, ConfigError, WebhookConfig};
 use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
 use shared::service::bridge::{Receiver, delivery_backoff};
+use shared::service::payment_page::PaymentPageService;
 use shared::service::webhooks::InboxDrain;
 use shared::service::{CheckoutService, CommandService, MerchantOnboarder, Settings, TenantService, WebhookService};
 
@@ -175,7 +177,8 @@ pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
     init_tracing();
     let config = AppConfig::from_env()?;
     let app_base_url = app_base_url(&config)?;
-    let (commands, tenants) = command_service(&config).await?;
+    let (mut commands, tenants) = command_service(&config).await?;
+    commands.settings.loopback_return_urls = is_loopback(&app_base_url);
     let listener = InboxDrain {
         store: commands.store.clone(),
         publisher: commands.publisher.clone(),
@@ -185,6 +188,26 @@ pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
     let service = CheckoutService { commands, listener };
     lambda_http::run(lambda_http::service_fn(|request| {
         sync_api::handle(&service, &tenants, &app_base_url, endpoint, request)
+    }))
+    .await
+}
+
+/// Whether `url` names a loopback host (a local stack), where `http` return URLs are accepted.
+fn is_loopback(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| matches!(u.host_str(), Some("127.0.0.1" | "localhost")))
+}
+
+/// Runs the payment page function (`GET /app-payment`, `/app-payment/redirect`, `/app-payment/cancel`):
+/// the command functions' settings, `APP_BASE_URL` and `STRIPE_JS_URL`.
+pub async fn run_payment_page_function() -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let app_base_url = app_base_url(&config)?;
+    let page = PageConfig::new(&app_base_url, &config.stripe_js_url, &config.stripe_api_base);
+    let (commands, tenants) = command_service(&config).await?;
+    let service = PaymentPageService { commands, tenants };
+    lambda_http::run(lambda_http::service_fn(|request| {
+        payment_page::handle(&service, &page, request)
     }))
     .await
 }

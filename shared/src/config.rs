@@ -71,6 +71,8 @@ pub struct AppConfig {
     /// payment methods' endpoints, §3.4); the checkout and tenant functions require it, the command
     /// functions do not read it.
     pub app_base_url: Option<String>,
+    /// `STRIPE_JS_URL` (default `https://js.stripe.com/v3/`): where the payment page loads Stripe.js.
+    pub stripe_js_url: String,
 }
 
 impl AppConfig {
@@ -96,6 +98,9 @@ impl AppConfig {
             tenant_secret_prefix: required("TENANT_SECRET_PREFIX")?,
             psp_timeout: Duration::from_millis(timeout_ms),
             app_base_url: lookup("APP_BASE_URL").filter(|v| !v.is_empty()),
+            stripe_js_url: lookup("STRIPE_JS_URL")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "https://js.stripe.com/v3/".to_string()),
         })
     }
 }

@@ -39,11 +39,14 @@ pub fn configured_secrets(stack: &StackInfo) -> Vec<String> {
         .collect()
 }
 
-/// The configuration the demo and the tests give a tenant: localstripe's key, the stack's webhook
+/// The publishable key the demo and the tests configure (localstripe takes any `pk_` key).
+pub const LOCALSTRIPE_PUBLISHABLE_KEY: &str = "pk_test_localstripe";
+
+/// The configuration the demo and the tests give a tenant: localstripe's keys, the stack's webhook
 /// signing secrets (the ones localstripe signs with, stack.json `webhooks`) and `methods`.
 pub fn configuration(stack: &StackInfo, methods: &[&str]) -> Value {
-    json!({"stripeSecretKey": LOCALSTRIPE_API_KEY, "webhookSigningSecrets": stack.webhooks().secrets,
-           "paymentMethods": methods, "isMarketplace": false})
+    json!({"stripeSecretKey": LOCALSTRIPE_API_KEY, "stripePublishableKey": LOCALSTRIPE_PUBLISHABLE_KEY,
+           "webhookSigningSecrets": stack.webhooks().secrets, "paymentMethods": methods, "isMarketplace": false})
 }
 
 /// Configures `tenant` with [`configuration`] of one method (`Credit Card`); panics unless answered 200.

@@ -136,6 +136,7 @@ async fn items_have_the_documented_layout() {
             change: WebhookChange::Payment {
                 status: PaymentStatus::Authorized,
                 amount_captured: 0,
+                decline: None,
             },
         },
         attempts: 2,

@@ -240,9 +240,9 @@ async fn no_configured_secret_appears_in_logs_or_events() {
         ],
     )
     .await;
-    // Merchants onboard below the app's base URL, as infra/local/parameters.json gives it to the stack.
-    let parameters: Value = serde_json::from_str(include_str!("../../infra/local/parameters.json")).expect("JSON");
-    let base = parameters["Parameters"]["AppBaseUrl"].as_str().expect("AppBaseUrl");
+    // Merchants onboard below the app's base URL: locally the stack's HTTP API (the runner gives it to
+    // the functions as APP_BASE_URL, so the payment page's links reach the page).
+    let base = &stack.http_base_url;
     assert_eq!(
         seen[1].payload["onboarding"],
         json!({"url": format!("{base}/private/merchants/onboarding"), "strategy": "api"})

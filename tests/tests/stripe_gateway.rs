@@ -112,7 +112,7 @@ async fn an_authorized_intent_can_be_canceled() {
 }
 
 #[tokio::test]
-async fn a_declined_card_fails_the_authorization_and_capture_is_declined() {
+async fn a_declined_card_leaves_the_payment_payable_and_capture_is_declined() {
     let base = stripe_api_base();
     let gateway = gateway(&base, Duration::from_secs(10));
     let request = CreatePayment {
@@ -131,9 +131,11 @@ async fn a_declined_card_fails_the_authorization_and_capture_is_declined() {
         matches!(&refusal, CustomerError::Refused { step: "confirm", status: 402, body } if body.contains("card_declined")),
         "{refusal}"
     );
-    // The intent is back to `requires_payment_method` with a `last_payment_error`.
+    // The intent is back to `requires_payment_method` with a `last_payment_error`: still payable (`new`),
+    // with the decline's code.
     let failed = gateway.get_payment(TENANT, &intent.id).await.unwrap();
-    assert_eq!(failed.status, PaymentStatus::AuthorizationFailed);
+    assert_eq!(failed.status, PaymentStatus::New);
+    assert_eq!(failed.decline.as_deref(), Some("card_declined"));
 
     // Capturing it is refused with localstripe's generic 400 (real Stripe: `payment_intent_unexpected_state`).
     let error = gateway

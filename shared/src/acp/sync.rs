@@ -59,6 +59,15 @@ pub struct PreOrderPaymentData {
 pub struct InitializePaymentRequest {
     /// The order.
     pub order_data: OrderData,
+    /// Where the shopper goes after paying (`{yves}/{lang}/payment/order-success`).
+    #[serde(default)]
+    pub redirect_success_url: Option<String>,
+    /// Where the shopper goes after canceling (`.../payment/order-cancel?orderReference=...`).
+    #[serde(default)]
+    pub redirect_cancel_url: Option<String>,
+    /// The shop's checkout summary page.
+    #[serde(default)]
+    pub checkout_summary_page_url: Option<String>,
 }
 
 /// `POST /private/pre-order-payment`.

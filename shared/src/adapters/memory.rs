@@ -476,6 +476,8 @@ impl MemoryGateway {
             amount_captured: 0,
             currency: currency.to_string(),
             client_secret: None,
+            processing: false,
+            decline: None,
         };
         s.intents.insert(
             id.clone(),
@@ -616,6 +618,8 @@ impl PaymentGateway for MemoryGateway {
                     amount_captured: 0,
                     currency: request.amount.currency.code().to_string(),
                     client_secret: Some(format!("pi_mem_{}_secret", s.next_id)),
+                    processing: false,
+                    decline: None,
                 };
                 s.intents.insert(
                     intent.id.clone(),

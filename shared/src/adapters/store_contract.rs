@@ -613,6 +613,7 @@ pub async fn inbox_keeps_events_per_payment_in_order<S: PaymentStore>(store: &S)
             change: WebhookChange::Payment {
                 status: PaymentStatus::Authorized,
                 amount_captured: 0,
+                decline: None,
             },
         },
         attempts: 0,

@@ -11,7 +11,7 @@
 //!   tenants are not cached, so a tenant can be used as soon as its first configure answered.
 
 use crate::adapters::stripe::ApiKeys;
-use crate::domain::tenant::TenantSecrets;
+use crate::domain::tenant::{self, TenantSecrets};
 use crate::ports::{
     PspError, SecretStore, SecretsError, TenantAccess, TenantStore, TenantUnavailable, Tenants, WebhookSecrets,
 };
@@ -28,6 +28,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
 struct Resolved {
     active: bool,
     secrets: TenantSecrets,
+    publishable_key: Option<String>,
 }
 
 struct Inner<T, S> {
@@ -106,6 +107,7 @@ impl<T: TenantStore, S: SecretStore> TenantDirectory<T, S> {
         let resolved = Arc::new(Resolved {
             active: record.is_active,
             secrets,
+            publishable_key: tenant::publishable_key(&record.settings).map(str::to_string),
         });
         self.inner
             .cache
@@ -123,6 +125,14 @@ impl<T: TenantStore, S: SecretStore> Tenants for TenantDirectory<T, S> {
             Some(resolved) if resolved.active => TenantAccess::Active,
             Some(_) => TenantAccess::Disconnected,
         })
+    }
+
+    async fn publishable_key(&self, tenant: &str) -> Result<Option<String>, TenantUnavailable> {
+        Ok(self
+            .resolve(tenant)
+            .await?
+            .filter(|r| r.active)
+            .and_then(|r| r.publishable_key.clone()))
     }
 }
 

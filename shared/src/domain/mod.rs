@@ -10,7 +10,7 @@ pub use money::{Currency, Money, MoneyError};
 pub use onboarding::{
     AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource,
 };
-pub use payment::{Payment, PaymentStatus, Rejection};
+pub use payment::{Payment, PaymentStatus, Rejection, ReturnUrls};
 pub use refund::{Refund, RefundStatus};
 
 /// Identifies a shop (an ACP tenant). Every record and secret is scoped by it.

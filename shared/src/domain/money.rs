@@ -73,6 +73,20 @@ impl Money {
         Money { minor, currency }
     }
 
+    /// The amount in major units as decimal text: `12.34` for 1234 euro cents, `1234` for 1234 yen,
+    /// `-0.05` for -5 cents. Exact: no float on the way.
+    pub fn major_units(&self) -> String {
+        let exponent = u32::from(self.currency.exponent());
+        let digits = self.minor.unsigned_abs().to_string();
+        let sign = if self.minor < 0 { "-" } else { "" };
+        if exponent == 0 {
+            return format!("{sign}{digits}");
+        }
+        let padded = format!("{digits:0>width$}", width = exponent as usize + 1);
+        let (whole, fraction) = padded.split_at(padded.len() - exponent as usize);
+        format!("{sign}{whole}.{fraction}")
+    }
+
     /// Fails unless `other` has the same currency.
     pub fn same_currency(&self, other: Currency) -> Result<(), MoneyError> {
         if self.currency == other {
@@ -102,6 +116,17 @@ mod tests {
         assert_eq!(Currency::parse("BHD").unwrap().exponent(), 3);
         assert_eq!(Currency::parse("EUR").unwrap().exponent(), 2);
         assert_eq!(Currency::parse("XYZ"), Err(MoneyError::UnknownCurrency("XYZ".into())));
+    }
+
+    #[test]
+    fn major_units_follow_the_currency_exponent() {
+        let money = |minor, code| Money::new(minor, Currency::parse(code).unwrap()).major_units();
+        assert_eq!(money(1234, "EUR"), "12.34");
+        assert_eq!(money(5, "EUR"), "0.05");
+        assert_eq!(money(-5, "EUR"), "-0.05");
+        assert_eq!(money(1234, "JPY"), "1234");
+        assert_eq!(money(1, "BHD"), "0.001");
+        assert_eq!(money(i64::MIN, "EUR"), "-92233720368547758.08");
     }
 
     #[test]

@@ -149,6 +149,18 @@ pub struct StatusChange {
     pub at: String,
 }
 
+/// Where the shop wants the shopper sent after the hosted payment page (initialize-payment's
+/// `redirectSuccessUrl`, `redirectCancelUrl`, `checkoutSummaryPageUrl`), checked when stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnUrls {
+    /// After a successful (or settling) payment.
+    pub success: Option<String>,
+    /// After the shopper canceled, or the payment failed for good.
+    pub cancel: Option<String>,
+    /// The shop's checkout summary.
+    pub checkout_summary: Option<String>,
+}
+
 /// A payment the app manages for a tenant's order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
@@ -177,6 +189,12 @@ pub struct Payment {
     pub refunded_item_ids: BTreeSet<i64>,
     /// Status history, oldest first.
     pub history: Vec<StatusChange>,
+    /// Where the hosted payment page sends the shopper afterwards.
+    #[serde(default)]
+    pub return_urls: ReturnUrls,
+    /// Why the PSP declined the last attempt (a code, never card data), while the shopper may retry.
+    #[serde(default)]
+    pub decline: Option<String>,
     /// Optimistic-concurrency version, incremented on every change.
     pub version: u64,
 }
@@ -198,6 +216,8 @@ impl Payment {
             order_item_ids: Vec::new(),
             psp_reference,
             status: PaymentStatus::New,
+            return_urls: ReturnUrls::default(),
+            decline: None,
             amount,
             captured: 0,
             refunded: 0,
@@ -227,6 +247,16 @@ impl Payment {
         });
         next.version += 1;
         Ok(Some(next))
+    }
+
+    /// The status the payment takes when the PSP reports `reported`. A payment the shopper never paid
+    /// ends as a failed authorization when its PaymentIntent is canceled (the shopper canceled, or it
+    /// expired): the order failed, nothing was held. After an authorization, canceled means canceled.
+    pub fn status_reported_by_psp(&self, reported: PaymentStatus) -> PaymentStatus {
+        match (self.status, reported) {
+            (PaymentStatus::New, PaymentStatus::Canceled) => PaymentStatus::AuthorizationFailed,
+            (_, reported) => reported,
+        }
     }
 
     fn not_allowed(&self, action: &'static str) -> Rejection {

@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 
 /// The key of the tenant's Stripe secret key.
 pub const STRIPE_SECRET_KEY: &str = "stripeSecretKey";
+/// The configuration key of the tenant's Stripe publishable key (not a secret: the payment page shows it).
+pub const STRIPE_PUBLISHABLE_KEY: &str = "stripePublishableKey";
 /// The key of the tenant's Stripe webhook signing secrets.
 pub const WEBHOOK_SIGNING_SECRETS: &str = "webhookSigningSecrets";
 /// The key of the payment method names.
@@ -150,6 +152,14 @@ pub fn parse_configuration(configuration: &str) -> Result<ConfigUpdate, ConfigEr
                     _ => errors.push(format!("{PAYMENT_METHODS} must be an array of method names")),
                 }
             }
+            STRIPE_PUBLISHABLE_KEY => match &value {
+                Value::String(s) if key_mode(s).is_some() && s.starts_with("pk_") => {
+                    update.settings.insert(key, value);
+                }
+                _ => errors.push(format!(
+                    "{STRIPE_PUBLISHABLE_KEY} must be a Stripe publishable key (pk_test_… or pk_live_…)"
+                )),
+            },
             IS_MARKETPLACE => match value {
                 Value::Bool(_) => {
                     update.settings.insert(key, value);
@@ -166,6 +176,18 @@ pub fn parse_configuration(configuration: &str) -> Result<ConfigUpdate, ConfigEr
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+/// The Stripe mode of a key (`test` or `live`, from `sk_test_…`, `rk_live_…`, `pk_test_…`), if it has one.
+fn key_mode(key: &str) -> Option<&str> {
+    let rest = key.split_once('_')?.1;
+    let (mode, _) = rest.split_once('_')?;
+    matches!(mode, "test" | "live").then_some(mode)
+}
+
+/// The tenant's Stripe publishable key (for the payment page's Stripe.js), if configured.
+pub fn publishable_key(settings: &Map<String, Value>) -> Option<&str> {
+    settings.get(STRIPE_PUBLISHABLE_KEY).and_then(Value::as_str)
 }
 
 /// The configuration after `update` is merged over the stored one: each key sent replaces the stored
@@ -187,8 +209,18 @@ pub fn merge(
             .clone()
             .unwrap_or_else(|| stored_secrets.webhook_signing_secrets.clone()),
     };
-    if secrets.stripe_secret_key.is_none() {
+    let Some(secret_key) = &secrets.stripe_secret_key else {
         return Err(ConfigErrors(vec![format!("{STRIPE_SECRET_KEY} is required")]));
+    };
+    // The page's Stripe.js and the app's API calls must work on the same Stripe mode.
+    let secret_mode = key_mode(secret_key.expose_secret());
+    if let Some(publishable) = publishable_key(&settings)
+        && secret_mode.is_some()
+        && key_mode(publishable) != secret_mode
+    {
+        return Err(ConfigErrors(vec![format!(
+            "{STRIPE_PUBLISHABLE_KEY} and {STRIPE_SECRET_KEY} must both be test keys or both live keys"
+        )]));
     }
     Ok((settings, secrets))
 }
@@ -331,6 +363,27 @@ mod tests {
         );
         assert!(parse_configuration(&json!({"paymentMethods": [""]}).to_string()).is_err());
         assert!(parse_configuration(&json!({"paymentMethods": "Credit Card"}).to_string()).is_err());
+    }
+
+    #[test]
+    fn a_publishable_key_must_match_the_secret_keys_mode() {
+        let parse = |v: Value| parse_configuration(&v.to_string());
+        assert!(parse(json!({"stripePublishableKey": "sk_test_x"})).is_err());
+        assert!(parse(json!({"stripePublishableKey": "pk_x"})).is_err());
+        let test = parse(json!({"stripeSecretKey": "sk_test_a", "stripePublishableKey": "pk_test_b"})).unwrap();
+        let (merged, _) = merge(&Map::new(), &TenantSecrets::default(), &test).unwrap();
+        assert_eq!(publishable_key(&merged), Some("pk_test_b"));
+        let mixed = parse(json!({"stripeSecretKey": "rk_live_a", "stripePublishableKey": "pk_test_b"})).unwrap();
+        assert!(merge(&Map::new(), &TenantSecrets::default(), &mixed).is_err());
+        // A key sent later is checked against the stored one.
+        let stored = TenantSecrets {
+            stripe_secret_key: Some("sk_live_a".into()),
+            webhook_signing_secrets: vec![],
+        };
+        let later = parse(json!({"stripePublishableKey": "pk_test_b"})).unwrap();
+        assert!(merge(&Map::new(), &stored, &later).is_err());
+        let live = parse(json!({"stripePublishableKey": "pk_live_b"})).unwrap();
+        assert!(merge(&Map::new(), &stored, &live).is_ok());
     }
 
     #[test]

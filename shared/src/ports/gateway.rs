@@ -20,6 +20,10 @@ pub struct PspPaymentIntent {
     pub currency: String,
     /// The client secret for the shop's frontend, when the PSP returns one (never logged).
     pub client_secret: Option<String>,
+    /// Undecided (`new`) and settling at the PSP: an asynchronous method the shopper completed.
+    pub processing: bool,
+    /// Why the last attempt was declined (the PSP's code, never card data), while undecided.
+    pub decline: Option<String>,
 }
 
 /// What the PSP says about a refund.

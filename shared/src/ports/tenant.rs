@@ -119,4 +119,7 @@ pub struct TenantUnavailable(pub String);
 pub trait Tenants: Send + Sync {
     /// The tenant's access.
     fn access(&self, tenant: &str) -> impl Future<Output = Result<TenantAccess, TenantUnavailable>> + Send;
+
+    /// The Stripe publishable key of an active tenant (for the payment page), if configured.
+    fn publishable_key(&self, tenant: &str) -> impl Future<Output = Result<Option<String>, TenantUnavailable>> + Send;
 }

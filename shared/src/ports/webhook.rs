@@ -38,6 +38,9 @@ pub enum WebhookChange {
         status: PaymentStatus,
         /// Minor units captured so far (the capture amount when `status` is `captured`).
         amount_captured: i64,
+        /// Why the last attempt was declined, while the shopper may still retry (status `new`).
+        #[serde(default)]
+        decline: Option<String>,
     },
     /// One of the payment's refunds is in `status` at the PSP.
     Refund {
@@ -51,6 +54,24 @@ pub enum WebhookChange {
 }
 
 impl WebhookChange {
+    /// The key of the operation that applies this change to the payment at `psp_reference`. A payment
+    /// change is keyed by the state it reports, so the PSP's webhook and the shopper's return that read
+    /// the same state are one operation, whichever comes first; a refund change by the PSP's event.
+    pub fn operation_key(&self, psp_reference: &str, event_id: &str) -> String {
+        match self {
+            WebhookChange::Payment {
+                status,
+                amount_captured,
+                decline,
+            } => format!(
+                "psp-state-{psp_reference}-{}-{amount_captured}-{}",
+                status.as_str(),
+                decline.as_deref().unwrap_or_default()
+            ),
+            WebhookChange::Refund { .. } => format!("webhook-{event_id}"),
+        }
+    }
+
     /// The endpoint kind this change belongs on.
     pub fn kind(&self) -> WebhookKind {
         match self {

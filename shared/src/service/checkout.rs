@@ -15,7 +15,7 @@ use crate::acp::sync::{
     CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, OrderData,
     PreOrderPaymentRequest, sales_order_item_ids,
 };
-use crate::domain::{Currency, Money, Payment, PaymentStatus};
+use crate::domain::{Currency, Money, Payment, PaymentStatus, ReturnUrls};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, StoreError};
 use secrecy::SecretString;
@@ -105,6 +105,7 @@ struct NewPayment<'a> {
     order: &'a OrderData,
     amount: Money,
     id: OperationId,
+    return_urls: ReturnUrls,
 }
 
 /// The amount of `order`, validated.
@@ -116,11 +117,27 @@ fn amount_of(order: &OrderData) -> Result<Money, CheckoutError> {
     Ok(Money::new(order.grand_total, currency))
 }
 
-/// The transaction id of an order's payment: a UUID derived from (tenant, order reference), so that a
-/// retried creation sends the PSP exactly the same request (its idempotency layer refuses a changed one).
-fn order_transaction_id(tenant: &str, order: &str) -> String {
-    let name = format!("acp-payment\u{1f}{tenant}\u{1f}{order}");
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
+/// The shop's return URLs from initialize-payment, each checked: `https`, or `http` on a loopback host
+/// when `loopback` is allowed (a local stack). Anything else is refused, so the payment page's redirects
+/// can only lead where the shop said (no open redirect).
+fn return_urls(request: &InitializePaymentRequest, loopback: bool) -> Result<ReturnUrls, CheckoutError> {
+    let check = |name: &str, url: &Option<String>| -> Result<Option<String>, CheckoutError> {
+        let Some(url) = url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let parsed = url::Url::parse(url).map_err(|e| CheckoutError::Invalid(format!("{name} is not a URL: {e}")))?;
+        let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1"));
+        match parsed.scheme() {
+            "https" if parsed.host_str().is_some() => Ok(Some(url.to_string())),
+            "http" if loopback && local => Ok(Some(url.to_string())),
+            _ => Err(CheckoutError::Invalid(format!("{name} must be an https URL"))),
+        }
+    };
+    Ok(ReturnUrls {
+        success: check("redirectSuccessUrl", &request.redirect_success_url)?,
+        cancel: check("redirectCancelUrl", &request.redirect_cancel_url)?,
+        checkout_summary: check("checkoutSummaryPageUrl", &request.checkout_summary_page_url)?,
+    })
 }
 
 impl<S, G, P, C, L> CheckoutService<S, G, P, C, L>
@@ -142,6 +159,7 @@ where
     ) -> Result<CreatedPayment, CheckoutError> {
         let order = &request.order_data;
         let amount = amount_of(order)?;
+        let urls = return_urls(request, self.commands.settings.loopback_return_urls)?;
         let Some(reference) = order.order_reference.as_deref().filter(|r| !r.trim().is_empty()) else {
             return self.create_headless(tenant, order, amount).await;
         };
@@ -150,12 +168,15 @@ where
             &[tenant, reference],
             &[&amount.minor.to_string(), amount.currency.code()],
         );
+        // Random: knowing an order's reference must not open its payment page. A creation retried after
+        // an unknown outcome gets a new id and PaymentIntent; the first one, never confirmed, holds nothing.
         let new = NewPayment {
             tenant,
-            transaction_id: order_transaction_id(tenant, reference),
+            transaction_id: uuid::Uuid::new_v4().to_string(),
             order,
             amount,
             id,
+            return_urls: urls,
         };
         self.create(&new, Some(reference)).await?;
         let payment = self
@@ -218,6 +239,7 @@ where
             order,
             amount,
             id,
+            return_urls: ReturnUrls::default(),
         };
         self.create(&new, None).await?;
         let payment = self
@@ -279,10 +301,12 @@ where
             if let Some(reference) = reference {
                 metadata.insert("orderReference".to_string(), reference.to_string());
             }
+            // Keyed by the transaction id too: a retry with a new id must not replay the first creation.
+            let key = OperationId::named("CreatePayment", &[new.tenant, &new.transaction_id], &[]);
             let request = CreatePayment {
                 amount: new.amount,
                 metadata,
-                idempotency_key: new.id.psp_idempotency_key(),
+                idempotency_key: key.psp_idempotency_key(),
             };
             let gateway = &self.commands.gateway;
             match self.commands.psp(|| gateway.create_payment(new.tenant, &request)).await {
@@ -296,6 +320,7 @@ where
                         &history_time(&self.commands.clock),
                     );
                     payment.order_item_ids = sales_order_item_ids(&new.order.items);
+                    payment.return_urls = new.return_urls.clone();
                     let messages = match reference {
                         Some(_) => vec![payment_created(&payment)],
                         None => vec![],

@@ -21,6 +21,9 @@ fn order_data(reference: Option<&str>, total: i64) -> OrderData {
 fn initialize(reference: &str, total: i64) -> InitializePaymentRequest {
     InitializePaymentRequest {
         order_data: order_data(Some(reference), total),
+        redirect_success_url: Some("https://shop.example.com/payment/order-success".into()),
+        redirect_cancel_url: Some("https://shop.example.com/payment/order-cancel".into()),
+        checkout_summary_page_url: None,
     }
 }
 
@@ -141,7 +144,7 @@ async fn a_repeated_initialize_returns_the_same_payment_without_a_second_intent(
 }
 
 #[tokio::test]
-async fn an_unknown_psp_outcome_is_retried_with_the_same_request_and_creates_one_intent() {
+async fn an_unknown_psp_outcome_is_retried_and_the_order_gets_one_payment() {
     let svc = memory_checkout();
     // The intent is created but the answer is lost, and so are the two retries within the call.
     svc.commands
@@ -161,8 +164,15 @@ async fn an_unknown_psp_outcome_is_retried_with_the_same_request_and_creates_one
         .initialize_payment(TENANT, &initialize("DE--2", 1000))
         .await
         .unwrap();
-    assert_eq!(svc.commands.gateway.effects("create_payment"), 1);
+    // The retry has a new transaction id, so a new PaymentIntent: the lost one was never handed to
+    // anyone (no client secret, no page), so it can never be confirmed and holds nothing.
+    assert_eq!(svc.commands.gateway.effects("create_payment"), 2);
     assert_eq!(published(&svc), vec!["PaymentCreated"]);
+    let again = svc
+        .initialize_payment(TENANT, &initialize("DE--2", 1000))
+        .await
+        .unwrap();
+    assert_eq!(again.transaction_id, created.transaction_id);
     assert_eq!(stored(&svc, &created.transaction_id).await.status, PaymentStatus::New);
 }
 
@@ -236,10 +246,55 @@ async fn pre_order_creates_a_payment_without_order_and_without_payment_created()
 }
 
 #[tokio::test]
+async fn return_urls_are_stored_and_only_https_ones_are_accepted() {
+    let svc = memory_checkout();
+    let created = svc
+        .initialize_payment(TENANT, &initialize("DE-urls", 1000))
+        .await
+        .unwrap();
+    let payment = svc
+        .commands
+        .store
+        .get_payment(TENANT, &created.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        payment.return_urls.success.as_deref(),
+        Some("https://shop.example.com/payment/order-success")
+    );
+    for bad in [
+        "http://shop.example.com/ok",
+        "javascript:alert(1)",
+        "//evil.example.com",
+        "http://127.0.0.1/ok",
+    ] {
+        let mut request = initialize("DE-bad-url", 1000);
+        request.redirect_success_url = Some(bad.into());
+        let refused = svc.initialize_payment(TENANT, &request).await;
+        assert!(matches!(refused, Err(CheckoutError::Invalid(_))), "{bad}: {refused:?}");
+    }
+}
+
+#[tokio::test]
+async fn transaction_ids_are_random_not_derived_from_the_order() {
+    let (a, b) = (memory_checkout(), memory_checkout());
+    let first = a.initialize_payment(TENANT, &initialize("DE-1", 1000)).await.unwrap();
+    let second = b.initialize_payment(TENANT, &initialize("DE-1", 1000)).await.unwrap();
+    assert_ne!(first.transaction_id, second.transaction_id);
+    // The same order on one service is still answered with its one payment.
+    let again = a.initialize_payment(TENANT, &initialize("DE-1", 1000)).await.unwrap();
+    assert_eq!(again.transaction_id, first.transaction_id);
+}
+
+#[tokio::test]
 async fn initialize_without_an_order_reference_is_a_pre_order_payment() {
     let svc = memory_checkout();
     let request = InitializePaymentRequest {
         order_data: order_data(None, 1000),
+        redirect_success_url: None,
+        redirect_cancel_url: None,
+        checkout_summary_page_url: None,
     };
     let created = svc.initialize_payment(TENANT, &request).await.unwrap();
     assert!(!created.has_order);

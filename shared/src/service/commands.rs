@@ -29,6 +29,8 @@ pub struct Settings {
     pub psp_attempts: usize,
     /// First delay between those calls (doubling, with jitter).
     pub psp_retry_delay: Duration,
+    /// Whether initialize-payment accepts `http` return URLs on a loopback host (a local stack only).
+    pub loopback_return_urls: bool,
 }
 
 impl Settings {
@@ -41,6 +43,7 @@ impl Settings {
             publish_lease_seconds: 30,
             psp_attempts: 3,
             psp_retry_delay: Duration::from_millis(200),
+            loopback_return_urls: false,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod commands;
 pub mod onboarding;
 pub mod operation;
+pub mod payment_page;
 pub mod runner;
 pub mod tenants;
 #[cfg(any(test, feature = "test-support"))]

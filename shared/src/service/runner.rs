@@ -76,7 +76,7 @@ fn payment_details(p: &Payment) -> PaymentDetailsPayload {
         .iter()
         .map(|h| (format!("External status \"{}\"", h.status.as_str()), h.at.as_str()))
         .collect();
-    let details = serde_json::json!({
+    let mut details = serde_json::json!({
         "status": p.status.as_str(),
         "pspReference": p.psp_reference,
         "amount": p.amount.minor,
@@ -86,6 +86,9 @@ fn payment_details(p: &Payment) -> PaymentDetailsPayload {
         "pendingRefundAmount": p.refunding,
         "statusHistory": history,
     });
+    if let Some(reason) = p.decline.as_deref().filter(|_| p.status == PaymentStatus::New) {
+        details["declineReason"] = serde_json::json!(reason);
+    }
     PaymentDetailsPayload {
         entity_reference: p.order_reference.clone(),
         payment_reference: p.transaction_id.clone(),

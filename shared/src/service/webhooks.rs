@@ -194,7 +194,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
             }
         }
         let id = OperationId {
-            key: format!("webhook-{}", event.event_id),
+            key: event.change.operation_key(&event.psp_reference, &event.event_id),
             fingerprint: String::new(),
         };
         let op = Operation {
@@ -224,11 +224,13 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
             WebhookChange::Payment {
                 status,
                 amount_captured,
+                decline,
             } => Ok(payment_outcome(
                 &payment,
                 order_reference,
-                *status,
+                payment.status_reported_by_psp(*status),
                 *amount_captured,
+                decline.as_deref(),
                 &history_time(self.clock),
             )),
             WebhookChange::Refund {
@@ -254,12 +256,13 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
     }
 }
 
-/// The payment is in `status` at the PSP.
+/// The payment is in `status` at the PSP; `decline` says why its last attempt was declined.
 fn payment_outcome(
     payment: &Payment,
     order_reference: String,
     status: PaymentStatus,
     amount_captured: i64,
+    decline: Option<&str>,
     at: &str,
 ) -> Outcome {
     let next = match status {
@@ -292,6 +295,13 @@ fn payment_outcome(
             };
             let messages = status_message(status, payload).into_iter().collect();
             Outcome::changed(payment, Some(next), messages)
+        }
+        // A decline while the shopper may retry: the reason is kept and shown in PaymentUpdated's details.
+        Ok(None) if status == PaymentStatus::New && decline.is_some() => {
+            let mut next = payment.clone();
+            next.decline = decline.map(str::to_string);
+            next.version += 1;
+            Outcome::changed(payment, Some(next), Vec::new())
         }
         // Progress while undecided (processing, requires_action): the tenant hears PaymentUpdated only.
         Ok(None) if status == PaymentStatus::New => Outcome::changed(payment, None, vec![payment_updated(payment)]),

@@ -41,6 +41,7 @@ fn status(status: PaymentStatus, amount_captured: i64) -> WebhookChange {
     WebhookChange::Payment {
         status,
         amount_captured,
+        decline: None,
     }
 }
 

@@ -231,8 +231,9 @@ impl Provisioned {
 }
 
 /// The local values every function gets on top of the template's environment.
-fn local_environment(settings: &Settings) -> [(&'static str, String); 8] {
+fn local_environment(settings: &Settings, http_base_url: &str) -> [(&'static str, String); 10] {
     [
+        ("APP_BASE_URL", http_base_url.to_string()),
         ("AWS_ENDPOINT_URL", settings.aws_endpoint_url.clone()),
         ("AWS_REGION", settings.region.clone()),
         ("AWS_DEFAULT_REGION", settings.region.clone()),
@@ -240,6 +241,11 @@ fn local_environment(settings: &Settings) -> [(&'static str, String); 8] {
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ("STRIPE_API_BASE", settings.stripe_base_url.clone()),
+        // The payment page loads localstripe's Stripe.js stand-in (infra/local/localstripe_server.py).
+        (
+            "STRIPE_JS_URL",
+            format!("{}/js.stripe.com/v3/", settings.stripe_base_url),
+        ),
         ("RUST_BACKTRACE", "1".into()),
     ]
 }
@@ -595,6 +601,10 @@ pub async fn run(settings: Settings) -> Result<()> {
     .await?;
 
     let http = reqwest::Client::new();
+    // The HTTP API's address is known before the functions start: it is their APP_BASE_URL (the payment
+    // page's links must reach the page).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http_base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let mut emulators = Vec::new();
     let mut ports = EmulatorPorts::new();
     for function in &provisioned.functions {
@@ -608,7 +618,7 @@ pub async fn run(settings: Settings) -> Result<()> {
                 resources::resolve_dynamic_references(v, &clients.secrets).await?,
             );
         }
-        for (k, v) in local_environment(&settings) {
+        for (k, v) in local_environment(&settings, &http_base_url) {
             environment.insert(k.to_string(), v);
         }
         let port = ports.take()?;
@@ -628,8 +638,6 @@ pub async fn run(settings: Settings) -> Result<()> {
         return Err(e);
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let http_base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let mut routes = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for (emulator, function) in &emulators {
@@ -766,6 +774,7 @@ mod tests {
                 "DisconnectFunction",
                 "InitializePaymentFunction",
                 "MerchantOnboardingFunction",
+                "PaymentPageFunction",
                 "PreOrderPaymentFunction",
                 "RefundPaymentFunction",
                 "StripeAccountsWebhookFunction",

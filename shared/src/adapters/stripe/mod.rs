@@ -324,6 +324,8 @@ mod tests {
                 amount_captured: 0,
                 currency: "EUR".into(),
                 client_secret: Some("pi_123_secret_x".into()),
+                processing: false,
+                decline: None,
             }
         );
         assert_eq!(

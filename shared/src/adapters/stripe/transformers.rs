@@ -25,13 +25,13 @@ pub(super) enum StripePaymentIntentStatus {
 }
 
 impl StripePaymentIntentStatus {
-    /// The domain status; `failed_attempt` is whether Stripe reports a `last_payment_error`.
-    pub(super) fn to_domain(self, failed_attempt: bool) -> PaymentStatus {
+    /// The domain status. A declined attempt leaves the PaymentIntent in `requires_payment_method`: the
+    /// shopper may try again, so the payment is still `new` (it fails for good only when canceled).
+    pub(super) fn to_domain(self) -> PaymentStatus {
         match self {
             StripePaymentIntentStatus::RequiresCapture => PaymentStatus::Authorized,
             StripePaymentIntentStatus::Succeeded => PaymentStatus::Captured,
             StripePaymentIntentStatus::Canceled => PaymentStatus::Canceled,
-            StripePaymentIntentStatus::RequiresPaymentMethod if failed_attempt => PaymentStatus::AuthorizationFailed,
             StripePaymentIntentStatus::RequiresPaymentMethod
             | StripePaymentIntentStatus::RequiresConfirmation
             | StripePaymentIntentStatus::RequiresAction
@@ -67,9 +67,9 @@ pub(super) struct StripePaymentIntent {
     amount_received: Option<i64>,
     #[serde(default)]
     latest_charge: Option<LatestCharge>,
-    /// Only its presence matters; its content may describe the card and is never read.
+    /// Only its codes are read: its message and payment method may describe the card.
     #[serde(default)]
-    last_payment_error: Option<serde::de::IgnoredAny>,
+    last_payment_error: Option<PaymentError>,
     #[serde(default)]
     client_secret: Option<String>,
     /// The app's reconciliation data (`transactionId`, `tenantIdentifier`, `orderReference`).
@@ -77,9 +77,41 @@ pub(super) struct StripePaymentIntent {
     metadata: BTreeMap<String, String>,
 }
 
+/// The codes of `PaymentIntent.last_payment_error` (`card_declined`, and the bank's `insufficient_funds`...).
+#[derive(Debug, Deserialize)]
+struct PaymentError {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
+}
+
+impl PaymentError {
+    /// `code` (`decline_code`), or whichever of them Stripe gave.
+    fn reason(&self) -> String {
+        match (&self.code, &self.decline_code) {
+            (Some(code), Some(decline)) => format!("{code} ({decline})"),
+            (Some(code), None) => code.clone(),
+            (None, Some(decline)) => decline.clone(),
+            (None, None) => "declined".to_string(),
+        }
+    }
+}
+
 impl From<StripePaymentIntent> for PspPaymentIntent {
     fn from(pi: StripePaymentIntent) -> Self {
-        let status = pi.status.to_domain(pi.last_payment_error.is_some());
+        let status = pi.status.to_domain();
+        let decline = match pi.status {
+            StripePaymentIntentStatus::RequiresPaymentMethod => {
+                pi.last_payment_error.as_ref().map(PaymentError::reason)
+            }
+            StripePaymentIntentStatus::RequiresConfirmation
+            | StripePaymentIntentStatus::RequiresAction
+            | StripePaymentIntentStatus::Processing
+            | StripePaymentIntentStatus::RequiresCapture
+            | StripePaymentIntentStatus::Succeeded
+            | StripePaymentIntentStatus::Canceled => None,
+        };
         let amount_captured = match (pi.amount_received, pi.latest_charge) {
             (Some(received), _) => received,
             (
@@ -108,6 +140,8 @@ impl From<StripePaymentIntent> for PspPaymentIntent {
             amount_captured,
             currency: pi.currency.to_ascii_uppercase(),
             client_secret: pi.client_secret,
+            processing: pi.status == StripePaymentIntentStatus::Processing,
+            decline,
         }
     }
 }
@@ -275,6 +309,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             let change = WebhookChange::Payment {
                 status: intent.status,
                 amount_captured: intent.amount_captured,
+                decline: intent.decline,
             };
             (metadata, intent.id, change)
         }
@@ -400,25 +435,18 @@ mod tests {
     fn every_payment_intent_status_maps_exhaustively() {
         use StripePaymentIntentStatus as S;
         let table = [
-            ("requires_payment_method", false, PaymentStatus::New),
-            ("requires_payment_method", true, PaymentStatus::AuthorizationFailed),
-            ("requires_confirmation", false, PaymentStatus::New),
-            ("requires_confirmation", true, PaymentStatus::New),
-            ("requires_action", false, PaymentStatus::New),
-            ("processing", false, PaymentStatus::New),
-            ("requires_capture", false, PaymentStatus::Authorized),
-            ("succeeded", false, PaymentStatus::Captured),
-            ("canceled", false, PaymentStatus::Canceled),
-            ("canceled", true, PaymentStatus::Canceled),
+            ("requires_payment_method", PaymentStatus::New),
+            ("requires_confirmation", PaymentStatus::New),
+            ("requires_action", PaymentStatus::New),
+            ("processing", PaymentStatus::New),
+            ("requires_capture", PaymentStatus::Authorized),
+            ("succeeded", PaymentStatus::Captured),
+            ("canceled", PaymentStatus::Canceled),
         ];
-        for (wire, failed, expected) in table {
+        for (wire, expected) in table {
             let status: S = serde_json::from_value(json!(wire)).unwrap();
-            assert_eq!(status.to_domain(failed), expected, "{wire} failed={failed}");
+            assert_eq!(status.to_domain(), expected, "{wire}");
         }
-        // All seven statuses appear in the table.
-        let mut seen: Vec<&str> = table.iter().map(|(w, _, _)| *w).collect();
-        seen.dedup();
-        assert_eq!(seen.len(), 7);
         assert!(serde_json::from_value::<S>(json!("requires_source")).is_err());
     }
 
@@ -469,11 +497,15 @@ mod tests {
             PaymentStatus::Authorized
         );
         assert_eq!(intent(json!({})).currency, "EUR");
-        assert_eq!(
-            intent(json!({"status": "requires_payment_method", "last_payment_error": {"code": "card_declined"}}))
-                .status,
-            PaymentStatus::AuthorizationFailed
-        );
+        // A decline leaves the payment open for another attempt, with the reason's codes only.
+        let declined = intent(json!({"status": "requires_payment_method",
+            "last_payment_error": {"code": "card_declined", "decline_code": "insufficient_funds",
+                                   "message": "Your card has insufficient funds.", "payment_method": {"card": {"last4": "9995"}}}}));
+        assert_eq!(declined.status, PaymentStatus::New);
+        assert_eq!(declined.decline.as_deref(), Some("card_declined (insufficient_funds)"));
+        assert!(!declined.processing);
+        assert!(intent(json!({"status": "processing"})).processing);
+        assert_eq!(intent(json!({"status": "requires_action"})).decline, None);
     }
 
     #[test]

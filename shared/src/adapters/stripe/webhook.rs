@@ -230,6 +230,7 @@ mod tests {
         let payment = |status, amount_captured| WebhookChange::Payment {
             status,
             amount_captured,
+            decline: None,
         };
         let table = [
             (
@@ -243,7 +244,11 @@ mod tests {
                     "requires_payment_method",
                     json!({"last_payment_error": {"code": "card_declined"}}),
                 ),
-                payment(PaymentStatus::AuthorizationFailed, 0),
+                WebhookChange::Payment {
+                    status: PaymentStatus::New,
+                    amount_captured: 0,
+                    decline: Some("card_declined".into()),
+                },
             ),
             (
                 "payment_intent.succeeded",

@@ -1,0 +1,225 @@
+//! The hosted payment page's HTTP side (contract §5.3), public routes of the HttpApi (no JWT: the shopper's
+//! browser calls them):
+//!
+//! * `GET /app-payment?transactionId=..&tenantIdentifier=..`: the page (`assets/payment-page.html`): the
+//!   order total, Stripe's card Element with the tenant's publishable key, confirmation with Stripe.js;
+//! * `GET /app-payment/redirect?..`: where Stripe sends the shopper back; 302 to the shop's success or
+//!   cancel URL, or back to the page;
+//! * `GET /app-payment/cancel?..`: the page's "cancel and return to the shop" link; 302 to the cancel URL.
+//!
+//! Every answer is `no-store`, with a Content-Security-Policy allowing the app and Stripe's origins only.
+//! Errors are HTML pages with their status (400, 404, 409, 503) and never carry a client secret.
+
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, Tenants};
+use shared::service::payment_page::{Destination, PageError, PageView, PaymentPageService};
+
+/// The page's template.
+const PAGE: &str = include_str!("../assets/payment-page.html");
+
+/// Where the page loads Stripe.js from and which origins it talks to.
+#[derive(Clone, Debug)]
+pub struct PageConfig {
+    /// The app's public base URL (the return and cancel routes live below it).
+    pub app_base_url: String,
+    /// Stripe.js: `https://js.stripe.com/v3/` deployed, localstripe's stand-in locally.
+    pub stripe_js_url: String,
+    /// The origins Stripe.js may load from, frame and call (the CSP's Stripe part).
+    pub stripe_origins: Vec<String>,
+}
+
+impl PageConfig {
+    /// The configuration for Stripe.js at `stripe_js_url` and Stripe's API at `stripe_api_base`. Stripe's
+    /// own Stripe.js also frames `*.js.stripe.com` and `hooks.stripe.com` (3-D Secure).
+    pub fn new(app_base_url: &str, stripe_js_url: &str, stripe_api_base: &str) -> Self {
+        let mut origins = vec![origin(stripe_js_url), origin(stripe_api_base)];
+        if origins[0] == "https://js.stripe.com" {
+            origins.extend([
+                "https://*.js.stripe.com".to_string(),
+                "https://hooks.stripe.com".to_string(),
+            ]);
+        }
+        origins.dedup();
+        PageConfig {
+            app_base_url: app_base_url.trim_end_matches('/').to_string(),
+            stripe_js_url: stripe_js_url.to_string(),
+            stripe_origins: origins,
+        }
+    }
+
+    /// The URL of `route` (`/app-payment/redirect`, ...) for a payment.
+    fn route(&self, route: &str, tenant: &str, transaction_id: &str) -> String {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("transactionId", transaction_id)
+            .append_pair("tenantIdentifier", tenant)
+            .finish();
+        format!("{}{route}?{query}", self.app_base_url)
+    }
+
+    /// The Content-Security-Policy of a page whose one inline script carries `nonce` (no script at all
+    /// when there is none).
+    fn content_security_policy(&self, nonce: Option<&str>) -> String {
+        let stripe = self.stripe_origins.join(" ");
+        let scripts = match nonce {
+            Some(nonce) => format!("'nonce-{nonce}' {stripe}"),
+            None => "'none'".to_string(),
+        };
+        format!(
+            "default-src 'none'; script-src {scripts}; connect-src {stripe}; frame-src {stripe}; \
+             img-src 'self' data: {stripe}; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
+        )
+    }
+}
+
+/// `scheme://host[:port]` of `url` (the URL itself when it has no path).
+fn origin(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => url[..after_scheme + i].to_string(),
+        None => url.to_string(),
+    }
+}
+
+/// The three routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Page,
+    Return,
+    Cancel,
+}
+
+/// Serves one request. Always an HTTP answer; `Err` only if the answer cannot be built.
+pub async fn handle<S, G, P, C, T>(
+    service: &PaymentPageService<S, G, P, C, T>,
+    config: &PageConfig,
+    request: Request,
+) -> Result<Response<Body>, Error>
+where
+    S: PaymentStore,
+    G: PaymentGateway,
+    P: EventPublisher,
+    C: Clock,
+    T: Tenants,
+{
+    let route = match request.raw_http_path().trim_end_matches('/') {
+        path if path.ends_with("/app-payment/redirect") => Route::Return,
+        path if path.ends_with("/app-payment/cancel") => Route::Cancel,
+        _ => Route::Page,
+    };
+    let query = request.query_string_parameters();
+    let (Some(transaction_id), Some(tenant)) = (
+        query.first("transactionId").filter(|v| !v.is_empty()),
+        query.first("tenantIdentifier").filter(|v| !v.is_empty()),
+    ) else {
+        return error_page(config, 400, "This payment link is incomplete.");
+    };
+    let outcome = match route {
+        Route::Page => match service.page(tenant, transaction_id).await {
+            Ok(view) => return page(config, tenant, transaction_id, &view),
+            Err(e) => Err(e),
+        },
+        Route::Return => service.returned(tenant, transaction_id).await,
+        Route::Cancel => service.cancel(tenant, transaction_id).await,
+    };
+    match outcome {
+        Ok(destination) => redirect(config, tenant, transaction_id, &destination),
+        Err(error) => {
+            tracing::warn!(?route, %error, "payment page request not served");
+            let status = match error {
+                PageError::NotFound => 404,
+                PageError::Finished => 409,
+                PageError::Unavailable(_) => 503,
+            };
+            error_page(config, status, &error.to_string())
+        }
+    }
+}
+
+/// The payment page for `view`.
+fn page(config: &PageConfig, tenant: &str, transaction_id: &str, view: &PageView) -> Result<Response<Body>, Error> {
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let amount = format!("{} {}", view.amount.major_units(), view.amount.currency.code());
+    let page_config = json!({
+        "publishableKey": view.publishable_key,
+        "clientSecret": view.client_secret.expose_secret(),
+        "returnUrl": config.route("/app-payment/redirect", tenant, transaction_id),
+    });
+    // JSON inside <script>: `<` escaped, so no value can close the element.
+    let page_config = page_config.to_string().replace('<', "\\u003c");
+    let decline = view
+        .decline
+        .as_deref()
+        .map(|reason| format!("Your last attempt was declined ({reason}). Please try again or use another card."))
+        .unwrap_or_default();
+    let html = PAGE
+        .replace("{{amount}}", &html_escape::encode_text(&amount))
+        .replace(
+            "{{stripe_js_url}}",
+            &html_escape::encode_double_quoted_attribute(&config.stripe_js_url),
+        )
+        .replace("{{decline}}", &html_escape::encode_text(&decline))
+        .replace(
+            "{{cancel_url}}",
+            &html_escape::encode_double_quoted_attribute(&config.route("/app-payment/cancel", tenant, transaction_id)),
+        )
+        .replace("{{nonce}}", &nonce)
+        .replace("{{config}}", &page_config);
+    html_response(config, 200, Some(&nonce), html)
+}
+
+/// A 302 to where `destination` leads; without a stored shop URL, a short HTML page says what happened.
+fn redirect(
+    config: &PageConfig,
+    tenant: &str,
+    transaction_id: &str,
+    destination: &Destination,
+) -> Result<Response<Body>, Error> {
+    let location = match destination {
+        Destination::Page => config.route("/app-payment", tenant, transaction_id),
+        Destination::Success(Some(url)) | Destination::Canceled(Some(url)) => url.clone(),
+        Destination::Success(None) => return message_page(config, 200, "Thank you: your payment is accepted."),
+        Destination::Canceled(None) => return message_page(config, 200, "The payment was canceled."),
+    };
+    Ok(with_headers(Response::builder().status(302), config, None)
+        .header("location", location)
+        .body(Body::Empty)?)
+}
+
+/// An error page with `status`.
+fn error_page(config: &PageConfig, status: u16, message: &str) -> Result<Response<Body>, Error> {
+    message_page(config, status, message)
+}
+
+/// A short HTML page saying `message`.
+fn message_page(config: &PageConfig, status: u16, message: &str) -> Result<Response<Body>, Error> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Payment</title></head>\
+         <body><main><h1>Payment</h1><p id=\"message\">{}</p></main></body></html>",
+        html_escape::encode_text(message)
+    );
+    html_response(config, status, None, html)
+}
+
+/// An HTML answer with the page headers.
+fn html_response(config: &PageConfig, status: u16, nonce: Option<&str>, html: String) -> Result<Response<Body>, Error> {
+    Ok(with_headers(Response::builder().status(status), config, nonce)
+        .header("content-type", "text/html; charset=utf-8")
+        .body(Body::Text(html))?)
+}
+
+/// The headers of every answer: no caching (a page holds a client secret), no referrer (the URL names the
+/// payment), no sniffing, and the CSP.
+fn with_headers(
+    builder: lambda_http::http::response::Builder,
+    config: &PageConfig,
+    nonce: Option<&str>,
+) -> lambda_http::http::response::Builder {
+    builder
+        .header("cache-control", "no-store")
+        .header("referrer-policy", "no-referrer")
+        .header("x-content-type-options", "nosniff")
+        .header("content-security-policy", config.content_security_policy(nonce))
+}
