@@ -236,12 +236,16 @@ const SQS_PREFERENCE: [&str; 10] = [
 ];
 
 /// The SQS String message attributes that carry `attributes` (minus `authorization`): all of them when
-/// they fit in ten; else the nine the command functions read first, and the rest packed as a JSON
-/// object into `X-Symfony-Messenger`, which the envelope parser unpacks.
+/// they fit in ten; else the nine the command functions read first (the others sorted by name), and the
+/// rest packed as a JSON object into `X-Symfony-Messenger`, which the envelope parser unpacks. Empty
+/// values are always packed: SQS refuses a message attribute with an empty value.
 pub fn sqs_attributes(attributes: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let mut rest: Vec<(&String, &String)> = attributes.iter().filter(|(k, _)| forwardable(k)).collect();
-    if rest.len() <= MAX_SQS_ATTRIBUTES {
-        return rest.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (mut direct, empty): (Vec<_>, Vec<_>) = attributes
+        .iter()
+        .filter(|(k, _)| forwardable(k))
+        .partition(|(_, v)| !v.is_empty());
+    if direct.len() <= MAX_SQS_ATTRIBUTES && empty.is_empty() {
+        return direct.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     }
     let rank = |key: &str| {
         SQS_PREFERENCE
@@ -249,9 +253,10 @@ pub fn sqs_attributes(attributes: &BTreeMap<String, String>) -> BTreeMap<String,
             .position(|p| same_key(key, p))
             .unwrap_or(usize::MAX)
     };
-    rest.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.0.cmp(b.0)));
-    let packed: BTreeMap<&String, &String> = rest.split_off(MAX_SQS_ATTRIBUTES - 1).into_iter().collect();
-    let mut out: BTreeMap<String, String> = rest.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    direct.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.0.cmp(b.0)));
+    let kept = direct.len().min(MAX_SQS_ATTRIBUTES - 1);
+    let packed: BTreeMap<&String, &String> = direct.split_off(kept).into_iter().chain(empty).collect();
+    let mut out: BTreeMap<String, String> = direct.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     // A map of strings always serializes.
     out.insert(
         SYMFONY_HEADERS_ATTRIBUTE.to_string(),
@@ -364,6 +369,30 @@ mod tests {
                 "{attributes:?} {body}"
             );
         }
+    }
+
+    #[test]
+    fn sqs_attributes_pack_empty_values_and_sort_the_others_by_name() {
+        let mut many: BTreeMap<String, String> = (0..9).map(|i| (format!("zz{i}"), "v".to_string())).collect();
+        many.insert("storeReference".into(), String::new());
+        many.insert("transferName".into(), "CapturePayment".into());
+        many.insert("aa".into(), "first".into());
+        let out = sqs_attributes(&many);
+        let direct: Vec<&str> = out
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != SYMFONY_HEADERS_ATTRIBUTE)
+            .collect();
+        assert_eq!(
+            direct,
+            ["aa", "transferName", "zz0", "zz1", "zz2", "zz3", "zz4", "zz5", "zz6"]
+        );
+        let packed: BTreeMap<String, String> = serde_json::from_str(&out[SYMFONY_HEADERS_ATTRIBUTE]).unwrap();
+        assert_eq!(packed, map(&[("storeReference", ""), ("zz7", "v"), ("zz8", "v")]));
+        // A few attributes with an empty one: the empty one alone is packed.
+        let few = sqs_attributes(&map(&[("transferName", "CapturePayment"), ("storeReference", "")]));
+        assert_eq!(few["transferName"], "CapturePayment");
+        assert_eq!(few[SYMFONY_HEADERS_ATTRIBUTE], r#"{"storeReference":""}"#);
     }
 
     #[test]
