@@ -19,6 +19,20 @@ use shared::service::payment_page::{Destination, PageError, PageView, PaymentPag
 /// The page's template.
 const PAGE: &str = include_str!("../assets/payment-page.html");
 
+/// The page's route (initialize-payment's `redirectUrl`), the shopper's return and the cancel link.
+pub const PAGE_ROUTE: &str = "/app-payment";
+const RETURN_ROUTE: &str = "/app-payment/redirect";
+const CANCEL_ROUTE: &str = "/app-payment/cancel";
+
+/// `{app_base_url}{route}?transactionId=..&tenantIdentifier=..`: the link of `route` for one payment.
+pub fn payment_link(app_base_url: &str, route: &str, tenant: &str, transaction_id: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("transactionId", transaction_id)
+        .append_pair("tenantIdentifier", tenant)
+        .finish();
+    format!("{}{route}?{query}", app_base_url.trim_end_matches('/'))
+}
+
 /// Where the page loads Stripe.js from and which origins it talks to.
 #[derive(Clone, Debug)]
 pub struct PageConfig {
@@ -43,19 +57,15 @@ impl PageConfig {
         }
         origins.dedup();
         PageConfig {
-            app_base_url: app_base_url.trim_end_matches('/').to_string(),
+            app_base_url: app_base_url.to_string(),
             stripe_js_url: stripe_js_url.to_string(),
             stripe_origins: origins,
         }
     }
 
-    /// The URL of `route` (`/app-payment/redirect`, ...) for a payment.
+    /// The link of `route` for a payment.
     fn route(&self, route: &str, tenant: &str, transaction_id: &str) -> String {
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("transactionId", transaction_id)
-            .append_pair("tenantIdentifier", tenant)
-            .finish();
-        format!("{}{route}?{query}", self.app_base_url)
+        payment_link(&self.app_base_url, route, tenant, transaction_id)
     }
 
     /// The Content-Security-Policy of a page whose one inline script carries `nonce` (no script at all
@@ -73,13 +83,9 @@ impl PageConfig {
     }
 }
 
-/// `scheme://host[:port]` of `url` (the URL itself when it has no path).
+/// `scheme://host[:port]` of `url` (the URL itself when it does not parse).
 fn origin(url: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(i) => url[..after_scheme + i].to_string(),
-        None => url.to_string(),
-    }
+    url::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.origin().ascii_serialization())
 }
 
 /// The three routes.
@@ -104,8 +110,8 @@ where
     T: Tenants,
 {
     let route = match request.raw_http_path().trim_end_matches('/') {
-        path if path.ends_with("/app-payment/redirect") => Route::Return,
-        path if path.ends_with("/app-payment/cancel") => Route::Cancel,
+        path if path.ends_with(RETURN_ROUTE) => Route::Return,
+        path if path.ends_with(CANCEL_ROUTE) => Route::Cancel,
         _ => Route::Page,
     };
     let query = request.query_string_parameters();
@@ -113,7 +119,7 @@ where
         query.first("transactionId").filter(|v| !v.is_empty()),
         query.first("tenantIdentifier").filter(|v| !v.is_empty()),
     ) else {
-        return error_page(config, 400, "This payment link is incomplete.");
+        return message_page(config, 400, "This payment link is incomplete.");
     };
     let outcome = match route {
         Route::Page => match service.page(tenant, transaction_id).await {
@@ -132,7 +138,7 @@ where
                 PageError::Finished => 409,
                 PageError::Unavailable(_) => 503,
             };
-            error_page(config, status, &error.to_string())
+            message_page(config, status, &error.to_string())
         }
     }
 }
@@ -144,7 +150,7 @@ fn page(config: &PageConfig, tenant: &str, transaction_id: &str, view: &PageView
     let page_config = json!({
         "publishableKey": view.publishable_key,
         "clientSecret": view.client_secret.expose_secret(),
-        "returnUrl": config.route("/app-payment/redirect", tenant, transaction_id),
+        "returnUrl": config.route(RETURN_ROUTE, tenant, transaction_id),
     });
     // JSON inside <script>: `<` escaped, so no value can close the element.
     let page_config = page_config.to_string().replace('<', "\\u003c");
@@ -162,7 +168,7 @@ fn page(config: &PageConfig, tenant: &str, transaction_id: &str, view: &PageView
         .replace("{{decline}}", &html_escape::encode_text(&decline))
         .replace(
             "{{cancel_url}}",
-            &html_escape::encode_double_quoted_attribute(&config.route("/app-payment/cancel", tenant, transaction_id)),
+            &html_escape::encode_double_quoted_attribute(&config.route(CANCEL_ROUTE, tenant, transaction_id)),
         )
         .replace("{{nonce}}", &nonce)
         .replace("{{config}}", &page_config);
@@ -177,7 +183,7 @@ fn redirect(
     destination: &Destination,
 ) -> Result<Response<Body>, Error> {
     let location = match destination {
-        Destination::Page => config.route("/app-payment", tenant, transaction_id),
+        Destination::Page => config.route(PAGE_ROUTE, tenant, transaction_id),
         Destination::Success(Some(url)) | Destination::Canceled(Some(url)) => url.clone(),
         Destination::Success(None) => return message_page(config, 200, "Thank you: your payment is accepted."),
         Destination::Canceled(None) => return message_page(config, 200, "The payment was canceled."),
@@ -185,11 +191,6 @@ fn redirect(
     Ok(with_headers(Response::builder().status(302), config, None)
         .header("location", location)
         .body(Body::Empty)?)
-}
-
-/// An error page with `status`.
-fn error_page(config: &PageConfig, status: u16, message: &str) -> Result<Response<Body>, Error> {
-    message_page(config, status, message)
 }
 
 /// A short HTML page saying `message`.

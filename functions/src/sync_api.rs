@@ -11,6 +11,7 @@
 //! first error's `message`, §5.4). Client secrets are put in answers only, never in logs.
 
 use crate::http::{json_response, tenant_header};
+use crate::payment_page::{PAGE_ROUTE, payment_link};
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -153,15 +154,6 @@ fn pre_order_payment_data(created: &CreatedPayment) -> Value {
     data
 }
 
-/// The hosted payment page of a payment (§5.3): `{APP_BASE_URL}/app-payment?transactionId=..&tenantIdentifier=..`.
-pub fn redirect_url(app_base_url: &str, tenant: &str, transaction_id: &str) -> String {
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair("transactionId", transaction_id)
-        .append_pair("tenantIdentifier", tenant)
-        .finish();
-    format!("{}/app-payment?{query}", app_base_url.trim_end_matches('/'))
-}
-
 /// Serves one request to `endpoint`. Always an HTTP answer; `Err` only if the answer cannot be built.
 pub async fn handle<S, G, P, C, L, T>(
     service: &CheckoutService<S, G, P, C, L>,
@@ -219,7 +211,7 @@ where
             let mut answer = json!({
                 "isSuccessful": true,
                 "transactionId": created.transaction_id,
-                "redirectUrl": redirect_url(app_base_url, &tenant, &created.transaction_id),
+                "redirectUrl": payment_link(app_base_url, PAGE_ROUTE, &tenant, &created.transaction_id),
             });
             if !created.has_order {
                 answer["preOrderPaymentData"] = pre_order_payment_data(&created);

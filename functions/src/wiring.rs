@@ -17,6 +17,7 @@ use shared::config::{AppConfig, BridgeConfig, ConfigError, WebhookConfig};
 use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
 use shared::service::bridge::{Receiver, delivery_backoff};
+use shared::service::checkout::is_loopback;
 use shared::service::payment_page::PaymentPageService;
 use shared::service::webhooks::InboxDrain;
 use shared::service::{CheckoutService, CommandService, MerchantOnboarder, Settings, TenantService, WebhookService};
@@ -178,7 +179,8 @@ pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
     let config = AppConfig::from_env()?;
     let app_base_url = app_base_url(&config)?;
     let (mut commands, tenants) = command_service(&config).await?;
-    commands.settings.loopback_return_urls = is_loopback(&app_base_url);
+    // A local stack (the app itself on a loopback host) takes the shop's `http` loopback return URLs.
+    commands.settings.loopback_return_urls = url::Url::parse(&app_base_url).is_ok_and(|u| is_loopback(&u));
     let listener = InboxDrain {
         store: commands.store.clone(),
         publisher: commands.publisher.clone(),
@@ -190,11 +192,6 @@ pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
         sync_api::handle(&service, &tenants, &app_base_url, endpoint, request)
     }))
     .await
-}
-
-/// Whether `url` names a loopback host (a local stack), where `http` return URLs are accepted.
-fn is_loopback(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| matches!(u.host_str(), Some("127.0.0.1" | "localhost")))
 }
 
 /// Runs the payment page function (`GET /app-payment`, `/app-payment/redirect`, `/app-payment/cancel`):

@@ -46,6 +46,11 @@ pub struct BusMessage {
     pub channel: String,
 }
 
+/// The messages' names, in order.
+pub fn names(messages: &[BusMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.name.as_str()).collect()
+}
+
 /// Reads every message from the queue a bus rule delivers to, until at least `at_least` arrived and the
 /// queue is quiet (or `within` passed: the caller's assertions then say what is missing).
 pub async fn bus_messages(

@@ -186,13 +186,19 @@ impl StackInfo {
         let body = json!({"orderData": {"orderReference": order, "currencyCode": "EUR", "grandTotal": amount,
                                         "items": lines},
                           "redirectSuccessUrl": "https://shop.example.com/payment/order-success"});
+        let answer = self.initialize(tenant, &body).await;
+        answer["transactionId"].as_str().expect("transactionId").to_string()
+    }
+
+    /// `POST /private/initialize-payment` of `body` for `tenant` with the stack's token; panics unless
+    /// answered 200. Returns the answer.
+    pub async fn initialize(&self, tenant: &str, body: &Value) -> Value {
         let token = self.bearer_token();
         let (status, answer) = self
-            .call_private("/private/initialize-payment", tenant, Some(token), &body)
+            .call_private("/private/initialize-payment", tenant, Some(token), body)
             .await;
         assert_eq!(status, 200, "initialize-payment: {answer}");
-        let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
-        answer["transactionId"].as_str().expect("transactionId").to_string()
+        serde_json::from_str(&answer).expect("JSON answer")
     }
 
     /// The PaymentIntent of `order`. The customer's browser learns it from the app's payment page

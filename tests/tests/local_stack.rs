@@ -3,6 +3,7 @@
 //! event source mapping and its answer reaches the bus; a malformed message ends in the dead-letter queue.
 
 use aws_sdk_sqs::types::MessageAttributeValue;
+use integration_tests::acp::names;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -307,10 +308,6 @@ impl PaidOrder {
     async fn deliver(&self, body: &str) -> u16 {
         self.stack.deliver_signed(&self.tenant, "payment-intents", body).await
     }
-}
-
-fn names(messages: &[integration_tests::acp::BusMessage]) -> Vec<&str> {
-    messages.iter().map(|m| m.name.as_str()).collect()
 }
 
 /// The `payment_intent.succeeded` events localstripe created for `intent` since `since` (Unix seconds).

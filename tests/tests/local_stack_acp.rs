@@ -6,8 +6,8 @@
 //! `http-sqs` wiring (`infra/local/test` brings one up: commands through the SQS queue the platform fills,
 //! messages through the http sender's endpoint).
 
-use integration_tests::acp::BusMessage;
 use integration_tests::acp::seed_order;
+use integration_tests::acp::{BusMessage, names};
 use integration_tests::aws::unique_name;
 use integration_tests::local_stack::StackInfo;
 use integration_tests::shop::{Shop, platform_messages, platform_requests, script_faults};
@@ -32,10 +32,6 @@ const ATTRIBUTES: [&str; 10] = [
     "correlationId",
     "transactionId",
 ];
-
-fn names(messages: &[BusMessage]) -> Vec<&str> {
-    messages.iter().map(|m| m.name.as_str()).collect()
-}
 
 /// The order a payment message is about: its `orderReference`, or the `entityReference` of
 /// PaymentCreated and PaymentUpdated.

@@ -3,7 +3,7 @@
 //! webhook route, and the bus seen through a rule. Each step checks the exact messages, in order. The
 //! last test scans the functions' logs and the bus for every configured secret.
 
-use integration_tests::acp::{BusMessage, seed_order, send_command, tenant_messages};
+use integration_tests::acp::{BusMessage, names, seed_order, send_command, tenant_messages};
 use integration_tests::aws::unique_name;
 use integration_tests::local_stack::StackInfo;
 use integration_tests::tenant::{configuration, configure, configured_secrets, disconnect};
@@ -15,10 +15,6 @@ use shared::ports::PaymentStore;
 use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(60);
-
-fn names(messages: &[BusMessage]) -> Vec<&str> {
-    messages.iter().map(|m| m.name.as_str()).collect()
-}
 
 /// The next `count` messages for `tenant`, checked to be exactly `expected`.
 async fn expect(sqs: &aws_sdk_sqs::Client, watch: &str, tenant: &str, expected: &[&str]) -> Vec<BusMessage> {

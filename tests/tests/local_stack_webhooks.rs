@@ -5,7 +5,7 @@
 //! tenant of its own (configured through `POST /private/configure` with the stack's webhook secrets) and
 //! checks the exact messages the app put on the bus for it.
 
-use integration_tests::acp::{BusMessage, send_command, tenant_messages};
+use integration_tests::acp::{BusMessage, names, send_command, tenant_messages};
 use integration_tests::aws::unique_name;
 use integration_tests::local_stack::StackInfo;
 use integration_tests::stripe_customer::LOCALSTRIPE_API_KEY;
@@ -87,10 +87,6 @@ impl Watched {
         assert_eq!(names(&self.next(2).await), ["PaymentUpdated", "PaymentCaptured"]);
         (order, intent)
     }
-}
-
-fn names(messages: &[BusMessage]) -> Vec<&str> {
-    messages.iter().map(|m| m.name.as_str()).collect()
 }
 
 /// A RefundPayment of `amount` (negative, as Spryker sends it) for `items` of `order`.

@@ -5,11 +5,11 @@
 //! the page under `target/payment-page/` and prints its path.
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use integration_tests::acp::{BusMessage, tenant_messages};
+use integration_tests::acp::{BusMessage, names, tenant_messages};
 use integration_tests::aws::unique_name;
 use integration_tests::local_stack::StackInfo;
 use integration_tests::tenant::{configuration, configure};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -170,16 +170,7 @@ async fn shop_order(stack: &StackInfo, amount: i64) -> (String, String, String, 
                                     "paymentMethod": "Credit Card", "items": [{"idSalesOrderItem": 1}]},
                       "redirectSuccessUrl": success, "redirectCancelUrl": cancel,
                       "checkoutSummaryPageUrl": format!("{}/shop/checkout/summary", stack.http_base_url)});
-    let (status, answer) = stack
-        .call_private(
-            "/private/initialize-payment",
-            &tenant,
-            Some(stack.bearer_token()),
-            &body,
-        )
-        .await;
-    assert_eq!(status, 200, "initialize-payment: {answer}");
-    let answer: Value = serde_json::from_str(&answer).expect("JSON");
+    let answer = stack.initialize(&tenant, &body).await;
     let redirect = answer["redirectUrl"].as_str().expect("redirectUrl").to_string();
     (tenant, order, redirect, success, cancel)
 }
@@ -193,11 +184,6 @@ async fn order_events(stack: &StackInfo, watch: &str, tenant: &str, order: &str,
         .into_iter()
         .filter(|m| serde_json::to_string(&m.payload).is_ok_and(|p| p.contains(order)))
         .collect()
-}
-
-/// The messages' names, in order.
-fn names(messages: &[BusMessage]) -> Vec<&str> {
-    messages.iter().map(|m| m.name.as_str()).collect()
 }
 
 /// A watch on the app's bus, removed when the test ends well.

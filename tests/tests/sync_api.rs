@@ -9,7 +9,7 @@
 #![recursion_limit = "256"]
 
 use functions::sync_api::{Endpoint, handle};
-use integration_tests::acp::{BusMessage, bus_messages};
+use integration_tests::acp::{BusMessage, bus_messages, names};
 use integration_tests::aws::{BusToQueue, create_bus_to_queue, create_payment_table, sdk_config, unique_name};
 use integration_tests::stripe_customer::{LOCALSTRIPE_API_KEY, StripeCustomer, stripe_api_base};
 use serde_json::{Value, json};
@@ -139,10 +139,6 @@ impl<L: PaymentKnownListener> Stack<L> {
             .to_string();
         (tx, answer)
     }
-}
-
-fn names(messages: &[BusMessage]) -> Vec<&str> {
-    messages.iter().map(|m| m.name.as_str()).collect()
 }
 
 /// Reads a PaymentIntent's metadata straight from localstripe.

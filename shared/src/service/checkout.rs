@@ -117,6 +117,11 @@ fn amount_of(order: &OrderData) -> Result<Money, CheckoutError> {
     Ok(Money::new(order.grand_total, currency))
 }
 
+/// Whether `url` points at this machine (`localhost` or `127.0.0.1`): a local stack.
+pub fn is_loopback(url: &url::Url) -> bool {
+    matches!(url.host_str(), Some("localhost" | "127.0.0.1"))
+}
+
 /// The shop's return URLs from initialize-payment, each checked: `https`, or `http` on a loopback host
 /// when `loopback` is allowed (a local stack). Anything else is refused, so the payment page's redirects
 /// can only lead where the shop said (no open redirect).
@@ -126,10 +131,9 @@ fn return_urls(request: &InitializePaymentRequest, loopback: bool) -> Result<Ret
             return Ok(None);
         };
         let parsed = url::Url::parse(url).map_err(|e| CheckoutError::Invalid(format!("{name} is not a URL: {e}")))?;
-        let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1"));
         match parsed.scheme() {
             "https" if parsed.host_str().is_some() => Ok(Some(url.to_string())),
-            "http" if loopback && local => Ok(Some(url.to_string())),
+            "http" if loopback && is_loopback(&parsed) => Ok(Some(url.to_string())),
             _ => Err(CheckoutError::Invalid(format!("{name} must be an https URL"))),
         }
     };

@@ -12,30 +12,10 @@ use crate::headers::Attributes;
 use crate::lock;
 use crate::state::{PendingCommand, Store};
 use aws_sdk_sqs::types::MessageAttributeValue;
+use shared::acp::channel::sqs_attributes;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
-
-/// Most message attributes SQS takes on one message.
-pub const MAX_SQS_ATTRIBUTES: usize = 10;
-
-/// The one attribute Symfony's transport packs the remaining headers into (a JSON object of strings).
-pub const PACKED_ATTRIBUTE: &str = "X-Symfony-Messenger";
-
-/// Which attributes get their own SQS attribute first: those a receiver filters or logs on. Any other
-/// follows, sorted by name.
-const PREFERENCE: [&str; 10] = [
-    "transferName",
-    "tenantIdentifier",
-    "correlationId",
-    "transactionId",
-    "name",
-    "event",
-    "storeReference",
-    "actorId",
-    "publisher",
-    "timestamp",
-];
 
 /// Tries per command and flush.
 const SEND_ATTEMPTS: u32 = 3;
@@ -43,55 +23,20 @@ const SEND_ATTEMPTS: u32 = 3;
 /// The pause between two tries.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
-/// A message's attributes as they travel on SQS.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PackedAttributes {
-    /// Own `String` message attributes (at most nine), in order of preference.
-    pub direct: Vec<(String, String)>,
-    /// The rest, for [`PACKED_ATTRIBUTE`] (empty: no such attribute).
-    pub packed: Attributes,
-}
-
-/// Splits `attributes` into the first nine by preference (own SQS attributes) and the rest (packed).
-/// Empty values always go to the packed rest: SQS refuses an attribute with an empty value.
-pub fn pack_attributes(attributes: &Attributes) -> PackedAttributes {
-    let preferred = PREFERENCE.iter().filter_map(|name| attributes.get_key_value(*name));
-    let others = attributes
-        .iter()
-        .filter(|(name, _)| !PREFERENCE.contains(&name.as_str()));
-    let mut result = PackedAttributes {
-        direct: Vec::new(),
-        packed: Attributes::new(),
-    };
-    for (name, value) in preferred.chain(others) {
-        // One slot stays free for the packed attribute.
-        if result.direct.len() < MAX_SQS_ATTRIBUTES - 1 && !value.is_empty() {
-            result.direct.push((name.clone(), value.clone()));
-        } else {
-            result.packed.insert(name.clone(), value.clone());
-        }
-    }
-    result
-}
-
-/// The SQS message attributes of `packed`.
-fn sqs_attributes(packed: &PackedAttributes) -> Result<HashMap<String, MessageAttributeValue>, String> {
-    let string = |value: &str| {
-        MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(|e| e.to_string())
-    };
-    let mut attributes = HashMap::new();
-    for (name, value) in &packed.direct {
-        attributes.insert(name.clone(), string(value)?);
-    }
-    if !packed.packed.is_empty() {
-        let json = serde_json::to_string(&packed.packed).map_err(|e| e.to_string())?;
-        attributes.insert(PACKED_ATTRIBUTE.to_string(), string(&json)?);
-    }
-    Ok(attributes)
+/// The SQS message attributes of a command's `attributes`, packed as the app's own receiver packs them
+/// (`shared::acp::channel::sqs_attributes`: at most ten, the rest in `X-Symfony-Messenger`).
+fn message_attributes(attributes: &Attributes) -> Result<HashMap<String, MessageAttributeValue>, String> {
+    sqs_attributes(attributes)
+        .into_iter()
+        .map(|(name, value)| {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// Where commands go.
@@ -153,7 +98,7 @@ async fn send_with_retries(target: &Target, command: &PendingCommand) -> Result<
 }
 
 async fn send(target: &Target, command: &PendingCommand) -> Result<(), String> {
-    let attributes = sqs_attributes(&pack_attributes(&command.attributes))?;
+    let attributes = message_attributes(&command.attributes)?;
     target
         .client
         .send_message()
@@ -169,14 +114,11 @@ async fn send(target: &Target, command: &PendingCommand) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn attributes(pairs: &[(&str, &str)]) -> Attributes {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
+    use shared::acp::channel::SYMFONY_HEADERS_ATTRIBUTE;
 
     #[test]
-    fn all_eleven_attributes_nine_direct_two_packed() {
-        let all = attributes(&[
+    fn eleven_attributes_are_ten_string_attributes_two_of_them_packed() {
+        let all: Attributes = [
             ("transferName", "CapturePayment"),
             ("name", "CapturePayment"),
             ("event", "CapturePayment"),
@@ -188,66 +130,18 @@ mod tests {
             ("timestamp", "2026-01-01T00:00:00Z"),
             ("correlationId", "c-1"),
             ("transactionId", "t-1"),
-        ]);
-        let packed = pack_attributes(&all);
-        let names: Vec<&str> = packed.direct.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "transferName",
-                "tenantIdentifier",
-                "correlationId",
-                "transactionId",
-                "name",
-                "event",
-                "storeReference",
-                "actorId",
-                "publisher"
-            ]
-        );
-        assert_eq!(
-            packed.packed,
-            attributes(&[("timestamp", "2026-01-01T00:00:00Z"), ("emitter", "zed")])
-        );
-        let sqs = sqs_attributes(&packed).expect("valid");
-        assert_eq!(sqs.len(), MAX_SQS_ATTRIBUTES);
-        let json = sqs[PACKED_ATTRIBUTE].string_value().expect("a string");
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let sqs = message_attributes(&all).expect("valid");
+        assert_eq!(sqs.len(), 10);
+        let json = sqs[SYMFONY_HEADERS_ATTRIBUTE].string_value().expect("a string");
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(json).expect("JSON"),
             serde_json::json!({"emitter": "zed", "timestamp": "2026-01-01T00:00:00Z"})
         );
         assert_eq!(sqs["transferName"].data_type(), "String");
         assert_eq!(sqs["transferName"].string_value(), Some("CapturePayment"));
-    }
-
-    #[test]
-    fn few_attributes_need_no_packing() {
-        let few = attributes(&[
-            ("transferName", "CapturePayment"),
-            ("tenantIdentifier", "tenant-1"),
-            ("actorId", "tenant-1"),
-        ]);
-        let packed = pack_attributes(&few);
-        assert_eq!(packed.direct.len(), 3);
-        assert!(packed.packed.is_empty());
-        assert!(!sqs_attributes(&packed).expect("valid").contains_key(PACKED_ATTRIBUTE));
-    }
-
-    #[test]
-    fn others_follow_the_preferred_sorted_and_empty_values_are_packed() {
-        let mut many: Attributes = (0..9).map(|i| (format!("zz{i}"), "v".to_string())).collect();
-        many.insert("storeReference".into(), String::new());
-        many.insert("transferName".into(), "CapturePayment".into());
-        many.insert("aa".into(), "first".into());
-        let packed = pack_attributes(&many);
-        let names: Vec<&str> = packed.direct.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            ["transferName", "aa", "zz0", "zz1", "zz2", "zz3", "zz4", "zz5", "zz6"]
-        );
-        assert_eq!(
-            packed.packed,
-            attributes(&[("storeReference", ""), ("zz7", "v"), ("zz8", "v")])
-        );
     }
 }
