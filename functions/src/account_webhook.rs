@@ -91,12 +91,7 @@ mod tests {
         shared::adapters::memory::MemoryPublisher,
         shared::adapters::memory::FixedClock,
     > {
-        WebhookService {
-            store: &svc.store,
-            publisher: &svc.publisher,
-            clock: &svc.clock,
-            settings: &svc.settings,
-        }
+        WebhookService::of(svc)
     }
 
     /// Onboards merchant MER000001 of the demo tenant; its account is `acct_1`.

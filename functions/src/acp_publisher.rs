@@ -22,34 +22,18 @@ struct Record {
     detail: Result<EventDetail, String>,
 }
 
-/// Reads a record once. Records of one tenant and order are kept in order (the FIFO queue's own group
-/// wins on FIFO queues).
+/// Reads a record once. The outbound queue is FIFO with one message group, whose id groups the batch:
+/// every record is delivered in queue order.
 fn read(record: &SqsMessage) -> Result<(String, Record), String> {
     let body = record.body.clone().unwrap_or_default();
     let detail = bus_event_detail(&body);
-    let group = detail
-        .as_ref()
-        .map(|d| {
-            let order = d
-                .payload
-                .get("orderReference")
-                .or_else(|| d.payload.get("entityReference"))
-                .and_then(|v| v.as_str())
-                .unwrap_or_default();
-            format!("{}#{order}", d.message_attributes.tenant_identifier)
-        })
-        .unwrap_or_default();
     let id = record.message_id.clone().unwrap_or_default();
-    Ok((group, Record { id, body, detail }))
+    Ok((String::new(), Record { id, body, detail }))
 }
 
 /// Keeps `record` in the dead-letter queue, with why.
 async fn dead_letter<Q: MessageQueues>(queues: &Q, record: &Record, reason: &str) -> Result<(), String> {
-    let message = QueuedMessage {
-        id: record.id.clone(),
-        body: record.body.clone(),
-        attributes: [("deadLetterReason".to_string(), reason.to_string())].into(),
-    };
+    let message = QueuedMessage::dead_letter(&record.id, record.body.clone(), reason);
     queues
         .send(QueueTarget::DeadLetter, &[message])
         .await

@@ -46,6 +46,16 @@ pub struct BusMessage {
     pub channel: String,
 }
 
+impl BusMessage {
+    /// The order a payment message is about: its `orderReference`, or the `entityReference` of
+    /// PaymentCreated and PaymentUpdated.
+    pub fn order(&self) -> Option<&str> {
+        self.payload["orderReference"]
+            .as_str()
+            .or_else(|| self.payload["entityReference"].as_str())
+    }
+}
+
 /// The messages' names, in order.
 pub fn names(messages: &[BusMessage]) -> Vec<&str> {
     messages.iter().map(|m| m.name.as_str()).collect()
@@ -106,8 +116,7 @@ pub async fn order_messages(
     within: Duration,
 ) -> Vec<BusMessage> {
     messages_where(sqs, queue_url, at_least, within, |m| {
-        m.attributes["tenantIdentifier"] == tenant
-            && (m.payload["orderReference"] == order || m.payload["entityReference"] == order)
+        m.attributes["tenantIdentifier"] == tenant && m.order() == Some(order)
     })
     .await
 }

@@ -40,7 +40,7 @@ impl Shop {
                 ("grant_type", "client_credentials"),
                 ("client_id", acp.client_id.as_str()),
                 ("client_secret", acp.client_secret.as_str()),
-                ("audience", "aop-event-platform"),
+                ("audience", shared::acp::channel::TOKEN_AUDIENCE),
             ])
             .send()
             .await

@@ -33,16 +33,8 @@ const ATTRIBUTES: [&str; 10] = [
     "transactionId",
 ];
 
-/// The order a payment message is about: its `orderReference`, or the `entityReference` of
-/// PaymentCreated and PaymentUpdated.
-fn order_of(m: &BusMessage) -> Option<&str> {
-    m.payload["orderReference"]
-        .as_str()
-        .or_else(|| m.payload["entityReference"].as_str())
-}
-
 fn about(order: &str) -> impl Fn(&BusMessage) -> bool + '_ {
-    move |m| order_of(m) == Some(order)
+    move |m| m.order() == Some(order)
 }
 
 /// A new tenant configured through the HTTP API, and its shop on the platform, which has received the
@@ -247,13 +239,13 @@ async fn a_burst_of_200_commands_over_10_shops_is_all_answered_in_order() {
         let mine = &orders[&shop.tenant];
         let answers = shop
             .receive_until(&["payment-events"], 2 * mine.len(), WITHIN, |m| {
-                order_of(m).is_some_and(|o| mine.iter().any(|x| x == o))
+                m.order().is_some_and(|o| mine.iter().any(|x| x == o))
             })
             .await;
         for order in mine {
             let per_order: Vec<&str> = answers
                 .iter()
-                .filter(|m| order_of(m) == Some(order.as_str()))
+                .filter(|m| m.order() == Some(order.as_str()))
                 .map(|m| m.name.as_str())
                 .collect();
             assert_eq!(

@@ -182,7 +182,7 @@ async fn order_events(stack: &StackInfo, watch: &str, tenant: &str, order: &str,
     tenant_messages(&sqs, watch, tenant, at_least, WITHIN)
         .await
         .into_iter()
-        .filter(|m| serde_json::to_string(&m.payload).is_ok_and(|p| p.contains(order)))
+        .filter(|m| m.order() == Some(order))
         .collect()
 }
 

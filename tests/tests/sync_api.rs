@@ -349,12 +349,7 @@ async fn a_webhook_that_came_before_confirm_waits_in_the_inbox_and_is_applied_at
     stack.customer.authorize(&intent).await.expect("customer pays");
     // Stripe tells the app about the authorization before the shop has placed the order.
     let commands = &stack.service.commands;
-    let webhooks = WebhookService {
-        store: &commands.store,
-        publisher: &commands.publisher,
-        clock: &commands.clock,
-        settings: &commands.settings,
-    };
+    let webhooks = WebhookService::of(commands);
     let event = WebhookEvent {
         event_id: unique_name("evt"),
         created: 1,

@@ -17,9 +17,6 @@ use std::collections::BTreeMap;
 /// The audience of the platform's access tokens (contract §1.1, `authorization`).
 pub const TOKEN_AUDIENCE: &str = "aop-event-platform";
 
-/// The channel Spryker's shops publish their commands on.
-pub const COMMAND_CHANNEL: &str = "payment-commands";
-
 /// The one SQS attribute Symfony's transport packs further headers into (a JSON object of strings).
 pub const SYMFONY_HEADERS_ATTRIBUTE: &str = "X-Symfony-Messenger";
 
@@ -160,14 +157,17 @@ pub enum Destination {
     DeadLetter(String),
 }
 
-/// Attribute keys compared as the envelope parser compares them: `transferName`, `Transfer-Name`,
-/// `X-Transfer-Name` and `transfer_name` are one key.
-fn same_key(key: &str, wanted: &str) -> bool {
+/// `transferName`, `TransferName`, `Transfer-Name`, `X-Transfer-Name` and `transfer_name` → `transfername`:
+/// how attribute keys are compared, here and in the envelope parser.
+pub(crate) fn normalize_key(key: &str) -> String {
     let key = key.trim().to_ascii_lowercase();
     let key = key.strip_prefix("x-").unwrap_or(&key);
-    key.chars()
-        .filter(|c| *c != '-' && *c != '_')
-        .eq(wanted.to_ascii_lowercase().chars())
+    key.chars().filter(|c| *c != '-' && *c != '_').collect()
+}
+
+/// Whether two attribute keys are one key (see [`normalize_key`]).
+fn same_key(key: &str, wanted: &str) -> bool {
+    normalize_key(key) == normalize_key(wanted)
 }
 
 /// `attributes` with the ones packed in `X-Symfony-Messenger` unpacked beside them (an attribute of its

@@ -11,6 +11,7 @@
 //! An `X-Symfony-Messenger` SQS attribute (a JSON object of strings: the headers Symfony's Amazon SQS
 //! transport could not fit in SQS's ten attributes) counts as attributes of the record.
 
+use super::channel::normalize_key;
 use super::messages::InboundCommand;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -169,13 +170,6 @@ impl Attributes {
         keys.iter()
             .find_map(|key| self.0.get(&normalize_key(key)).map(String::as_str))
     }
-}
-
-/// `transferName`, `TransferName`, `Transfer-Name`, `X-Transfer-Name` and `transfer_name` → `transfername`.
-fn normalize_key(key: &str) -> String {
-    let key = key.trim().to_ascii_lowercase();
-    let key = key.strip_prefix("x-").unwrap_or(&key);
-    key.chars().filter(|c| *c != '-' && *c != '_').collect()
 }
 
 /// A `Malformed` error with a reason cut to [`MAX_REASON_LEN`].

@@ -27,7 +27,7 @@ pub enum Channel {
 
 impl Channel {
     /// The channel name as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Channel::PaymentEvents => "payment-events",
             Channel::PaymentCommands => "payment-commands",

@@ -25,6 +25,17 @@ pub struct QueuedMessage {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl QueuedMessage {
+    /// A message for the dead-letter queue: `body` as received and why, in `deadLetterReason`.
+    pub fn dead_letter(id: &str, body: String, reason: &str) -> Self {
+        QueuedMessage {
+            id: id.to_string(),
+            body,
+            attributes: BTreeMap::from([("deadLetterReason".to_string(), reason.to_string())]),
+        }
+    }
+}
+
 /// Sends messages to the app's queues.
 pub trait MessageQueues: Send + Sync {
     /// Sends `messages` to `target`; one result per message, in order (`Err` with the reason).

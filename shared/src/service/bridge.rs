@@ -9,8 +9,8 @@
 //!   command functions are idempotent).
 //! * In, `http-sqs` ([`dispatch`]): the SQS queue ACP fills is routed the same way.
 
-use crate::acp::EventDetail;
-use crate::acp::channel::{COMMAND_CHANNEL, ChannelRecord, Destination, route, sqs_attributes};
+use crate::acp::channel::{ChannelRecord, Destination, route, sqs_attributes};
+use crate::acp::{Channel, EventDetail};
 use crate::ports::event_platform::{DeliveryError, EventPlatform};
 use crate::ports::message_queues::{MessageQueues, QueueTarget, QueuedMessage};
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -107,12 +107,8 @@ fn dead_letter(message: &Incoming, reason: &str) -> QueuedMessage {
         message_body: message.body.clone(),
         message_attributes: sqs_attributes(&message.attributes),
     };
-    QueuedMessage {
-        id: message.id.clone(),
-        // A struct of strings always serializes.
-        body: serde_json::to_string(&record).unwrap_or_default(),
-        attributes: BTreeMap::from([("deadLetterReason".to_string(), reason.to_string())]),
-    }
+    // A struct of strings always serializes.
+    QueuedMessage::dead_letter(&message.id, serde_json::to_string(&record).unwrap_or_default(), reason)
 }
 
 /// Routes `messages` to their queues (see [`route`]); returns, per message in order, the queue it is
@@ -183,7 +179,7 @@ pub struct Receiver<'a, P, Q> {
 impl<P: EventPlatform, Q: MessageQueues> Receiver<'_, P, Q> {
     /// Receives up to `limit` records, enqueues them and acknowledges exactly those enqueued.
     pub async fn receive_once(&self, limit: usize) -> Result<ReceiveReport, DeliveryError> {
-        let records = self.platform.consume(COMMAND_CHANNEL, limit).await?;
+        let records = self.platform.consume(Channel::PaymentCommands.as_str(), limit).await?;
         let messages: Vec<Incoming> = records.into_iter().map(Incoming::from).collect();
         let outcomes = dispatch(self.queues, &messages).await;
         let mut report = ReceiveReport {
@@ -206,7 +202,9 @@ impl<P: EventPlatform, Q: MessageQueues> Receiver<'_, P, Q> {
                 }
             }
         }
-        self.platform.acknowledge(COMMAND_CHANNEL, &enqueued).await?;
+        self.platform
+            .acknowledge(Channel::PaymentCommands.as_str(), &enqueued)
+            .await?;
         Ok(report)
     }
 }

@@ -32,12 +32,7 @@ fn onboarder<'a>(
 }
 
 fn webhooks(svc: &MemoryCommandService) -> WebhookService<'_, MemoryStore, MemoryPublisher, FixedClock> {
-    WebhookService {
-        store: &svc.store,
-        publisher: &svc.publisher,
-        clock: &svc.clock,
-        settings: &svc.settings,
-    }
+    WebhookService::of(svc)
 }
 
 /// Starts MER1's onboarding of [`TENANT`] as the onboarding endpoint does, with a fresh memory PSP.

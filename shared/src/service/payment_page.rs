@@ -210,12 +210,6 @@ where
     /// Applies `intent`'s state to the payment through the webhook service (the same operation as the
     /// PSP's webhook reporting that state). Failing here loses nothing: the webhook applies it later.
     async fn apply(&self, tenant: &str, payment: &Payment, intent: &PspPaymentIntent) {
-        let service = WebhookService {
-            store: &self.commands.store,
-            publisher: &self.commands.publisher,
-            clock: &self.commands.clock,
-            settings: &self.commands.settings,
-        };
         let event = WebhookEvent {
             event_id: format!("return-{}", intent.id),
             created: self.commands.clock.epoch_seconds(),
@@ -228,7 +222,7 @@ where
                 decline: intent.decline.clone(),
             },
         };
-        if let Err(error) = service.handle(tenant, &event).await {
+        if let Err(error) = WebhookService::of(&self.commands).handle(tenant, &event).await {
             tracing::warn!(%error, "the PSP's state was not applied now; its webhook will");
         }
     }

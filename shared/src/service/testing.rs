@@ -95,12 +95,7 @@ pub async fn authorized_order(svc: &MemoryCommandService, tenant: &str, order: &
 
 /// The webhook service on the same twins as `svc`.
 pub fn webhook_service(svc: &MemoryCommandService) -> WebhookService<'_, MemoryStore, MemoryPublisher, FixedClock> {
-    WebhookService {
-        store: &svc.store,
-        publisher: &svc.publisher,
-        clock: &svc.clock,
-        settings: &svc.settings,
-    }
+    WebhookService::of(svc)
 }
 
 /// The tenant service on the in-memory twins.

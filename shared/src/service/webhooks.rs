@@ -12,7 +12,7 @@
 //!   waits in the inbox until [`WebhookService::drain_inbox`] applies it.
 
 use super::checkout::{ListenerError, PaymentKnownListener};
-use super::commands::Settings;
+use super::commands::{CommandService, Settings};
 use super::operation::OperationId;
 use super::runner::{
     Operation, OperationError, OperationReport, Outcome, Runner, history_time, payment_updated, status_message,
@@ -93,6 +93,18 @@ pub struct WebhookService<'a, S, P, C> {
     pub clock: &'a C,
     /// Tunables (app identifier, leases, record TTL, also used for inbox entries).
     pub settings: &'a Settings,
+}
+
+impl<'a, S, P, C> WebhookService<'a, S, P, C> {
+    /// The webhook service on a command service's store, bus, clock and settings.
+    pub fn of<G>(commands: &'a CommandService<S, G, P, C>) -> Self {
+        WebhookService {
+            store: &commands.store,
+            publisher: &commands.publisher,
+            clock: &commands.clock,
+            settings: &commands.settings,
+        }
+    }
 }
 
 impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {

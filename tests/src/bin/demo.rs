@@ -41,18 +41,14 @@ fn status(m: &BusMessage) -> String {
 
 fn print_row(m: &BusMessage) {
     let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| "-".to_string());
-    let order = m
-        .payload
-        .get("orderReference")
-        .or_else(|| m.payload.get("entityReference"))
-        .map(text);
+    let order = m.order();
     let amount = m.payload.get("amount").map(|a| a.to_string());
     println!(
         "{:<26}  {:<26}  {:<10}  {:<34}  {:>8}  {}",
         text(&m.attributes["timestamp"]),
         m.name,
         text(&m.attributes["tenantIdentifier"]),
-        order.unwrap_or_else(|| "-".into()),
+        order.unwrap_or("-"),
         amount.unwrap_or_else(|| "-".into()),
         status(m)
     );
@@ -69,12 +65,7 @@ const CHANNELS: [&str; 3] = ["payment-events", "payment-method-commands", "app-e
 
 impl Timeline {
     async fn expect(&mut self, what: &str, order: &str, expected: &[&str]) {
-        let about = |m: &BusMessage| {
-            m.payload
-                .get("orderReference")
-                .or_else(|| m.payload.get("entityReference"))
-                == Some(&json!(order))
-        };
+        let about = |m: &BusMessage| m.order() == Some(order);
         let arrived = self
             .shop
             .receive_until(&CHANNELS, expected.len(), Duration::from_secs(60), about)

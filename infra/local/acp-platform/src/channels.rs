@@ -2,7 +2,7 @@
 //! the platform routes by transfer name, as the ACP platform's own mapping does).
 
 /// The channel of the commands that Spryker's shops send to the app (also sent on to SQS when asked).
-pub const COMMANDS_CHANNEL: &str = "payment-commands";
+pub const COMMANDS_CHANNEL: &str = shared::acp::Channel::PaymentCommands.as_str();
 
 /// Whether `name` can be a channel: one path segment of `[a-z0-9-]+`.
 pub fn is_channel_name(name: &str) -> bool {

@@ -30,8 +30,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-/// The audience a token request must name.
-pub const TOKEN_AUDIENCE: &str = "aop-event-platform";
+/// The audience a token request must name (the one the app's client asks for).
+pub use shared::acp::channel::TOKEN_AUDIENCE;
 
 /// How the platform is set up.
 #[derive(Clone)]
