@@ -19,6 +19,9 @@ use shared::service::payment_page::{Destination, PageError, PageView, PaymentPag
 /// The page's template.
 const PAGE: &str = include_str!("../assets/payment-page.html");
 
+/// What the shopper reads when the page cannot be served now.
+const UNAVAILABLE: &str = "The payment cannot be shown right now. Please try again in a moment.";
+
 /// The page's route (initialize-payment's `redirectUrl`), the shopper's return and the cancel link.
 pub const PAGE_ROUTE: &str = "/app-payment";
 const RETURN_ROUTE: &str = "/app-payment/redirect";
@@ -133,12 +136,13 @@ where
         Ok(destination) => redirect(config, tenant, transaction_id, &destination),
         Err(error) => {
             tracing::warn!(?route, %error, "payment page request not served");
-            let status = match error {
-                PageError::NotFound => 404,
-                PageError::Finished => 409,
-                PageError::Unavailable(_) => 503,
+            // What failed inside (store, PSP, configuration) is logged above, never shown to the shopper.
+            let (status, text) = match &error {
+                PageError::NotFound => (404, error.to_string()),
+                PageError::Finished => (409, error.to_string()),
+                PageError::Unavailable(_) => (503, UNAVAILABLE.to_string()),
             };
-            message_page(config, status, &error.to_string())
+            message_page(config, status, &text)
         }
     }
 }
@@ -223,4 +227,159 @@ fn with_headers(
         .header("referrer-policy", "no-referrer")
         .header("x-content-type-options", "nosniff")
         .header("content-security-policy", config.content_security_policy(nonce))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use shared::domain::tenant::STRIPE_PUBLISHABLE_KEY;
+    use shared::domain::{Currency, Money, Payment};
+    use shared::ports::gateway::CreatePayment;
+    use shared::ports::{PaymentGateway, PaymentStore, TenantStore};
+    use shared::service::testing::{MemoryCommandService, MemoryDirectory, memory_directory, memory_service};
+
+    type Service = PaymentPageService<
+        shared::adapters::memory::MemoryStore,
+        shared::adapters::memory::MemoryGateway,
+        shared::adapters::memory::MemoryPublisher,
+        shared::adapters::memory::FixedClock,
+        MemoryDirectory,
+    >;
+
+    fn config() -> PageConfig {
+        PageConfig::new(
+            "https://app.example.com",
+            "https://js.stripe.com/v3/",
+            "https://api.stripe.com",
+        )
+    }
+
+    /// `tenant-a` (with a publishable key when `publishable`) and `tenant-b`, and an open payment of
+    /// `tenant-a` over 10.00 EUR: the service and the payment's transaction id.
+    async fn service(publishable: bool) -> (Service, String) {
+        let tenants = memory_directory(&["tenant-a", "tenant-b"]).await;
+        if publishable {
+            let mut record = tenants.records().get_tenant("tenant-a").await.unwrap().unwrap();
+            let version = record.version;
+            record
+                .settings
+                .insert(STRIPE_PUBLISHABLE_KEY.into(), json!("pk_test_a"));
+            record.version += 1;
+            tenants.records().put_tenant(&record, Some(version)).await.unwrap();
+        }
+        let commands: MemoryCommandService = memory_service();
+        let amount = Money::new(1000, Currency::parse("EUR").unwrap());
+        let request = CreatePayment {
+            amount,
+            metadata: Default::default(),
+            idempotency_key: "create-1".into(),
+        };
+        let intent = commands.gateway.create_payment("tenant-a", &request).await.unwrap();
+        let payment = Payment::new(
+            "tenant-a".into(),
+            "tx-1".into(),
+            Some("DE--1".into()),
+            intent.id,
+            amount,
+            "2026-01-01 00:00:00",
+        );
+        commands.store.insert_payment(&payment).await.unwrap();
+        (PaymentPageService { commands, tenants }, payment.transaction_id)
+    }
+
+    /// The sample event (`events/payment-page.json`) for `path` with `query`.
+    fn request(path: &str, query: &[(&str, &str)]) -> Request {
+        let fixture = format!("{}/../events/payment-page.json", env!("CARGO_MANIFEST_DIR"));
+        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+        let params: serde_json::Map<String, Value> = query.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["rawQueryString"] = json!(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query)
+                .finish()
+        );
+        event["queryStringParameters"] = Value::Object(params);
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    fn text(response: &Response<Body>) -> String {
+        String::from_utf8(response.body().to_vec()).unwrap()
+    }
+
+    fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
+        response.headers()[name].to_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_page_shows_the_total_and_carries_the_client_secret_under_a_nonce() {
+        let (service, tx) = service(true).await;
+        let query = [("transactionId", tx.as_str()), ("tenantIdentifier", "tenant-a")];
+        let response = handle(&service, &config(), request(PAGE_ROUTE, &query)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let html = text(&response);
+        assert!(html.contains("<strong id=\"total\">10.00 EUR</strong>"), "{html}");
+        assert!(html.contains("pi_mem_1_secret") && html.contains("pk_test_a"));
+        assert!(html.contains("https://app.example.com/app-payment/redirect?transactionId=tx-1"));
+        let csp = header(&response, "content-security-policy");
+        let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).unwrap();
+        assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+        assert!(csp.contains("https://js.stripe.com") && csp.contains("https://hooks.stripe.com"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(header(&response, "cache-control"), "no-store");
+        assert_eq!(header(&response, "referrer-policy"), "no-referrer");
+        assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+    }
+
+    #[tokio::test]
+    async fn bad_foreign_and_unservable_links_get_error_pages_without_secrets() {
+        let (service, tx) = service(false).await;
+        let cases = [
+            (vec![("transactionId", tx.as_str())], 400),
+            (
+                vec![("transactionId", tx.as_str()), ("tenantIdentifier", "tenant-b")],
+                404,
+            ),
+            (
+                vec![("transactionId", "unknown"), ("tenantIdentifier", "tenant-a")],
+                404,
+            ),
+            // No publishable key: the page cannot be built; the shopper reads no internal detail.
+            (
+                vec![("transactionId", tx.as_str()), ("tenantIdentifier", "tenant-a")],
+                503,
+            ),
+        ];
+        for (query, status) in cases {
+            let response = handle(&service, &config(), request(PAGE_ROUTE, &query)).await.unwrap();
+            assert_eq!(response.status(), status, "{query:?}");
+            let html = text(&response);
+            assert!(!html.contains("_secret") && !html.contains("publishable"), "{html}");
+            assert!(header(&response, "content-security-policy").contains("script-src 'none'"));
+            assert_eq!(header(&response, "cache-control"), "no-store");
+        }
+    }
+
+    #[tokio::test]
+    async fn cancel_sends_the_shopper_back_and_a_finished_payment_gets_409() {
+        let (service, tx) = service(true).await;
+        let query = [("transactionId", tx.as_str()), ("tenantIdentifier", "tenant-a")];
+        let response = handle(&service, &config(), request(CANCEL_ROUTE, &query))
+            .await
+            .unwrap();
+        // No cancel URL stored: a short page says what happened.
+        assert_eq!(response.status(), 200);
+        assert!(text(&response).contains("canceled"));
+        let page = handle(&service, &config(), request(PAGE_ROUTE, &query)).await.unwrap();
+        assert_eq!(page.status(), 409);
+        let names: Vec<String> = service
+            .commands
+            .publisher
+            .published()
+            .into_iter()
+            .map(|e| e.detail_type)
+            .collect();
+        assert_eq!(names, ["PaymentUpdated", "PaymentAuthorizationFailed"]);
+    }
 }

@@ -446,8 +446,9 @@ where
         if !items.is_empty() {
             base.order_item_ids = items;
         }
+        base.decline = intent.decline.clone();
         let at = history_time(&self.commands.clock);
-        let moved = match intent.status {
+        let moved = match base.status_reported_by_psp(intent.status) {
             PaymentStatus::Captured => base.captured(intent.amount_captured, &at),
             status @ (PaymentStatus::Authorized | PaymentStatus::AuthorizationFailed | PaymentStatus::Canceled) => {
                 base.moved_to(status, &at)

@@ -72,11 +72,16 @@ pub enum Destination {
 impl Destination {
     /// The destination of a payment whose PSP state is `intent` and whose shop URLs are `urls`.
     fn of(intent: &PspPaymentIntent, urls: &ReturnUrls) -> Self {
-        match intent.status {
+        Self::of_status(intent.status, intent.processing, urls)
+    }
+
+    /// The destination of a payment in `status` (`processing`: settling at the PSP).
+    fn of_status(status: PaymentStatus, processing: bool, urls: &ReturnUrls) -> Self {
+        match status {
             PaymentStatus::Authorized | PaymentStatus::CaptureRequested | PaymentStatus::Captured => {
                 Destination::Success(urls.success.clone())
             }
-            PaymentStatus::New if intent.processing => Destination::Success(urls.success.clone()),
+            PaymentStatus::New if processing => Destination::Success(urls.success.clone()),
             PaymentStatus::New => Destination::Page,
             PaymentStatus::AuthorizationFailed
             | PaymentStatus::Canceled
@@ -146,8 +151,8 @@ where
     pub async fn cancel(&self, tenant: &str, transaction_id: &str) -> Result<Destination, PageError> {
         let payment = self.served_payment(tenant, transaction_id).await?;
         if payment.status != PaymentStatus::New {
-            let intent = self.intent(tenant, &payment).await?;
-            return Ok(Destination::of(&intent, &payment.return_urls));
+            // Decided already: where it stands is known without asking the PSP.
+            return Ok(Destination::of_status(payment.status, false, &payment.return_urls));
         }
         let key = OperationId::named("ShopperCancel", &[tenant, transaction_id], &[]).psp_idempotency_key();
         let gateway = &self.commands.gateway;

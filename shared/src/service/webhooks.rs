@@ -308,15 +308,18 @@ fn payment_outcome(
             let messages = status_message(status, payload).into_iter().collect();
             Outcome::changed(payment, Some(next), messages)
         }
-        // A decline while the shopper may retry: the reason is kept and shown in PaymentUpdated's details.
-        Ok(None) if status == PaymentStatus::New && decline.is_some() => {
+        // Progress while undecided (a decline the shopper may retry, requires_action, processing): the
+        // tenant hears PaymentUpdated, with the decline's reason while there is one.
+        Ok(None) if status == PaymentStatus::New => {
+            let decline = decline.map(str::to_string);
+            if payment.decline == decline {
+                return Outcome::changed(payment, None, vec![payment_updated(payment)]);
+            }
             let mut next = payment.clone();
-            next.decline = decline.map(str::to_string);
+            next.decline = decline;
             next.version += 1;
             Outcome::changed(payment, Some(next), Vec::new())
         }
-        // Progress while undecided (processing, requires_action): the tenant hears PaymentUpdated only.
-        Ok(None) if status == PaymentStatus::New => Outcome::changed(payment, None, vec![payment_updated(payment)]),
         Ok(None) => Outcome::changed(payment, None, Vec::new()),
         Err(why) => {
             tracing::info!(reason = %why, to = status.as_str(), "out-of-order PSP status ignored");

@@ -61,6 +61,58 @@ async fn handle(svc: &Svc, e: &WebhookEvent) -> WebhookReport {
     webhook_service(svc).handle(TENANT, e).await.unwrap()
 }
 
+/// The `declineReason` of the last PaymentUpdated published.
+fn last_decline(svc: &Svc) -> serde_json::Value {
+    let published = svc.publisher.published();
+    let updated = published
+        .iter()
+        .rev()
+        .find(|e| e.detail_type == "PaymentUpdated")
+        .unwrap();
+    let details: serde_json::Value = serde_json::from_str(payload(updated)["details"].as_str().unwrap()).unwrap();
+    details["declineReason"].clone()
+}
+
+#[tokio::test]
+async fn a_decline_is_not_the_end_and_its_reason_goes_once_the_shopper_tries_again() {
+    let svc = memory_service();
+    payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::New).await;
+    let declined = WebhookChange::Payment {
+        status: PaymentStatus::New,
+        amount_captured: 0,
+        decline: Some("card_declined".into()),
+    };
+    handle(&svc, &event("evt_1", "tx-1", declined)).await;
+    assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::New);
+    assert_eq!(last_decline(&svc), "card_declined");
+
+    // The next attempt asks for 3-D Secure: the old reason is gone.
+    handle(&svc, &event("evt_2", "tx-1", status(PaymentStatus::New, 0))).await;
+    assert_eq!(stored(&svc, "tx-1").await.decline, None);
+    assert_eq!(last_decline(&svc), serde_json::Value::Null);
+
+    handle(&svc, &event("evt_3", "tx-1", status(PaymentStatus::Authorized, 0))).await;
+    assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::Authorized);
+    assert_eq!(
+        names(&svc),
+        [
+            "PaymentUpdated",
+            "PaymentUpdated",
+            "PaymentUpdated",
+            "PaymentAuthorized"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_intent_canceled_before_it_was_paid_fails_the_authorization() {
+    let svc = memory_service();
+    payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::New).await;
+    handle(&svc, &event("evt_1", "tx-1", status(PaymentStatus::Canceled, 0))).await;
+    assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::AuthorizationFailed);
+    assert_eq!(names(&svc), ["PaymentUpdated", "PaymentAuthorizationFailed"]);
+}
+
 #[tokio::test]
 async fn each_status_moves_the_payment_and_sends_its_message() {
     use PaymentStatus::*;
