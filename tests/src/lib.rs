@@ -2,6 +2,7 @@
 //!
 //! * [`acp`]: the app seen from outside: send commands, read the bus, seed authorized orders.
 //! * [`aws`]: SDK clients for the local AWS emulator (moto) and uniquely named resources per test.
+//! * [`browser`]: the shopper's headless Chromium, paying on the app's payment page.
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
 //! * [`local_stack`]: a running local stack, found through `.local/stack.json`: its queues and bus, its
 //!   HTTP API with the stack's bearer token, and Stripe's side of its webhooks (signed events).
@@ -14,6 +15,7 @@
 
 pub mod acp;
 pub mod aws;
+pub mod browser;
 pub mod fault_proxy;
 pub mod local_stack;
 pub mod shop;

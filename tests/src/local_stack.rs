@@ -15,6 +15,20 @@ use crate::aws::unique_name;
 use crate::sqs_source::queue_arn;
 use crate::stripe_customer::{LOCALSTRIPE_API_KEY, StripeCustomer};
 
+/// An order's hosted checkout: its payment, the payment page initialize-payment answered, and where
+/// the shop wants the shopper back.
+#[derive(Clone, Debug)]
+pub struct Checkout {
+    /// The payment's transaction id.
+    pub transaction_id: String,
+    /// initialize-payment's `redirectUrl`: the app's payment page.
+    pub redirect_url: String,
+    /// The shop's `redirectSuccessUrl`.
+    pub success_url: String,
+    /// The shop's `redirectCancelUrl`.
+    pub cancel_url: String,
+}
+
 /// A running stack: its `.local/stack.json` (the runner's own [`StackFile`], so the file has one
 /// definition), with what the demo and the tests do with it.
 #[derive(Clone, Debug)]
@@ -182,12 +196,33 @@ impl StackInfo {
     /// `POST /private/initialize-payment` with the stack's token for a new order of `tenant` over
     /// `amount` EUR cents with `items` (sales order item ids); returns the payment's transaction id.
     pub async fn initialize_payment(&self, tenant: &str, order: &str, amount: i64, items: &[i64]) -> String {
+        self.checkout(tenant, order, amount, items).await.transaction_id
+    }
+
+    /// The hosted checkout of a new order, as Spryker starts it: initialize-payment with the shop's
+    /// return URLs (pages of the stack's own HTTP API, which answer 404: enough for a browser to land on).
+    pub async fn checkout(&self, tenant: &str, order: &str, amount: i64, items: &[i64]) -> Checkout {
+        let shop = format!("{}/shop", self.http_base_url);
+        let success_url = format!("{shop}/payment/order-success");
+        let cancel_url = format!("{shop}/payment/order-cancel?orderReference={order}");
         let lines: Vec<Value> = items.iter().map(|i| json!({"idSalesOrderItem": i})).collect();
         let body = json!({"orderData": {"orderReference": order, "currencyCode": "EUR", "grandTotal": amount,
-                                        "items": lines},
-                          "redirectSuccessUrl": "https://shop.example.com/payment/order-success"});
+                                        "paymentMethod": "Credit Card", "items": lines},
+                          "redirectSuccessUrl": success_url, "redirectCancelUrl": cancel_url,
+                          "checkoutSummaryPageUrl": format!("{shop}/checkout/summary")});
         let answer = self.initialize(tenant, &body).await;
-        answer["transactionId"].as_str().expect("transactionId").to_string()
+        let text = |key: &str| {
+            answer[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{key}: {answer}"))
+                .to_string()
+        };
+        Checkout {
+            transaction_id: text("transactionId"),
+            redirect_url: text("redirectUrl"),
+            success_url,
+            cancel_url,
+        }
     }
 
     /// `POST /private/initialize-payment` of `body` for `tenant` with the stack's token; panics unless

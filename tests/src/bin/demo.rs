@@ -1,15 +1,17 @@
 //! The README's main job: plays a Spryker shop against a running local stack, by the surfaces a shop
 //! has: the checkout's HTTP routes (with the stack's bearer token), the ACP event platform (stack.json
 //! `acp`: it publishes its commands to `payment-commands` and reads `payment-events`,
-//! `payment-method-commands` and `app-events` as its message broker does), Stripe as its customer, and
-//! Stripe's webhooks. It prints each ACP message as the shop received it: the tenant configured first
-//! (`POST /private/configure`), then create → authorize → capture → refund (in part, then beyond what
-//! is left) and a second payment canceled. Exits non-zero if an expected message is missing.
+//! `payment-method-commands` and `app-events` as its message broker does), and a shopper who pays on the
+//! app's payment page in a headless browser (Debian's Chromium, card Element, 3-D Secure). It prints each
+//! ACP message as the shop received it: the tenant configured first (`POST /private/configure`), then
+//! create → the shopper pays → authorize → capture → refund (in part, then beyond what is left) and a
+//! second payment canceled. Exits non-zero if an expected message is missing.
 //!
 //! Usage: `demo [path/to/.local/stack.json]`
 
 use integration_tests::acp::BusMessage;
-use integration_tests::local_stack::StackInfo;
+use integration_tests::browser::{Browser, THREE_D_SECURE_CARD};
+use integration_tests::local_stack::{Checkout, StackInfo};
 use integration_tests::shop::Shop;
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -98,8 +100,22 @@ impl Timeline {
     }
 }
 
+/// The shopper opens the checkout's payment page, pays with a card that asks for 3-D Secure, passes it
+/// and lands on the shop's success page (the app applies the payment on the way back).
+async fn shopper_pays(browser: &Browser, checkout: &Checkout, screenshot: &str) {
+    browser
+        .client
+        .goto(&checkout.redirect_url)
+        .await
+        .expect("open redirectUrl");
+    browser.screenshot(screenshot).await;
+    browser.pay_with(THREE_D_SECURE_CARD).await;
+    browser.authenticate("Complete authentication").await;
+    browser.wait_for_url(&checkout.success_url).await;
+}
+
 async fn run(stack: StackInfo) -> Result<(), String> {
-    let aws = stack.sdk_config().await;
+    let browser = Browser::start().await;
     // The shop whose Stripe webhooks localstripe delivers (stack.json `webhooks.tenant`), on the platform.
     let tenant = stack.webhooks().tenant.as_str();
     let shop = Shop::connect(&stack, tenant).await;
@@ -138,16 +154,15 @@ async fn run(stack: StackInfo) -> Result<(), String> {
     timeline.configured().await;
 
     println!("-- the shop's checkout creates the first order's payment: POST /private/initialize-payment");
-    stack.initialize_payment(tenant, &first, 12_000, &[1, 2, 3]).await;
+    let checkout = stack.checkout(tenant, &first, 12_000, &[1, 2, 3]).await;
     timeline
         .expect("create the first payment", &first, &["PaymentCreated"])
         .await;
 
-    // localstripe never sends payment_intent.amount_capturable_updated, so once the customer has paid
-    // the demo plays Stripe: it signs that event with the tenant's webhook secret and posts it to the
-    // tenant's webhook route, as Stripe would.
-    println!("-- the customer pays with a test card at Stripe; Stripe reports the authorization (webhook)");
-    stack.pay_and_report_authorization(&aws, tenant, &first).await;
+    println!(
+        "-- the shopper pays on the app's payment page (headless Chromium: test card, 3-D Secure) and is sent back to the shop"
+    );
+    shopper_pays(&browser, &checkout, "demo-payment-page").await;
     timeline
         .expect(
             "authorize the first payment",
@@ -184,12 +199,12 @@ async fn run(stack: StackInfo) -> Result<(), String> {
         .expect("refund beyond the captured amount", &first, &["PaymentRefundFailed"])
         .await;
 
-    println!("-- a second order: POST /private/initialize-payment, paid and authorized, then CancelPayment");
-    stack.initialize_payment(tenant, &second, 4_500, &[4]).await;
+    println!("-- a second order: POST /private/initialize-payment, paid on the page, then CancelPayment");
+    let checkout = stack.checkout(tenant, &second, 4_500, &[4]).await;
     timeline
         .expect("create the second payment", &second, &["PaymentCreated"])
         .await;
-    stack.pay_and_report_authorization(&aws, tenant, &second).await;
+    shopper_pays(&browser, &checkout, "demo-payment-page-2").await;
     timeline
         .expect(
             "authorize the second payment",
