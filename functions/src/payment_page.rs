@@ -234,7 +234,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
     use shared::domain::tenant::STRIPE_PUBLISHABLE_KEY;
-    use shared::domain::{Currency, Money, Payment};
+    use shared::domain::{Currency, Money, Payment, PaymentMethod};
     use shared::ports::gateway::CreatePayment;
     use shared::ports::{PaymentGateway, PaymentStore, TenantStore};
     use shared::service::testing::{MemoryCommandService, MemoryDirectory, memory_directory, memory_service};
@@ -272,6 +272,7 @@ mod tests {
         let amount = Money::new(1000, Currency::parse("EUR").unwrap());
         let request = CreatePayment {
             amount,
+            method: PaymentMethod::Card,
             metadata: Default::default(),
             idempotency_key: "create-1".into(),
         };

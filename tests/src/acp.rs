@@ -6,7 +6,7 @@ use crate::aws::{take_bodies, unique_name};
 use crate::stripe_customer::StripeCustomer;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::Value;
-use shared::domain::{Currency, Money, Payment, PaymentStatus};
+use shared::domain::{Currency, Money, Payment, PaymentMethod, PaymentStatus};
 use shared::ports::gateway::CreatePayment;
 use shared::ports::{PaymentGateway, PaymentStore};
 use std::collections::BTreeMap;
@@ -156,6 +156,7 @@ pub async fn seed_order<S: PaymentStore, G: PaymentGateway>(
     let eur = Currency::parse("EUR").expect("EUR");
     let request = CreatePayment {
         amount: Money::new(amount, eur),
+        method: PaymentMethod::Card,
         metadata: BTreeMap::from([
             ("orderReference".to_string(), order.clone()),
             ("tenantIdentifier".to_string(), tenant.to_string()),

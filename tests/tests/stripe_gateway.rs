@@ -4,7 +4,7 @@
 use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::stripe_customer::{CustomerError, LOCALSTRIPE_API_KEY, StripeCustomer, stripe_api_base};
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
-use shared::domain::{Currency, Money, PaymentStatus, RefundStatus};
+use shared::domain::{Currency, Money, PaymentMethod, PaymentStatus, RefundStatus};
 use shared::ports::gateway::{CreatePayment, PaymentGateway, PspError};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,6 +30,7 @@ async fn authorized_intent() -> String {
     let direct = gateway(&base, Duration::from_secs(10));
     let request = CreatePayment {
         amount: Money::new(1000, Currency::parse("EUR").unwrap()),
+        method: PaymentMethod::Card,
         metadata: BTreeMap::from([("orderReference".to_string(), "DE--1".to_string())]),
         idempotency_key: unique_key("create"),
     };
@@ -51,6 +52,7 @@ async fn create_authorize_capture_partially_and_refund_twice() {
     let gateway = gateway(&base, Duration::from_secs(10));
     let request = CreatePayment {
         amount: Money::new(1000, Currency::parse("EUR").unwrap()),
+        method: PaymentMethod::Card,
         metadata: BTreeMap::from([
             ("orderReference".to_string(), "DE--42".to_string()),
             ("tenantIdentifier".to_string(), TENANT.to_string()),
@@ -117,6 +119,7 @@ async fn a_declined_card_leaves_the_payment_payable_and_capture_is_declined() {
     let gateway = gateway(&base, Duration::from_secs(10));
     let request = CreatePayment {
         amount: Money::new(1000, Currency::parse("EUR").unwrap()),
+        method: PaymentMethod::Card,
         metadata: BTreeMap::new(),
         idempotency_key: unique_key("create"),
     };

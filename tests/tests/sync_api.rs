@@ -157,6 +157,27 @@ async fn stripe_metadata(intent: &str) -> Value {
 }
 
 #[tokio::test]
+async fn a_repeated_pre_order_payment_with_a_new_total_reprices_the_intent_at_stripe() {
+    let stack = Stack::new().await;
+    let (tx, _) = stack.pre_order(1200).await;
+    let body = json!({"orderData": {"currencyCode": "EUR", "grandTotal": 1750, "countryCode": "DE",
+                                    "items": [{"sku": "socks-1", "quantity": 1, "unitPrice": 1750}]},
+                      "preOrderPaymentData": {"transactionId": tx}});
+    let (status, answer) = stack.call(Endpoint::PreOrderPayment, body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["preOrderPaymentData"]["transactionId"], json!(tx));
+    let intent = stack.intent_of(&tx).await;
+    let at_stripe = stack
+        .service
+        .commands
+        .gateway
+        .get_payment(TENANT, &intent)
+        .await
+        .expect("read");
+    assert_eq!(at_stripe.amount, 1750);
+}
+
+#[tokio::test]
 async fn initialize_creates_one_intent_per_order_and_announces_the_payment() {
     let stack = Stack::new().await;
     let order = unique_name("DE");

@@ -16,6 +16,12 @@ pub struct OrderData {
     /// The amount to authorize, in minor units.
     #[serde(deserialize_with = "int_or_numeric_string")]
     pub grand_total: i64,
+    /// The shop's key of the payment method (`stripe-credit-card`, the slug of provider and name).
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    /// The payment method's name (`Credit Card`, `Klarna`, ...).
+    #[serde(default)]
+    pub payment_method_name: Option<String>,
     /// The order's items.
     #[serde(default)]
     pub items: Vec<OrderItem>,

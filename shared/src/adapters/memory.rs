@@ -659,6 +659,25 @@ impl PaymentGateway for MemoryGateway {
         Ok(i.intent.clone())
     }
 
+    async fn update_amount(
+        &self,
+        _tenant: &str,
+        psp_reference: &str,
+        amount: i64,
+    ) -> Result<PspPaymentIntent, PspError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        if let Some(GatewayFault::Fail(e)) = Self::take_fault(&mut s, "update_amount") {
+            return Err(e);
+        }
+        let i = intent_mut(&mut s, psp_reference)?;
+        if i.intent.status != PaymentStatus::New {
+            return Err(Self::declined("the amount of a paid PaymentIntent cannot change"));
+        }
+        i.intent.amount = amount;
+        Ok(i.intent.clone())
+    }
+
     async fn capture(
         &self,
         _t: &str,

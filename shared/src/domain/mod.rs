@@ -3,6 +3,7 @@
 pub mod money;
 pub mod onboarding;
 pub mod payment;
+pub mod payment_method;
 pub mod refund;
 pub mod tenant;
 
@@ -11,6 +12,7 @@ pub use onboarding::{
     AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource,
 };
 pub use payment::{Payment, PaymentStatus, Rejection, ReturnUrls};
+pub use payment_method::{CaptureMode, PaymentMethod};
 pub use refund::{Refund, RefundStatus};
 
 /// Identifies a shop (an ACP tenant). Every record and secret is scoped by it.

@@ -3,6 +3,7 @@
 
 use super::TenantId;
 use super::money::{Currency, Money};
+use super::payment_method::CaptureMode;
 use super::refund::RefundStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -195,6 +196,9 @@ pub struct Payment {
     /// Why the PSP declined the last attempt (a code, never card data), while the shopper may retry.
     #[serde(default)]
     pub decline: Option<String>,
+    /// When the money is taken: at CapturePayment (manual), or when the shopper pays (automatic).
+    #[serde(default)]
+    pub capture: CaptureMode,
     /// Optimistic-concurrency version, incremented on every change.
     pub version: u64,
 }
@@ -218,6 +222,7 @@ impl Payment {
             status: PaymentStatus::New,
             return_urls: ReturnUrls::default(),
             decline: None,
+            capture: CaptureMode::Manual,
             amount,
             captured: 0,
             refunded: 0,
@@ -252,9 +257,15 @@ impl Payment {
     /// The status the payment takes when the PSP reports `reported`. A payment the shopper never paid
     /// ends as a failed authorization when its PaymentIntent is canceled (the shopper canceled, or it
     /// expired): the order failed, nothing was held. After an authorization, canceled means canceled.
+    ///
+    /// A method captured when the shopper pays (automatic capture) is reported authorized when its
+    /// money arrives: Spryker's order moves on as for any authorization, and its CapturePayment follows.
     pub fn status_reported_by_psp(&self, reported: PaymentStatus) -> PaymentStatus {
         match (self.status, reported) {
             (PaymentStatus::New, PaymentStatus::Canceled) => PaymentStatus::AuthorizationFailed,
+            (PaymentStatus::New, PaymentStatus::Captured) if self.capture == CaptureMode::Automatic => {
+                PaymentStatus::Authorized
+            }
             (_, reported) => reported,
         }
     }

@@ -6,12 +6,18 @@
 //! `webhookSigningSecrets` (secrets: kept apart, never shown), `paymentMethods` (names announced with
 //! provider `Stripe`) and `isMarketplace`; every other key is kept as non-secret configuration.
 
-use crate::acp::{AppConfigStatus, PaymentMethodAppConfiguration, PaymentMethodEndpoint, PaymentMethodPayload};
+use crate::acp::{
+    AppConfigStatus, CheckoutConfiguration, PaymentMethodAppConfiguration, PaymentMethodEndpoint, PaymentMethodPayload,
+};
+use crate::domain::PaymentMethod;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 /// The key of the tenant's Stripe secret key.
 pub const STRIPE_SECRET_KEY: &str = "stripeSecretKey";
+/// The checkout strategy of every method: the shopper pays on the app's page after placing the order.
+pub const HOSTED_PAYMENT_PAGE: &str = "hosted-payment-page";
+
 /// The configuration key of the tenant's Stripe publishable key (not a secret: the payment page shows it).
 pub const STRIPE_PUBLISHABLE_KEY: &str = "stripePublishableKey";
 /// The key of the tenant's Stripe webhook signing secrets.
@@ -22,8 +28,7 @@ pub const PAYMENT_METHODS: &str = "paymentMethods";
 pub const IS_MARKETPLACE: &str = "isMarketplace";
 /// What a secret value is shown as.
 pub const REDACTED: &str = "[redacted]";
-/// The provider name the payment methods are announced with.
-pub const PROVIDER_NAME: &str = "Stripe";
+pub use super::payment_method::PROVIDER_NAME;
 
 /// The endpoints a payment method points the tenant at, by name (contract §3.4).
 pub const PAYMENT_METHOD_ENDPOINTS: [(&str, &str); 6] = [
@@ -280,7 +285,13 @@ pub fn payment_method(name: &str, base_url: &str) -> PaymentMethodPayload {
                     })
                     .collect(),
             ),
-            checkout_configuration: None,
+            // Spryker's hosted payment page flow (its default strategy), with the app's key of the method.
+            checkout_configuration: Some(CheckoutConfiguration {
+                strategy: Some(HOSTED_PAYMENT_PAGE.to_string()),
+                scripts: None,
+                payment_service_provider_data: None,
+                app_payment_method_key: PaymentMethod::from_spryker_name(name).map(|m| m.key().to_string()),
+            }),
         }),
     }
 }
@@ -446,6 +457,15 @@ mod tests {
         assert_eq!(
             value["paymentMethodAppConfiguration"]["endpoints"][1],
             json!({"name": "authorization", "path": "/private/initialize-payment"})
+        );
+        assert_eq!(
+            value["paymentMethodAppConfiguration"]["checkoutConfiguration"],
+            json!({"strategy": "hosted-payment-page", "appPaymentMethodKey": "card"})
+        );
+        let unknown = serde_json::to_value(payment_method("Gift Card", BASE)).unwrap();
+        assert_eq!(
+            unknown["paymentMethodAppConfiguration"]["checkoutConfiguration"],
+            json!({"strategy": "hosted-payment-page"})
         );
     }
 

@@ -1,7 +1,7 @@
 //! The payment service provider (PSP), seen from the domain: create, read, capture, cancel and refund a
 //! payment. Implementations map the PSP's statuses onto the domain's exhaustively.
 
-use crate::domain::{Money, PaymentStatus, RefundStatus};
+use crate::domain::{Money, PaymentMethod, PaymentStatus, RefundStatus};
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -54,11 +54,13 @@ pub enum PspError {
     Unknown(String),
 }
 
-/// A payment to create at the PSP, with manual capture.
+/// A payment to create at the PSP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreatePayment {
     /// Amount and currency to authorize.
     pub amount: Money,
+    /// The payment method the shopper pays with (its capture mode says when the money is taken).
+    pub method: PaymentMethod,
     /// Reconciliation data stored on the PSP object (orderReference, tenantIdentifier, transactionId).
     pub metadata: BTreeMap<String, String>,
     /// The same key on every retry of the same creation.
@@ -67,7 +69,7 @@ pub struct CreatePayment {
 
 /// The PSP operations the app uses. `tenant` selects the tenant's own credentials.
 pub trait PaymentGateway: Send + Sync {
-    /// Creates a payment with manual capture.
+    /// Creates a payment for `request.method`, captured as the method's capture mode says.
     fn create_payment(
         &self,
         tenant: &str,
@@ -88,6 +90,15 @@ pub trait PaymentGateway: Send + Sync {
         tenant: &str,
         psp_reference: &str,
         metadata: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
+
+    /// Changes the amount of a payment the shopper has not paid yet (a cart whose total changed) and
+    /// returns its state. Naturally idempotent, so it takes no idempotency key.
+    fn update_amount(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        amount: i64,
     ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
 
     /// Captures `amount` of an authorized payment.

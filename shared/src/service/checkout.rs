@@ -15,7 +15,7 @@ use crate::acp::sync::{
     CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, OrderData,
     PreOrderPaymentRequest, sales_order_item_ids,
 };
-use crate::domain::{Currency, Money, Payment, PaymentStatus, ReturnUrls};
+use crate::domain::{Currency, Money, Payment, PaymentMethod, PaymentStatus, ReturnUrls};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, StoreError};
 use secrecy::SecretString;
@@ -106,6 +106,7 @@ struct NewPayment<'a> {
     amount: Money,
     id: OperationId,
     return_urls: ReturnUrls,
+    method: PaymentMethod,
 }
 
 /// The amount of `order`, validated.
@@ -115,6 +116,28 @@ fn amount_of(order: &OrderData) -> Result<Money, CheckoutError> {
         return Err(CheckoutError::Invalid("orderData.grandTotal must be positive".into()));
     }
     Ok(Money::new(order.grand_total, currency))
+}
+
+/// The payment method of `order`: its `paymentMethod` key or its `paymentMethodName`, the card when the
+/// order names none; refused when it names only methods the app does not offer.
+fn method_of(order: &OrderData) -> Result<PaymentMethod, CheckoutError> {
+    let named: Vec<&str> = [&order.payment_method, &order.payment_method_name]
+        .into_iter()
+        .filter_map(|m| m.as_deref().map(str::trim).filter(|m| !m.is_empty()))
+        .collect();
+    if named.is_empty() {
+        return Ok(PaymentMethod::Card);
+    }
+    named
+        .iter()
+        .find_map(|name| PaymentMethod::from_spryker_name(name))
+        .ok_or_else(|| {
+            CheckoutError::Invalid(format!(
+                "orderData.paymentMethod {:?} is not offered (offered: {})",
+                named[0],
+                PaymentMethod::offered()
+            ))
+        })
 }
 
 /// Whether `url` points at this machine (`localhost` or `127.0.0.1`): a local stack.
@@ -181,6 +204,7 @@ where
             amount,
             id,
             return_urls: urls,
+            method: method_of(order)?,
         };
         self.create(&new, Some(reference)).await?;
         let payment = self
@@ -219,9 +243,84 @@ where
         if let Some(tx) = named
             && let Some(payment) = self.commands.store.get_payment(tenant, tx).await?
         {
+            if payment.amount != amount {
+                self.reprice(tenant, &payment, amount).await?;
+            }
             return self.headless_answer(tenant, &payment).await;
         }
         self.create_headless(tenant, &request.order_data, amount).await
+    }
+
+    /// A repeated pre-order-payment for a cart whose total changed: the PaymentIntent and the payment take
+    /// the new amount, so the authorization always matches the order. Only while the shopper has not
+    /// paid, and in the payment's currency.
+    async fn reprice(&self, tenant: &str, payment: &Payment, amount: Money) -> Result<(), CheckoutError> {
+        if amount.currency != payment.amount.currency {
+            return Err(CheckoutError::Refused(format!(
+                "payment {} is in {}: start a new payment for {}",
+                payment.transaction_id, payment.amount.currency, amount.currency
+            )));
+        }
+        let tx = payment.transaction_id.as_str();
+        // One operation per (payment version, amount): a retried call changes nothing twice, a cart that
+        // changes back and forth is repriced each time.
+        let version = payment.version.to_string();
+        let id = OperationId::named(
+            "RepricePreOrderPayment",
+            &[tenant, tx, &version, &amount.minor.to_string()],
+            &[],
+        );
+        let op = Operation {
+            tenant,
+            id: &id,
+            correlation_id: None,
+            payment: Some(tx.to_string()),
+            refused: vec![],
+        };
+        let refused = OnceLock::new();
+        let refused_reason = &refused;
+        let decide = |current: Option<Payment>, _retrying: bool| async move {
+            let current = current.ok_or("the payment disappeared")?;
+            let release = || Outcome::changed(&current, None, Vec::new());
+            if current.status != PaymentStatus::New {
+                refused_reason
+                    .get_or_init(|| format!("payment {tx} is {}: its amount cannot change", current.status.as_str()));
+                return Ok(release());
+            }
+            let gateway = &self.commands.gateway;
+            match self
+                .commands
+                .psp(|| gateway.update_amount(tenant, &current.psp_reference, amount.minor))
+                .await
+            {
+                Ok(_) => {
+                    let next = Payment {
+                        amount,
+                        version: current.version + 1,
+                        ..current.clone()
+                    };
+                    // No event: a payment without an order is not the tenant's yet (§3.2).
+                    Ok(Outcome {
+                        messages: vec![],
+                        payment: Some(PaymentWrite::Replace {
+                            payment: next,
+                            expected_version: current.version,
+                        }),
+                        refund: None,
+                    })
+                }
+                Err(PspError::Declined { message, .. }) => {
+                    refused_reason.get_or_init(|| format!("declined by the PSP: {message}"));
+                    Ok(release())
+                }
+                Err(PspError::Unknown(reason)) => Err(reason),
+            }
+        };
+        self.commands.runner().run(op, decide).await?;
+        match refused.into_inner() {
+            Some(reason) => Err(CheckoutError::Refused(reason)),
+            None => Ok(()),
+        }
     }
 
     /// Creates a payment without an order under a fresh transaction id.
@@ -244,6 +343,7 @@ where
             amount,
             id,
             return_urls: ReturnUrls::default(),
+            method: method_of(order)?,
         };
         self.create(&new, None).await?;
         let payment = self
@@ -309,6 +409,7 @@ where
             let key = OperationId::named("CreatePayment", &[new.tenant, &new.transaction_id], &[]);
             let request = CreatePayment {
                 amount: new.amount,
+                method: new.method,
                 metadata,
                 idempotency_key: key.psp_idempotency_key(),
             };
@@ -325,6 +426,7 @@ where
                     );
                     payment.order_item_ids = sales_order_item_ids(&new.order.items);
                     payment.return_urls = new.return_urls.clone();
+                    payment.capture = new.method.capture();
                     let messages = match reference {
                         Some(_) => vec![payment_created(&payment)],
                         None => vec![],

@@ -3,6 +3,7 @@
 use super::*;
 use crate::acp::sync::PreOrderPaymentData;
 use crate::adapters::memory::GatewayFault;
+use crate::domain::CaptureMode;
 use crate::service::testing::{MemoryCheckoutService, memory_checkout};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -274,6 +275,55 @@ async fn return_urls_are_stored_and_only_https_ones_are_accepted() {
         let refused = svc.initialize_payment(TENANT, &request).await;
         assert!(matches!(refused, Err(CheckoutError::Invalid(_))), "{bad}: {refused:?}");
     }
+}
+
+#[tokio::test]
+async fn the_orders_payment_method_chooses_its_capture_and_unknown_ones_are_refused() {
+    let svc = memory_checkout();
+    for (method, name, capture) in [
+        (Some("stripe-ideal"), None, CaptureMode::Automatic),
+        (Some("foreign-payment"), Some("Klarna"), CaptureMode::Manual),
+        (None, None, CaptureMode::Manual),
+    ] {
+        let mut request = initialize(&format!("DE-{method:?}-{name:?}"), 1000);
+        request.order_data.payment_method = method.map(str::to_string);
+        request.order_data.payment_method_name = name.map(str::to_string);
+        let created = svc.initialize_payment(TENANT, &request).await.unwrap();
+        assert_eq!(
+            stored(&svc, &created.transaction_id).await.capture,
+            capture,
+            "{method:?} {name:?}"
+        );
+    }
+    let mut request = initialize("DE-bitcoin", 1000);
+    request.order_data.payment_method = Some("Bitcoin".into());
+    let refused = svc.initialize_payment(TENANT, &request).await;
+    assert!(
+        matches!(refused, Err(CheckoutError::Invalid(ref m)) if m.contains("Bitcoin")),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_cart_whose_total_changed_reprices_its_unpaid_pre_order_payment() {
+    let svc = memory_checkout();
+    let first = svc.pre_order_payment(TENANT, &pre_order(None)).await.unwrap();
+    for total in [1500, 1000, 1500] {
+        let mut again = pre_order(Some(&first.transaction_id));
+        again.order_data.grand_total = total;
+        let answer = svc.pre_order_payment(TENANT, &again).await.unwrap();
+        assert_eq!(answer.transaction_id, first.transaction_id);
+        let payment = stored(&svc, &first.transaction_id).await;
+        assert_eq!(payment.amount.minor, total);
+        let intent = svc
+            .commands
+            .gateway
+            .get_payment(TENANT, &payment.psp_reference)
+            .await
+            .unwrap();
+        assert_eq!(intent.amount, total, "the authorization matches the cart");
+    }
+    assert!(published(&svc).is_empty(), "no events for a payment without an order");
 }
 
 #[tokio::test]

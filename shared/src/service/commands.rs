@@ -7,7 +7,7 @@ use super::operation::OperationId;
 use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner, history_time};
 use crate::acp::{InboundCommand, InboundMessage, OutgoingMessage, PaymentPayload, RefundPayment};
 use crate::domain::payment::RefundBucket;
-use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus, Rejection};
+use crate::domain::{CaptureMode, Payment, PaymentStatus, Refund, RefundStatus, Rejection};
 use crate::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent};
 use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
@@ -222,11 +222,6 @@ where
             Ok(amount) => amount,
             Err(why) => return Ok(Outcome::rejected(&command, Some(payment), &why)),
         };
-        let key = id.psp_idempotency_key();
-        let capture = || self.gateway.capture(tenant, &payment.psp_reference, amount, &key);
-        let result = self
-            .settle(tenant, payment, retrying_unknown, PaymentStatus::Captured, capture)
-            .await;
         let at = history_time(&self.clock);
         let captured_reply = |captured: i64| {
             OutgoingMessage::PaymentCaptured(PaymentPayload {
@@ -239,6 +234,18 @@ where
                 ..cmd.clone()
             })
         };
+        if payment.capture == CaptureMode::Automatic {
+            // The method took the money when the shopper paid: the capture moves none again.
+            return Ok(match payment.captured(amount, &at) {
+                Ok(next) => Outcome::changed(payment, next, vec![captured_reply(amount)]),
+                Err(why) => Outcome::rejected(&command, Some(payment), &why),
+            });
+        }
+        let key = id.psp_idempotency_key();
+        let capture = || self.gateway.capture(tenant, &payment.psp_reference, amount, &key);
+        let result = self
+            .settle(tenant, payment, retrying_unknown, PaymentStatus::Captured, capture)
+            .await;
         let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CaptureFailed, &at, reason);
         match result {
             Ok(intent) => Ok(match intent.status {

@@ -105,6 +105,30 @@ async fn capture_moves_money_once_and_answers_with_captured() {
 }
 
 #[tokio::test]
+async fn a_method_captured_when_paid_answers_capture_without_moving_money_again() {
+    let svc = service();
+    // iDEAL and the like take the money when the shopper pays: the payment is authorized, captured at
+    // the PSP already.
+    let psp_reference = svc.gateway.authorized_payment(1000, "EUR");
+    let mut paid = Payment::new(
+        TENANT.into(),
+        "tx-DE--1".into(),
+        Some("DE--1".into()),
+        psp_reference,
+        crate::domain::Money::new(1000, crate::domain::Currency::parse("EUR").unwrap()),
+        "t0",
+    );
+    paid.capture = crate::domain::CaptureMode::Automatic;
+    let paid = paid.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap();
+    svc.store.insert_payment(&paid).await.unwrap();
+    svc.handle(&capture("DE--1", vec![1, 2], Some(1000))).await.unwrap();
+    assert_eq!(names(&svc), ["PaymentUpdated", "PaymentCaptured"]);
+    let p = payment(&svc, "DE--1").await;
+    assert_eq!((p.status, p.captured), (PaymentStatus::Captured, 1000));
+    assert_eq!(svc.gateway.effects("capture"), 0);
+}
+
+#[tokio::test]
 async fn the_same_capture_three_times_in_a_row_has_one_effect_and_one_result() {
     let svc = service();
     authorized(&svc, "DE--1", 1000).await;

@@ -105,6 +105,24 @@ async fn a_decline_is_not_the_end_and_its_reason_goes_once_the_shopper_tries_aga
 }
 
 #[tokio::test]
+async fn a_method_captured_when_paid_is_reported_authorized_when_its_money_arrives() {
+    let svc = memory_service();
+    let mut payment = Payment::new(
+        TENANT.into(),
+        "tx-1".into(),
+        Some("DE--1".into()),
+        "pi_tx-1".into(),
+        Money::new(1000, Currency::parse("EUR").unwrap()),
+        "t0",
+    );
+    payment.capture = crate::domain::CaptureMode::Automatic;
+    svc.store.insert_payment(&payment).await.unwrap();
+    handle(&svc, &event("evt_1", "tx-1", status(PaymentStatus::Captured, 1000))).await;
+    assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::Authorized);
+    assert_eq!(names(&svc), ["PaymentUpdated", "PaymentAuthorized"]);
+}
+
+#[tokio::test]
 async fn an_intent_canceled_before_it_was_paid_fails_the_authorization() {
     let svc = memory_service();
     payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::New).await;

@@ -196,6 +196,24 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         .map(Into::into)
     }
 
+    async fn update_amount(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        amount: i64,
+    ) -> Result<PspPaymentIntent, PspError> {
+        let form = vec![("amount".to_string(), amount.to_string())];
+        self.send::<StripePaymentIntent>(
+            tenant,
+            Method::POST,
+            &["v1", "payment_intents", psp_reference],
+            Some(&form),
+            None,
+        )
+        .await
+        .map(Into::into)
+    }
+
     async fn capture(
         &self,
         tenant: &str,
@@ -257,7 +275,7 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Currency, Money, PaymentStatus, RefundStatus};
+    use crate::domain::{Currency, Money, PaymentMethod, PaymentStatus, RefundStatus};
     use serde_json::json;
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -308,6 +326,7 @@ mod tests {
             .await;
         let request = CreatePayment {
             amount: Money::new(1000, Currency::parse("EUR").unwrap()),
+            method: PaymentMethod::Card,
             metadata: BTreeMap::from([
                 ("orderReference".to_string(), "DE--1".to_string()),
                 ("tenantIdentifier".to_string(), "t1".to_string()),
@@ -333,6 +352,7 @@ mod tests {
             pairs(&[
                 ("amount", "1000"),
                 ("currency", "eur"),
+                ("payment_method_types[0]", "card"),
                 ("capture_method", "manual"),
                 ("metadata[orderReference]", "DE--1"),
                 ("metadata[tenantIdentifier]", "t1"),

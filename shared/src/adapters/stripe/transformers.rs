@@ -1,7 +1,7 @@
 //! Stripe's wire format and its translation to and from the domain. Stripe types live only here; each
 //! Stripe status maps onto the domain's in one exhaustive `match`, so a new status forces a decision.
 
-use crate::domain::{PaymentStatus, RefundStatus};
+use crate::domain::{CaptureMode, PaymentMethod, PaymentStatus, RefundStatus};
 use crate::ports::gateway::{CreatePayment, PspError, PspPaymentIntent, PspRefund};
 use crate::ports::webhook::{WebhookChange, WebhookEvent};
 use reqwest::StatusCode;
@@ -388,15 +388,35 @@ pub(super) fn classify_error(status: StatusCode, body: &[u8]) -> PspError {
     }
 }
 
-/// Form for `POST /v1/payment_intents`: manual capture, lower-case currency, metadata.
+/// Stripe's `payment_method_types` value of each method.
+fn stripe_method_type(method: PaymentMethod) -> &'static str {
+    match method {
+        PaymentMethod::Card => "card",
+        PaymentMethod::Klarna => "klarna",
+        PaymentMethod::PayPal => "paypal",
+        PaymentMethod::Ideal => "ideal",
+        PaymentMethod::Bancontact => "bancontact",
+        PaymentMethod::SepaDebit => "sepa_debit",
+    }
+}
+
+/// Form for `POST /v1/payment_intents`: the method, its capture, lower-case currency, metadata.
 pub(super) fn create_payment_form(request: &CreatePayment) -> Form {
+    let capture = match request.method.capture() {
+        CaptureMode::Manual => "manual",
+        CaptureMode::Automatic => "automatic",
+    };
     let mut form = vec![
         ("amount".to_string(), request.amount.minor.to_string()),
         (
             "currency".to_string(),
             request.amount.currency.code().to_ascii_lowercase(),
         ),
-        ("capture_method".to_string(), "manual".to_string()),
+        (
+            "payment_method_types[0]".to_string(),
+            stripe_method_type(request.method).to_string(),
+        ),
+        ("capture_method".to_string(), capture.to_string()),
     ];
     form.extend(metadata_fields(&request.metadata));
     form
@@ -506,6 +526,30 @@ mod tests {
         assert!(!declined.processing);
         assert!(intent(json!({"status": "processing"})).processing);
         assert_eq!(intent(json!({"status": "requires_action"})).decline, None);
+    }
+
+    #[test]
+    fn each_method_creates_its_payment_method_type_and_capture() {
+        let table = [
+            (PaymentMethod::Card, "card", "manual"),
+            (PaymentMethod::Klarna, "klarna", "manual"),
+            (PaymentMethod::PayPal, "paypal", "manual"),
+            (PaymentMethod::Ideal, "ideal", "automatic"),
+            (PaymentMethod::Bancontact, "bancontact", "automatic"),
+            (PaymentMethod::SepaDebit, "sepa_debit", "automatic"),
+        ];
+        for (method, wire, capture) in table {
+            let request = CreatePayment {
+                amount: crate::domain::Money::new(500, crate::domain::Currency::parse("EUR").unwrap()),
+                method,
+                metadata: BTreeMap::new(),
+                idempotency_key: "k".into(),
+            };
+            let form = create_payment_form(&request);
+            let value = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+            assert_eq!(value("payment_method_types[0]"), Some(wire), "{method:?}");
+            assert_eq!(value("capture_method"), Some(capture), "{method:?}");
+        }
     }
 
     #[test]
