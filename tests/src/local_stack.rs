@@ -202,12 +202,17 @@ impl StackInfo {
     /// The hosted checkout of a new order, as Spryker starts it: initialize-payment with the shop's
     /// return URLs (pages of the stack's own HTTP API, which answer 404: enough for a browser to land on).
     pub async fn checkout(&self, tenant: &str, order: &str, amount: i64, items: &[i64]) -> Checkout {
+        self.checkout_with(tenant, order, amount, items, "Credit Card").await
+    }
+
+    /// [`StackInfo::checkout`] of an order paid with Spryker's payment method `method`.
+    pub async fn checkout_with(&self, tenant: &str, order: &str, amount: i64, items: &[i64], method: &str) -> Checkout {
         let shop = format!("{}/shop", self.http_base_url);
         let success_url = format!("{shop}/payment/order-success");
         let cancel_url = format!("{shop}/payment/order-cancel?orderReference={order}");
         let lines: Vec<Value> = items.iter().map(|i| json!({"idSalesOrderItem": i})).collect();
         let body = json!({"orderData": {"orderReference": order, "currencyCode": "EUR", "grandTotal": amount,
-                                        "paymentMethod": "Credit Card", "items": lines},
+                                        "paymentMethodName": method, "items": lines},
                           "redirectSuccessUrl": success_url, "redirectCancelUrl": cancel_url,
                           "checkoutSummaryPageUrl": format!("{shop}/checkout/summary")});
         let answer = self.initialize(tenant, &body).await;

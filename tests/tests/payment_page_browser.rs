@@ -5,7 +5,7 @@
 //! the page under `target/payment-page/` and prints its path.
 
 use fantoccini::Locator;
-use integration_tests::acp::{BusMessage, names, tenant_messages};
+use integration_tests::acp::{BusMessage, names, send_command, tenant_messages};
 use integration_tests::aws::unique_name;
 use integration_tests::browser::{Browser, DECLINED_CARD, GOOD_CARD, THREE_D_SECURE_CARD};
 use integration_tests::local_stack::{Checkout, StackInfo};
@@ -153,4 +153,51 @@ async fn a_foreign_tenant_in_the_url_gets_the_error_page_and_no_client_secret() 
     assert!(!html.contains("_secret_") && !html.contains("card-element"), "{html}");
     browser.screenshot("payment-page-foreign").await;
     browser.client.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_method_captured_when_paid_is_authorized_on_return_and_its_capture_moves_no_money() {
+    let stack = StackInfo::running();
+    let (rule, queue) = watch(&stack).await;
+    let tenant = unique_name("shopper");
+    let (status, answer) = configure(&stack, &tenant, &configuration(&stack, &["SEPA Direct Debit"])).await;
+    assert_eq!(status, 200, "configure: {answer}");
+    let order = unique_name("DE");
+    let checkout = stack
+        .checkout_with(&tenant, &order, 3_300, &[1], "SEPA Direct Debit")
+        .await;
+    // localstripe takes any card for any method: the money arrives at once (automatic capture).
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&checkout.redirect_url)
+        .await
+        .expect("open redirectUrl");
+    browser.pay_with(GOOD_CARD).await;
+    browser.wait_for_url(&checkout.success_url).await;
+    let authorized = order_events(&stack, &queue, &tenant, &order, 5).await;
+    assert_eq!(
+        names(&authorized),
+        ["PaymentCreated", "PaymentUpdated", "PaymentAuthorized"]
+    );
+    let intent = stack
+        .stripe_intent(&stack.intent_of_order(&stack.sdk_config().await, &tenant, &order).await)
+        .await;
+    assert_eq!(intent["status"], "succeeded", "captured at Stripe when paid");
+
+    let aws = stack.sdk_config().await;
+    let capture = serde_json::json!({"orderReference": order, "orderItemIds": [1], "amount": 3_300,
+                                     "currencyIsoCode": "EUR"});
+    send_command(
+        &aws_sdk_sqs::Client::new(&aws),
+        stack.queue("CapturePayment"),
+        "CapturePayment",
+        &tenant,
+        &capture,
+    )
+    .await;
+    let captured = order_events(&stack, &queue, &tenant, &order, 2).await;
+    assert_eq!(names(&captured), ["PaymentUpdated", "PaymentCaptured"]);
+    browser.client.close().await.expect("close");
+    stack.unwatch_bus(&aws, &rule).await;
 }

@@ -283,6 +283,9 @@ where
         if let Err(why) = payment.plan_cancel() {
             return Ok(Outcome::rejected(&command, Some(payment), &why));
         }
+        if payment.capture == CaptureMode::Automatic && payment.status != PaymentStatus::New {
+            return self.cancel_by_refund(tenant, id, payment, cmd).await;
+        }
         let key = id.psp_idempotency_key();
         let cancel = || self.gateway.cancel(tenant, &payment.psp_reference, &key);
         let result = self
@@ -303,6 +306,49 @@ where
                 | PaymentStatus::Captured
                 | PaymentStatus::CaptureFailed
                 | PaymentStatus::CancellationFailed => failed(intent.status.as_str()),
+            }),
+            Err(PspError::Declined { message, .. }) => Ok(failed(&message)),
+            Err(unknown @ PspError::Unknown(_)) => Err(unknown),
+        }
+    }
+
+    /// Cancels a payment whose method took the money when the shopper paid: the money goes back in full
+    /// (a refund without the app's refund id, so its refund webhooks change nothing), then PaymentCanceled.
+    /// The same idempotency key on every retry refunds once.
+    async fn cancel_by_refund(
+        &self,
+        tenant: &str,
+        id: &OperationId,
+        payment: &Payment,
+        cmd: &PaymentPayload,
+    ) -> Result<Outcome, PspError> {
+        let command = InboundCommand::CancelPayment(cmd.clone());
+        let metadata = BTreeMap::from([
+            ("tenantIdentifier".to_string(), tenant.to_string()),
+            ("transactionId".to_string(), payment.transaction_id.clone()),
+            ("orderReference".to_string(), cmd.order_reference.clone()),
+        ]);
+        let key = id.psp_idempotency_key();
+        let amount = payment.amount.minor;
+        let result = self
+            .psp(|| {
+                self.gateway
+                    .refund(tenant, &payment.psp_reference, amount, &key, &metadata)
+            })
+            .await;
+        let at = history_time(&self.clock);
+        let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CancellationFailed, &at, reason);
+        match result {
+            Ok(refund) => Ok(match refund.status {
+                RefundStatus::Succeeded | RefundStatus::Pending | RefundStatus::Processing => {
+                    match payment.moved_to(PaymentStatus::Canceled, &at) {
+                        Ok(next) => {
+                            Outcome::changed(payment, next, vec![OutgoingMessage::PaymentCanceled(cmd.clone())])
+                        }
+                        Err(why) => Outcome::rejected(&command, Some(payment), &why),
+                    }
+                }
+                RefundStatus::Failed | RefundStatus::Canceled => failed("the PSP did not give the money back"),
             }),
             Err(PspError::Declined { message, .. }) => Ok(failed(&message)),
             Err(unknown @ PspError::Unknown(_)) => Err(unknown),

@@ -129,6 +129,32 @@ async fn a_method_captured_when_paid_answers_capture_without_moving_money_again(
 }
 
 #[tokio::test]
+async fn canceling_a_method_captured_when_paid_gives_the_money_back_once() {
+    let svc = service();
+    let psp_reference = svc.gateway.authorized_payment(1000, "EUR");
+    let mut paid = Payment::new(
+        TENANT.into(),
+        "tx-DE--1".into(),
+        Some("DE--1".into()),
+        psp_reference.clone(),
+        crate::domain::Money::new(1000, crate::domain::Currency::parse("EUR").unwrap()),
+        "t0",
+    );
+    paid.capture = crate::domain::CaptureMode::Automatic;
+    let paid = paid.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap();
+    svc.store.insert_payment(&paid).await.unwrap();
+    // The money arrived when the shopper paid (the twin's intent captured in full).
+    svc.gateway.capture(TENANT, &psp_reference, 1000, "paid").await.unwrap();
+    let msg = cancel("DE--1");
+    svc.handle(&msg).await.unwrap();
+    assert_eq!(svc.handle(&msg).await.unwrap(), OperationReport::Duplicate);
+    assert_eq!(names(&svc), ["PaymentUpdated", "PaymentCanceled"]);
+    assert_eq!(payment(&svc, "DE--1").await.status, PaymentStatus::Canceled);
+    assert_eq!(svc.gateway.effects("refund"), 1);
+    assert_eq!(svc.gateway.effects("cancel"), 0);
+}
+
+#[tokio::test]
 async fn the_same_capture_three_times_in_a_row_has_one_effect_and_one_result() {
     let svc = service();
     authorized(&svc, "DE--1", 1000).await;
