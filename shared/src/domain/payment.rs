@@ -4,7 +4,7 @@
 use super::TenantId;
 use super::money::{Currency, Money};
 use super::payment_method::CaptureMode;
-use super::refund::RefundStatus;
+use super::refund::{RefundBucket, RefundStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -388,17 +388,6 @@ impl Payment {
         next.version += 1;
         next
     }
-}
-
-/// Where a refund's amount counts on its payment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefundBucket {
-    /// Pending at the PSP: reserved against the captured amount.
-    Reserved,
-    /// Succeeded.
-    Refunded,
-    /// Failed or canceled: counts nowhere.
-    Released,
 }
 
 #[cfg(test)]

@@ -1,7 +1,17 @@
 //! A refund is its own record (decision §9.7): one per RefundPayment, with its own status.
 
-use super::payment::RefundBucket;
 use serde::{Deserialize, Serialize};
+
+/// Where a refund's amount counts on its payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundBucket {
+    /// Pending at the PSP: reserved against the captured amount.
+    Reserved,
+    /// Succeeded.
+    Refunded,
+    /// Failed or canceled: counts nowhere.
+    Released,
+}
 
 /// A refund's status at the PSP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

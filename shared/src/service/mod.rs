@@ -8,14 +8,16 @@ pub mod onboarding;
 pub mod operation;
 pub mod payment_page;
 pub mod runner;
+pub mod settings;
 pub mod tenants;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod webhooks;
 
 pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
-pub use commands::{CommandService, Settings};
+pub use commands::CommandService;
 pub use onboarding::{AccountReport, MerchantOnboarder, OnboardingError, OnboardingLink, OnboardingRequest};
 pub use runner::{OperationError, OperationReport};
+pub use settings::Settings;
 pub use tenants::{TenantError, TenantService};
 pub use webhooks::{DrainReport, WebhookError, WebhookReport, WebhookService};

@@ -8,8 +8,8 @@
 //!    transaction;
 //! 4. **publish** the outbox, then mark it published. A crash in between is repaired by the next delivery.
 
-use super::commands::Settings;
 use super::operation::OperationId;
+use super::settings::Settings;
 use crate::acp::event::event_id;
 use crate::acp::{BusEvent, OutgoingMessage, PaymentDetailsPayload, PaymentPayload};
 use crate::domain::{Payment, PaymentStatus, Refund};

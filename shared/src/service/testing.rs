@@ -2,7 +2,8 @@
 //! `test-support`).
 
 use super::checkout::{CheckoutService, ListenerError, PaymentKnownListener};
-use super::commands::{CommandService, Settings};
+use super::commands::CommandService;
+use super::settings::Settings;
 use super::tenants::TenantService;
 use super::webhooks::WebhookService;
 use crate::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};

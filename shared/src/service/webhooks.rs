@@ -12,11 +12,12 @@
 //!   waits in the inbox until [`WebhookService::drain_inbox`] applies it.
 
 use super::checkout::{ListenerError, PaymentKnownListener};
-use super::commands::{CommandService, Settings};
+use super::commands::CommandService;
 use super::operation::OperationId;
 use super::runner::{
     Operation, OperationError, OperationReport, Outcome, Runner, history_time, payment_updated, status_message,
 };
+use super::settings::Settings;
 use crate::acp::{OutgoingMessage, PaymentPayload};
 use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::{Clock, EventPublisher, InboxEntry, PaymentStore, StoreError, WebhookChange, WebhookEvent};
