@@ -109,14 +109,20 @@ async fn cancel_leads_to_the_shops_cancel_url_and_fails_the_authorization() {
     let (redirect, cancel) = (&checkout.redirect_url, &checkout.cancel_url);
     let browser = Browser::start().await;
     browser.client.goto(redirect).await.expect("open redirectUrl");
-    browser
+    let link = match browser
         .client
-        .find(Locator::Id("cancel"))
+        .wait()
+        .at_most(WITHIN)
+        .for_element(Locator::Id("cancel"))
         .await
-        .expect("the cancel link")
-        .click()
-        .await
-        .expect("click");
+    {
+        Ok(link) => link,
+        Err(e) => panic!(
+            "no cancel link ({e}): {}",
+            browser.client.source().await.unwrap_or_default()
+        ),
+    };
+    link.click().await.expect("click");
     browser.wait_for_url(cancel).await;
 
     let events = order_events(&stack, &queue, &tenant, &order, 3).await;

@@ -104,23 +104,27 @@ async fn capture_moves_money_once_and_answers_with_captured() {
     assert_eq!(svc.gateway.effects("capture"), 1);
 }
 
-#[tokio::test]
-async fn a_method_captured_when_paid_answers_capture_without_moving_money_again() {
-    let svc = service();
-    // iDEAL and the like take the money when the shopper pays: the payment is authorized, captured at
-    // the PSP already.
-    let psp_reference = svc.gateway.authorized_payment(1000, "EUR");
+/// An authorized 1000 EUR cents payment of `order` whose method (iDEAL and the like) takes the money
+/// when the shopper pays.
+async fn paid_with_automatic_capture(svc: &Svc, order: &str) -> Payment {
     let mut paid = Payment::new(
         TENANT.into(),
-        "tx-DE--1".into(),
-        Some("DE--1".into()),
-        psp_reference,
+        format!("tx-{order}"),
+        Some(order.into()),
+        svc.gateway.authorized_payment(1000, "EUR"),
         crate::domain::Money::new(1000, crate::domain::Currency::parse("EUR").unwrap()),
         "t0",
     );
     paid.capture = crate::domain::CaptureMode::Automatic;
     let paid = paid.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap();
     svc.store.insert_payment(&paid).await.unwrap();
+    paid
+}
+
+#[tokio::test]
+async fn a_method_captured_when_paid_answers_capture_without_moving_money_again() {
+    let svc = service();
+    paid_with_automatic_capture(&svc, "DE--1").await;
     svc.handle(&capture("DE--1", vec![1, 2], Some(1000))).await.unwrap();
     assert_eq!(names(&svc), ["PaymentUpdated", "PaymentCaptured"]);
     let p = payment(&svc, "DE--1").await;
@@ -131,18 +135,7 @@ async fn a_method_captured_when_paid_answers_capture_without_moving_money_again(
 #[tokio::test]
 async fn canceling_a_method_captured_when_paid_gives_the_money_back_once() {
     let svc = service();
-    let psp_reference = svc.gateway.authorized_payment(1000, "EUR");
-    let mut paid = Payment::new(
-        TENANT.into(),
-        "tx-DE--1".into(),
-        Some("DE--1".into()),
-        psp_reference.clone(),
-        crate::domain::Money::new(1000, crate::domain::Currency::parse("EUR").unwrap()),
-        "t0",
-    );
-    paid.capture = crate::domain::CaptureMode::Automatic;
-    let paid = paid.moved_to(PaymentStatus::Authorized, "t1").unwrap().unwrap();
-    svc.store.insert_payment(&paid).await.unwrap();
+    let psp_reference = paid_with_automatic_capture(&svc, "DE--1").await.psp_reference;
     // The money arrived when the shopper paid (the twin's intent captured in full).
     svc.gateway.capture(TENANT, &psp_reference, 1000, "paid").await.unwrap();
     let msg = cancel("DE--1");

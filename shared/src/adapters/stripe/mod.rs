@@ -110,6 +110,24 @@ impl<K: ApiKeys> StripeGateway<K> {
     }
 
     /// Sends one request and decodes a 2xx body as `T`; anything else is classified into a [`PspError`].
+    /// `POST /v1/payment_intents/{id}` with `form` (fields to change; naturally idempotent, no key).
+    async fn update_intent(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        form: &Form,
+    ) -> Result<PspPaymentIntent, PspError> {
+        self.send::<StripePaymentIntent>(
+            tenant,
+            Method::POST,
+            &["v1", "payment_intents", psp_reference],
+            Some(form),
+            None,
+        )
+        .await
+        .map(Into::into)
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         tenant: &str,
@@ -184,16 +202,8 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         psp_reference: &str,
         metadata: &BTreeMap<String, String>,
     ) -> Result<PspPaymentIntent, PspError> {
-        let form = transformers::metadata_form(metadata);
-        self.send::<StripePaymentIntent>(
-            tenant,
-            Method::POST,
-            &["v1", "payment_intents", psp_reference],
-            Some(&form),
-            None,
-        )
-        .await
-        .map(Into::into)
+        self.update_intent(tenant, psp_reference, &transformers::metadata_form(metadata))
+            .await
     }
 
     async fn update_amount(
@@ -203,15 +213,7 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         amount: i64,
     ) -> Result<PspPaymentIntent, PspError> {
         let form = vec![("amount".to_string(), amount.to_string())];
-        self.send::<StripePaymentIntent>(
-            tenant,
-            Method::POST,
-            &["v1", "payment_intents", psp_reference],
-            Some(&form),
-            None,
-        )
-        .await
-        .map(Into::into)
+        self.update_intent(tenant, psp_reference, &form).await
     }
 
     async fn capture(
