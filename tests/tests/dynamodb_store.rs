@@ -116,6 +116,8 @@ async fn items_have_the_documented_layout() {
         }),
         refund: None,
         events: Vec::new(),
+        failed: false,
+        fails: None,
         publish_lease_until: now + 30,
     };
     store.commit(&commit).await.expect("commit");

@@ -24,6 +24,9 @@ pub struct InboundMessage {
     pub tenant_identifier: String,
     /// `correlationId`, when the sender set one.
     pub correlation_id: Option<String>,
+    /// `transactionId`: the message's own id (a UUIDv4 per message, §1.1; unrelated to the payment's
+    /// transaction id), when the sender set one. The same id is a redelivery, a new one a new attempt.
+    pub message_id: Option<String>,
     /// The typed command.
     pub command: InboundCommand,
 }
@@ -70,6 +73,7 @@ pub fn parse_record(body: &str, sqs_attributes: &BTreeMap<String, String>) -> Re
         .first(&["tenantIdentifier", "storeReference"])
         .ok_or(EnvelopeError::MissingTenant)?;
     let correlation_id = attributes.first(&["correlationId"]);
+    let message_id = attributes.first(&["transactionId"]).filter(|id| !id.trim().is_empty());
 
     if !payload.is_object() {
         return Err(malformed("payload is not a JSON object"));
@@ -79,6 +83,7 @@ pub fn parse_record(body: &str, sqs_attributes: &BTreeMap<String, String>) -> Re
     Ok(InboundMessage {
         tenant_identifier: tenant_identifier.to_string(),
         correlation_id: correlation_id.map(str::to_string),
+        message_id: message_id.map(str::to_string),
         command,
     })
 }
@@ -244,6 +249,7 @@ mod tests {
             ("transferName", "CapturePayment"),
             ("tenantIdentifier", "t-1"),
             ("correlationId", "c-1"),
+            ("transactionId", "6f1c2c1e-5b0a-4d8e-9d7e-0c8f3a1b2c3d"),
         ]);
         let m = parse_record(CAPTURE, &a).unwrap();
         assert_eq!(
@@ -251,6 +257,7 @@ mod tests {
             InboundMessage {
                 tenant_identifier: "t-1".into(),
                 correlation_id: Some("c-1".into()),
+                message_id: Some("6f1c2c1e-5b0a-4d8e-9d7e-0c8f3a1b2c3d".into()),
                 command: capture()
             }
         );
@@ -282,7 +289,7 @@ mod tests {
         );
         let m = parse_record(&body, &BTreeMap::new()).unwrap();
         assert_eq!(m.tenant_identifier, "t-1");
-        assert_eq!(m.correlation_id, None);
+        assert_eq!((m.correlation_id, m.message_id), (None, None));
         assert_eq!(m.command, capture());
     }
 

@@ -317,13 +317,6 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    async fn get_operation(&self, tenant: &str, key: &str) -> Result<Option<OperationRecord>, StoreError> {
-        self.get(op_key(tenant, key))
-            .await?
-            .map(|item| decode("operation", item))
-            .transpose()
-    }
-
     /// A conditional single-item update; `Ok(false)` when the condition failed.
     async fn update_if(
         &self,
@@ -545,6 +538,14 @@ impl PaymentStore for DynamoStore {
             .transpose()
     }
 
+    #[tracing::instrument(skip(self))]
+    async fn get_operation(&self, tenant: &str, key: &str) -> Result<Option<OperationRecord>, StoreError> {
+        self.get(op_key(tenant, key))
+            .await?
+            .map(|item| decode("operation", item))
+            .transpose()
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %request.tenant, key = %request.key))]
     async fn claim(&self, request: &ClaimRequest) -> Result<Claim, StoreError> {
         let record = OperationRecord {
@@ -559,6 +560,7 @@ impl PaymentStore for DynamoStore {
             payment: request.payment.clone(),
             events: Vec::new(),
             published: false,
+            failed: false,
             publish_lease_until: 0,
             expires_at: request.expires_at,
         };
@@ -571,7 +573,12 @@ impl PaymentStore for DynamoStore {
             }),
             ClaimOutcome::PaymentBusy => Ok(Claim::PaymentBusy),
             ClaimOutcome::OperationTaken => match self.existing(request).await? {
-                Claim::Existing(old) if old.state == OperationState::InProgress && old.lease_until < request.now => {
+                // Taken over only by the same payload, as a fresh claim would be.
+                Claim::Existing(old)
+                    if old.state == OperationState::InProgress
+                        && old.lease_until < request.now
+                        && old.fingerprint == request.fingerprint =>
+                {
                     self.take_over(request, old).await
                 }
                 other => Ok(other),
@@ -613,13 +620,21 @@ impl PaymentStore for DynamoStore {
         let mut actions = vec![update(
             &self.table,
             op_key(&commit.tenant, &commit.key),
-            "SET #state = :completed, #events = :events, #published = :false, #publish_lease_until = :publish_lease_until",
+            "SET #state = :completed, #events = :events, #published = :false, #failed = :failed, #publish_lease_until = :publish_lease_until",
             HELD_BY_TOKEN,
-            names(&["state", "events", "published", "publish_lease_until", "lease_token"]),
+            names(&[
+                "state",
+                "events",
+                "published",
+                "failed",
+                "publish_lease_until",
+                "lease_token",
+            ]),
             values([
                 ("completed", state_value(OperationState::Completed)),
                 ("events", events),
                 ("false", AttributeValue::Bool(false)),
+                ("failed", AttributeValue::Bool(commit.failed)),
                 ("publish_lease_until", n(commit.publish_lease_until)),
                 ("in_progress", state_value(OperationState::InProgress)),
                 ("token", s(&commit.token)),
@@ -646,6 +661,16 @@ impl PaymentStore for DynamoStore {
                 actions.push(self.release_payment(&commit.tenant, transaction_id, &commit.key)?);
             }
             None => {}
+        }
+        if let Some(earlier) = &commit.fails {
+            actions.push(update(
+                &self.table,
+                op_key(&commit.tenant, earlier),
+                "SET #failed = :true",
+                "attribute_exists(pk)",
+                names(&["failed"]),
+                values([("true", AttributeValue::Bool(true))]),
+            )?);
         }
         if let Some(refund) = &commit.refund {
             let item = item_with_key(

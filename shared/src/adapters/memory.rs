@@ -56,14 +56,6 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
-
-    /// Reads an operation record (for tests).
-    pub fn operation(&self, tenant: &str, key: &str) -> Option<OperationRecord> {
-        lock(&self.state)
-            .operations
-            .get(&(tenant.to_string(), key.to_string()))
-            .cloned()
-    }
 }
 
 fn lease_free(lease: &Option<(String, i64)>, key: &str, now: i64) -> bool {
@@ -125,13 +117,25 @@ impl PaymentStore for MemoryStore {
             .cloned())
     }
 
+    async fn get_operation(&self, tenant: &str, key: &str) -> Result<Option<OperationRecord>, StoreError> {
+        yield_now().await;
+        Ok(lock(&self.state)
+            .operations
+            .get(&(tenant.to_string(), key.to_string()))
+            .cloned())
+    }
+
     async fn claim(&self, r: &ClaimRequest) -> Result<Claim, StoreError> {
         yield_now().await;
         let mut s = lock(&self.state);
         let op_key = (r.tenant.clone(), r.key.clone());
         let (attempts, outcome_unknown) = match s.operations.get(&op_key) {
             None => (0, false),
-            Some(op) if op.state == OperationState::InProgress && op.lease_until < r.now => {
+            Some(op)
+                if op.state == OperationState::InProgress
+                    && op.lease_until < r.now
+                    && op.fingerprint == r.fingerprint =>
+            {
                 (op.attempts + 1, op.outcome_unknown)
             }
             Some(op) => return Ok(Claim::Existing(op.clone())),
@@ -157,6 +161,7 @@ impl PaymentStore for MemoryStore {
                 payment: r.payment.clone(),
                 events: Vec::new(),
                 published: false,
+                failed: false,
                 publish_lease_until: 0,
                 expires_at: r.expires_at,
             },
@@ -196,6 +201,11 @@ impl PaymentStore for MemoryStore {
         match s.operations.get(&op_key) {
             Some(op) if op.state == OperationState::InProgress && op.lease_token == c.token => {}
             _ => return Err(StoreError::Conflict("operation lease lost".into())),
+        }
+        if let Some(earlier) = &c.fails
+            && !s.operations.contains_key(&(c.tenant.clone(), earlier.clone()))
+        {
+            return Err(StoreError::Conflict("the failed operation's record is gone".into()));
         }
         let holds = |p: &LeasedPayment| p.lease.as_ref().is_some_and(|(holder, _)| holder == &c.key);
         let replaceable = |s: &StoreState, payment: &Payment, expected_version: u64| {
@@ -277,7 +287,15 @@ impl PaymentStore for MemoryStore {
             op.state = OperationState::Completed;
             op.events = c.events.clone();
             op.published = false;
+            op.failed = c.failed;
             op.publish_lease_until = c.publish_lease_until;
+        }
+        if let Some(earlier) = c
+            .fails
+            .as_ref()
+            .and_then(|k| s.operations.get_mut(&(c.tenant.clone(), k.clone())))
+        {
+            earlier.failed = true;
         }
         Ok(())
     }

@@ -66,6 +66,8 @@ impl Scope {
             payment,
             refund: None,
             events: vec![self.event(key)],
+            failed: false,
+            fails: None,
             publish_lease_until: self.now + LEASE,
         }
     }
@@ -189,7 +191,8 @@ pub async fn ids_with_separators_stay_apart<S: PaymentStore>(store: &S) {
     );
 }
 
-/// Fresh claim → acquired; a second one while leased → existing; after the lease expired → taken over.
+/// Fresh claim → acquired; a second one while leased → existing; after the lease expired → taken over by
+/// the same payload only.
 pub async fn claim_lifecycle<S: PaymentStore>(store: &S) {
     let scope = Scope::new();
     scope.inserted(store, "tx-1").await;
@@ -207,6 +210,16 @@ pub async fn claim_lifecycle<S: PaymentStore>(store: &S) {
     assert_eq!(record.fingerprint, "fp-op-1");
     assert!(record.events.is_empty());
 
+    // Another payload under the same key never takes it over: the record is returned as it stands.
+    let other_payload = ClaimRequest {
+        fingerprint: "another".into(),
+        ..scope.claim("op-1", "worker-x", Some("tx-1"), scope.now + LEASE + 1)
+    };
+    let record = existing(store, &other_payload).await;
+    assert_eq!(
+        (record.lease_token.as_str(), record.state),
+        ("worker-a", OperationState::InProgress)
+    );
     let after_expiry = scope.claim("op-1", "worker-c", Some("tx-1"), scope.now + LEASE + 1);
     assert_eq!(
         claim(store, &after_expiry).await,
@@ -226,13 +239,22 @@ pub async fn claim_lifecycle<S: PaymentStore>(store: &S) {
     );
 }
 
-/// An operation without a payment is claimed and committed on its own.
+/// An operation without a payment is claimed and committed on its own, its failure answer recorded.
 pub async fn claim_without_payment<S: PaymentStore>(store: &S) {
     let scope = Scope::new();
     let request = scope.claim("op-1", "worker-a", None, scope.now);
     assert_eq!(claim(store, &request).await, FRESH);
-    assert_eq!(store.commit(&scope.commit("op-1", "worker-a", None)).await, Ok(()));
-    assert_eq!(existing(store, &request).await.state, OperationState::Completed);
+    let failure = Commit {
+        failed: true,
+        ..scope.commit("op-1", "worker-a", None)
+    };
+    assert_eq!(store.commit(&failure).await, Ok(()));
+    let record = existing(store, &request).await;
+    assert_eq!(
+        (record.state, record.failed),
+        (OperationState::Completed, true),
+        "a failure answer is kept"
+    );
 }
 
 /// Another operation on a leased payment is told the payment is busy, and leaves nothing behind:

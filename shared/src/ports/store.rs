@@ -52,6 +52,10 @@ pub struct OperationRecord {
     pub events: Vec<BusEvent>,
     /// Whether the outbox has been published.
     pub published: bool,
+    /// Whether the operation was answered with a failure: a repeat of a command identified by its content
+    /// is then a new attempt (decision §9.15).
+    #[serde(default)]
+    pub failed: bool,
     /// Unix seconds until which one worker is publishing the outbox.
     pub publish_lease_until: i64,
     /// Unix seconds after which the record may be deleted (DynamoDB TTL).
@@ -142,6 +146,12 @@ pub struct Commit {
     pub refund: Option<Refund>,
     /// The outbox.
     pub events: Vec<BusEvent>,
+    /// Whether the answer is a failure (see [`OperationRecord::failed`]).
+    pub failed: bool,
+    /// An earlier operation whose answer this commit gives as a failure (a refund the PSP accepted, then
+    /// failed): its record is marked failed too, so a repeat of that command is a new attempt. The record
+    /// must exist, or the commit conflicts.
+    pub fails: Option<String>,
     /// Unix seconds until which the committing worker publishes the outbox.
     pub publish_lease_until: i64,
 }
@@ -184,7 +194,15 @@ pub trait PaymentStore: Send + Sync {
         refund_id: &str,
     ) -> impl Future<Output = Result<Option<Refund>, StoreError>> + Send;
 
-    /// Claims an operation: creates it IN_PROGRESS (or takes over an expired lease) and leases its payment.
+    /// Reads an operation record.
+    fn get_operation(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<OperationRecord>, StoreError>> + Send;
+
+    /// Claims an operation: creates it IN_PROGRESS (or takes over an expired lease of the same payload
+    /// fingerprint) and leases its payment. A record of another fingerprint is returned as it stands.
     fn claim(&self, request: &ClaimRequest) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// Gives up a claim after an unknown PSP outcome: marks it, and frees both leases for the retry.

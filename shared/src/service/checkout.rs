@@ -9,7 +9,7 @@
 
 use super::commands::CommandService;
 use super::operation::OperationId;
-use super::runner::{Operation, OperationError, Outcome, history_time, payment_created, status_message};
+use super::runner::{Attempt, Operation, OperationError, Outcome, history_time, payment_created, status_message};
 use crate::acp::PaymentPayload;
 use crate::acp::sync::{
     CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, OrderData,
@@ -279,7 +279,7 @@ where
         };
         let refused = OnceLock::new();
         let refused_reason = &refused;
-        let decide = |current: Option<Payment>, _retrying: bool| async move {
+        let decide = |current: Option<Payment>, _: Attempt| async move {
             let current = current.ok_or("the payment disappeared")?;
             let release = || Outcome::changed(&current, None, Vec::new());
             if current.status != PaymentStatus::New {
@@ -301,17 +301,16 @@ where
                     };
                     // No event: a payment without an order is not the tenant's yet (§3.2).
                     Ok(Outcome {
-                        messages: vec![],
                         payment: Some(PaymentWrite::Replace {
                             payment: next,
                             expected_version: current.version,
                         }),
-                        refund: None,
+                        ..Outcome::nothing()
                     })
                 }
                 Err(PspError::Declined { message, .. }) => {
                     refused_reason.get_or_init(|| format!("declined by the PSP: {message}"));
-                    Ok(release())
+                    Ok(release().as_failure())
                 }
                 Err(PspError::Unknown(reason)) => Err(reason),
             }
@@ -383,18 +382,12 @@ where
             // The same order with another amount: nothing is created; the caller compares the amounts.
             refused: vec![],
         };
-        let decide = |_: Option<Payment>, _retrying: bool| async move {
+        let decide = |_: Option<Payment>, _: Attempt| async move {
             if let Some(reference) = reference {
                 let existing = self.commands.store.find_payment_by_order(new.tenant, reference).await;
                 match existing {
                     Ok(None) => {}
-                    Ok(Some(_)) => {
-                        return Ok(Outcome {
-                            messages: vec![],
-                            payment: None,
-                            refund: None,
-                        });
-                    }
+                    Ok(Some(_)) => return Ok(Outcome::nothing()),
                     Err(e) => return Err(format!("reading the order's payment failed: {e}")),
                 }
             }
@@ -434,18 +427,14 @@ where
                     Ok(Outcome {
                         messages,
                         payment: Some(PaymentWrite::Insert(payment)),
-                        refund: None,
+                        ..Outcome::nothing()
                     })
                 }
                 Err(PspError::Declined { message, .. }) => {
                     tracing::warn!(reason = %message, "the PSP refused to create the payment");
                     // `decide` runs at most once per call, so this is the first and only reason.
                     declined_reason.get_or_init(|| message);
-                    Ok(Outcome {
-                        messages: vec![],
-                        payment: None,
-                        refund: None,
-                    })
+                    Ok(Outcome::nothing().as_failure())
                 }
                 Err(PspError::Unknown(reason)) => Err(reason),
             }
@@ -500,7 +489,7 @@ where
         };
         self.commands
             .runner()
-            .run(op, |current, _retrying| self.confirm(tenant, reference, items, current))
+            .run(op, |current, _| self.confirm(tenant, reference, items, current))
             .await?;
         self.known(tenant, &tx).await;
         let payment = self.payment(tenant, &tx).await?;
@@ -618,7 +607,7 @@ where
         };
         self.commands
             .runner()
-            .run(op, |current, retrying| self.cancel(tenant, &id, current, retrying))
+            .run(op, |current, attempt| self.cancel(tenant, attempt, current))
             .await?;
         let payment = self.payment(tenant, &tx).await?;
         match payment.status {
@@ -637,13 +626,7 @@ where
     }
 
     /// Decides a cancellation. `Err` carries the reason of an unknown PSP outcome.
-    async fn cancel(
-        &self,
-        tenant: &str,
-        id: &OperationId,
-        current: Option<Payment>,
-        retrying_unknown: bool,
-    ) -> Result<Outcome, String> {
+    async fn cancel(&self, tenant: &str, attempt: Attempt, current: Option<Payment>) -> Result<Outcome, String> {
         let Some(current) = current else {
             return Err("the payment disappeared".into());
         };
@@ -651,11 +634,17 @@ where
             tracing::warn!(reason = %why, "cancellation refused");
             return Ok(Outcome::changed(&current, None, vec![]));
         }
-        let key = id.psp_idempotency_key();
+        let key = attempt.id.psp_idempotency_key();
         let cancel = || self.commands.gateway.cancel(tenant, &current.psp_reference, &key);
         let result = self
             .commands
-            .settle(tenant, &current, retrying_unknown, PaymentStatus::Canceled, cancel)
+            .settle(
+                tenant,
+                &current,
+                attempt.retrying_unknown,
+                PaymentStatus::Canceled,
+                cancel,
+            )
             .await;
         let at = history_time(&self.commands.clock);
         match result {
@@ -672,12 +661,12 @@ where
                 | PaymentStatus::CaptureFailed
                 | PaymentStatus::CancellationFailed) => {
                     tracing::warn!(psp_status = other.as_str(), "the PSP did not cancel the payment");
-                    Ok(Outcome::changed(&current, None, vec![]))
+                    Ok(Outcome::changed(&current, None, vec![]).as_failure())
                 }
             },
             Err(PspError::Declined { message, .. }) => {
                 tracing::warn!(reason = %message, "the PSP refused the cancellation");
-                Ok(Outcome::changed(&current, None, vec![]))
+                Ok(Outcome::changed(&current, None, vec![]).as_failure())
             }
             Err(PspError::Unknown(reason)) => Err(reason),
         }

@@ -4,7 +4,7 @@
 //! command, mapped to the reply the tenant expects.
 
 use super::operation::OperationId;
-use super::runner::{Operation, OperationError, OperationReport, Outcome, Runner, history_time};
+use super::runner::{Attempt, Operation, OperationError, OperationReport, Outcome, Runner, history_time};
 use super::settings::Settings;
 use crate::acp::{InboundCommand, InboundMessage, OutgoingMessage, PaymentPayload, RefundPayment};
 use crate::domain::refund::RefundBucket;
@@ -38,7 +38,7 @@ impl Outcome {
     fn failed(command: &InboundCommand, payment: &Payment, status: PaymentStatus, at: &str, reason: &str) -> Self {
         tracing::warn!(command = command.name(), reason, "the PSP refused the command");
         let next = payment.moved_to(status, at).ok().flatten();
-        Outcome::changed(payment, next, vec![failure_message(command)])
+        Outcome::changed(payment, next, vec![failure_message(command)]).as_failure()
     }
 
     /// The command was refused before any PSP call.
@@ -50,6 +50,8 @@ impl Outcome {
                 transaction_id: p.transaction_id.clone(),
             }),
             refund: None,
+            failed: true,
+            fails: None,
         }
     }
 }
@@ -79,7 +81,7 @@ where
     #[tracing::instrument(skip_all, fields(tenant = %msg.tenant_identifier, command = msg.command.name()))]
     pub async fn handle(&self, msg: &InboundMessage) -> Result<OperationReport, OperationError> {
         let tenant = msg.tenant_identifier.as_str();
-        let id = OperationId::of(tenant, &msg.command);
+        let id = OperationId::of(msg);
         let found = self
             .store
             .find_payment_by_order(tenant, msg.command.order_reference())
@@ -93,7 +95,7 @@ where
             refused: vec![failure_message(&msg.command)],
         };
         self.runner()
-            .run(op, |payment, retrying| self.decide(msg, &id, payment, retrying))
+            .run(op, |payment, attempt| self.decide(msg, attempt, payment))
             .await
     }
 
@@ -128,10 +130,11 @@ where
     async fn decide(
         &self,
         msg: &InboundMessage,
-        id: &OperationId,
+        attempt: Attempt,
         payment: Option<Payment>,
-        retrying_unknown: bool,
     ) -> Result<Outcome, String> {
+        let Attempt { id, retrying_unknown } = attempt;
+        let id = &id;
         let Some(payment) = payment.as_ref() else {
             return Ok(Outcome::rejected(&msg.command, None, &Rejection::UnknownPayment));
         };
@@ -373,11 +376,14 @@ where
                         Some(payment.refund_moved(amount, &items, None, psp_refund.status))
                     }
                 };
-                Outcome::changed(payment, next, reply)
+                Outcome {
+                    failed: psp_refund.status.bucket() == RefundBucket::Released,
+                    ..Outcome::changed(payment, next, reply)
+                }
             }
             Err(PspError::Declined { message, .. }) => {
                 tracing::warn!(reason = %message, "refund declined by the PSP");
-                Outcome::changed(payment, None, vec![failure_message(&command)])
+                Outcome::changed(payment, None, vec![failure_message(&command)]).as_failure()
             }
             Err(unknown @ PspError::Unknown(_)) => return Err(unknown),
         };

@@ -24,6 +24,7 @@ fn message(command: InboundCommand) -> InboundMessage {
     InboundMessage {
         tenant_identifier: TENANT.into(),
         correlation_id: Some("corr-1".into()),
+        message_id: None,
         command,
     }
 }
@@ -233,7 +234,7 @@ async fn a_crash_after_the_psp_call_is_finished_by_the_next_delivery_after_the_l
     let svc = service();
     let p = authorized(&svc, "DE--1", 1000).await;
     let msg = capture("DE--1", vec![1], None);
-    let id = OperationId::of(TENANT, &msg.command);
+    let id = OperationId::of(&msg);
     // A worker claimed the command, captured at the PSP and died before committing.
     let claim = ClaimRequest {
         tenant: TENANT.into(),
@@ -371,7 +372,7 @@ async fn partial_refunds_add_up_to_at_most_the_captured_amount() {
         .get_refund(
             TENANT,
             &p.transaction_id,
-            &OperationId::of(TENANT, &refund("DE--1", vec![1], -300).command).key,
+            &OperationId::of(&refund("DE--1", vec![1], -300)).key,
         )
         .await
         .unwrap()
@@ -392,10 +393,17 @@ async fn concurrent_refunds_never_exceed_the_captured_amount() {
         refund("DE--1", vec![2], -600),
         refund("DE--1", vec![3], -600),
     );
-    // Deliveries told to retry are retried until every command has its answer.
+    // Deliveries told to retry are retried (and only those, as SQS does) until every command has its answer.
+    let mut pending = vec![a, b, c];
     for _ in 0..5 {
-        let _ = futures::future::join_all([svc.handle(&a), svc.handle(&b), svc.handle(&c)]).await;
+        let results = futures::future::join_all(pending.iter().map(|m| svc.handle(m))).await;
+        pending = pending
+            .into_iter()
+            .zip(results)
+            .filter_map(|(m, r)| r.is_err().then_some(m))
+            .collect();
     }
+    assert!(pending.is_empty());
     let results: Vec<String> = names(&svc)
         .into_iter()
         .filter(|n| n.starts_with("PaymentRefund"))
@@ -448,6 +456,97 @@ async fn another_command_in_flight_on_the_payment_makes_this_one_wait() {
     assert!(matches!(svc.handle(&msg).await, Ok(OperationReport::Completed(_))));
 }
 
+/// `msg` as a new message with Spryker's `transactionId` attribute `id`.
+fn with_message_id(msg: InboundMessage, id: &str) -> InboundMessage {
+    InboundMessage {
+        message_id: Some(id.into()),
+        ..msg
+    }
+}
+
+fn declined() -> GatewayFault {
+    GatewayFault::Fail(PspError::Declined {
+        code: "card_declined".into(),
+        message: "insufficient funds".into(),
+    })
+}
+
+#[tokio::test]
+async fn a_command_repeated_after_its_failure_is_a_new_attempt_with_a_new_psp_key() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    svc.gateway.inject("capture", declined());
+    let first = svc.handle(&capture("DE--1", vec![1], Some(1000))).await.unwrap();
+    assert_eq!(
+        first,
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptureFailed".into()])
+    );
+    // The operator retries in the OMS: the same command again is answered again, and the PSP is asked
+    // under a new key (the old one would replay the decline).
+    let retry = svc.handle(&capture("DE--1", vec![1], Some(1000))).await.unwrap();
+    assert_eq!(
+        retry,
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentCaptured".into()])
+    );
+    assert_eq!(svc.gateway.effects("capture"), 1);
+    // Succeeded now: a repeat is a duplicate.
+    let again = svc.handle(&capture("DE--1", vec![1], Some(1000))).await.unwrap();
+    assert_eq!(again, OperationReport::Duplicate);
+    assert_eq!(payment(&svc, "DE--1").await.captured, 1000);
+}
+
+#[tokio::test]
+async fn a_message_id_tells_a_redelivery_from_a_new_attempt() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    svc.gateway.inject("refund", declined());
+    svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
+    let refund_once = with_message_id(refund("DE--1", vec![1], -300), "m-1");
+    svc.handle(&refund_once).await.unwrap();
+    // The same message again (an SQS redelivery): nothing new, even after a failure.
+    assert_eq!(svc.handle(&refund_once).await.unwrap(), OperationReport::Duplicate);
+    // Spryker sends the command again: a new message id, a new attempt.
+    let report = svc
+        .handle(&with_message_id(refund("DE--1", vec![1], -300), "m-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentRefunded".into()])
+    );
+    let refund_answers: Vec<String> = names(&svc)
+        .into_iter()
+        .filter(|n| n.starts_with("PaymentRefund"))
+        .collect();
+    assert_eq!(refund_answers, ["PaymentRefundFailed", "PaymentRefunded"]);
+    assert_eq!(svc.gateway.refunded(&payment(&svc, "DE--1").await.psp_reference), 300);
+}
+
+#[tokio::test]
+async fn a_refusal_repeated_is_answered_again_and_a_cancel_retried_after_its_failure_cancels() {
+    let svc = service();
+    authorized(&svc, "DE--1", 1000).await;
+    // Refused before the PSP (more than authorized): the same command again is answered again.
+    for _ in 0..2 {
+        svc.handle(&capture("DE--1", vec![1], Some(5000))).await.unwrap();
+    }
+    assert_eq!(names(&svc), vec!["PaymentCaptureFailed", "PaymentCaptureFailed"]);
+    svc.gateway.inject("cancel", declined());
+    svc.handle(&cancel("DE--1")).await.unwrap();
+    assert_eq!(payment(&svc, "DE--1").await.status, PaymentStatus::CancellationFailed);
+    svc.handle(&cancel("DE--1")).await.unwrap();
+    assert_eq!(payment(&svc, "DE--1").await.status, PaymentStatus::Canceled);
+    assert_eq!(
+        names(&svc)[2..],
+        [
+            "PaymentUpdated",
+            "PaymentCancellationFailed",
+            "PaymentUpdated",
+            "PaymentCanceled"
+        ]
+    );
+}
+
 mod model {
     //! Random interleavings of commands, redeliveries and PSP faults (reliability.md §9.17): whatever
     //! happens, money moves at most once per command (P1), every command gets exactly one answer (P2), the
@@ -455,15 +554,24 @@ mod model {
 
     use super::*;
     use proptest::prelude::*;
-    use std::collections::HashSet;
+    use std::collections::{HashMap, HashSet};
+
+    /// The answers published so far (every message but PaymentUpdated), in order.
+    fn answers(svc: &Svc) -> Vec<String> {
+        names(svc).into_iter().filter(|n| n != "PaymentUpdated").collect()
+    }
 
     #[derive(Clone, Debug)]
     enum Step {
         Capture(Vec<i64>, Option<i64>),
         Cancel,
         Refund(Vec<i64>, i64),
-        /// Deliver an earlier step's message again.
+        /// Deliver an earlier step's message again (SQS redelivery: the same message id, if any).
         Redeliver(usize),
+        /// Send an earlier step's command again as a new message (an operator's retry in Spryker's OMS).
+        Resend(usize),
+        /// The next commands carry a `transactionId` message attribute (or stop carrying one).
+        MessageIds(bool),
         /// The next call of this PSP operation fails this way.
         Fault(&'static str, u8),
     }
@@ -478,6 +586,8 @@ mod model {
             1 => Just(Step::Cancel),
             4 => (items(), 1i64..700).prop_map(|(i, a)| Step::Refund(i, -a)),
             2 => (0usize..8).prop_map(Step::Redeliver),
+            1 => (0usize..8).prop_map(Step::Resend),
+            1 => any::<bool>().prop_map(Step::MessageIds),
             2 => (prop::sample::select(vec!["capture", "cancel", "refund", "get_payment"]), 0u8..3)
                 .prop_map(|(op, kind)| Step::Fault(op, kind)),
         ]
@@ -498,19 +608,36 @@ mod model {
         let svc = service();
         let p = authorized(&svc, "DE--P", 1000).await;
         let mut sent: Vec<InboundMessage> = Vec::new();
-        let mut answered: HashSet<String> = HashSet::new();
+        // The last answer of each attempt chain (message id, or content identity): failed or not.
+        let mut last_answer: HashMap<String, bool> = HashMap::new();
+        let mut with_ids = false;
+        let mut next_id = 0;
+        let mut message_id = |with_ids: bool| {
+            next_id += 1;
+            with_ids.then(|| format!("m-{next_id}"))
+        };
         for step in steps {
+            let fresh = |msg: InboundMessage, id: Option<String>| InboundMessage { message_id: id, ..msg };
             let msg = match step {
-                Step::Capture(items, amount) => capture("DE--P", items, amount),
-                Step::Cancel => cancel("DE--P"),
-                Step::Refund(items, amount) => refund("DE--P", items, amount),
+                Step::Capture(items, amount) => fresh(capture("DE--P", items, amount), message_id(with_ids)),
+                Step::Cancel => fresh(cancel("DE--P"), message_id(with_ids)),
+                Step::Refund(items, amount) => fresh(refund("DE--P", items, amount), message_id(with_ids)),
                 Step::Redeliver(i) if !sent.is_empty() => sent[i % sent.len()].clone(),
-                Step::Redeliver(_) => continue,
+                Step::Resend(i) if !sent.is_empty() => InboundMessage {
+                    message_id: message_id(with_ids),
+                    ..sent[i % sent.len()].clone()
+                },
+                Step::Redeliver(_) | Step::Resend(_) => continue,
+                Step::MessageIds(on) => {
+                    with_ids = on;
+                    continue;
+                }
                 Step::Fault(op, kind) => {
                     svc.gateway.inject(op, fault(kind));
                     continue;
                 }
             };
+            let answers_before = answers(&svc);
             // SQS redelivers until the record succeeds; leases expire between deliveries.
             let mut done = false;
             for _ in 0..8 {
@@ -522,14 +649,23 @@ mod model {
             }
             assert!(done, "{msg:?} never completed");
             sent.push(msg.clone());
-            let id = OperationId::of(TENANT, &msg.command);
-            answered.insert(format!("{}/{}", id.key, id.fingerprint));
+            // One answer per attempt: a new message, or a repeat of a command answered with a failure
+            // (decision §9.15), is answered; a redelivery is not.
+            let new_answers = answers(&svc).split_off(answers_before.len());
+            let id = OperationId::of(&msg);
+            let chain = format!("{}/{}", id.key, id.fingerprint);
+            let new_attempt = match last_answer.get(&chain) {
+                None => true,
+                Some(failed) => *failed && id.retry_after_failure,
+            };
+            assert_eq!(new_answers.len(), usize::from(new_attempt), "{msg:?}: {new_answers:?}");
+            if let Some(answer) = new_answers.first() {
+                last_answer.insert(chain, answer.ends_with("Failed"));
+            }
         }
         let events = svc.publisher.published();
         let ids: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
         assert_eq!(ids.len(), events.len(), "an event was published twice");
-        let results = events.iter().filter(|e| e.detail_type != "PaymentUpdated").count();
-        assert_eq!(results, answered.len(), "one answer per distinct command");
         let stored = payment(&svc, "DE--P").await;
         let psp = svc.gateway.intent(&p.psp_reference).unwrap();
         assert!(stored.captured <= stored.amount.minor, "Σcaptured ≤ authorized");

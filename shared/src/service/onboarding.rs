@@ -196,10 +196,7 @@ impl<S: PaymentStore + OnboardingStore, P: EventPublisher, C: Clock> WebhookServ
             tracing::info!("account event for an account without onboarding ignored");
             return Ok(AccountReport::UnknownAccount);
         };
-        let id = OperationId {
-            key: format!("account-webhook-{}", event.event_id),
-            fingerprint: String::new(),
-        };
+        let id = OperationId::keyed(format!("account-webhook-{}", event.event_id));
         let op = Operation {
             tenant,
             id: &id,
@@ -254,8 +251,7 @@ impl<S: PaymentStore + OnboardingStore, P: EventPublisher, C: Clock> WebhookServ
             .collect();
         Ok(Outcome {
             messages,
-            payment: None,
-            refund: None,
+            ..Outcome::nothing()
         })
     }
 }

@@ -1,7 +1,8 @@
 //! The life of one operation (a command now; a PSP webhook event later), the same for every kind:
 //!
 //! 1. **claim** its record (idempotency, Powertools semantics) and lease its payment, so a redelivery, or
-//!    another operation on the same payment, cannot move money concurrently;
+//!    another operation on the same payment, cannot move money concurrently. An operation identified by
+//!    its content whose last attempt was answered with a failure starts a new attempt, keyed of its own;
 //! 2. **decide** (the caller's part: the domain, and the PSP where money moves). An unknown PSP outcome
 //!    releases the claim, marked so that the retry re-reads the PSP first;
 //! 3. **commit** the payment change, the refund record and the resulting events (the outbox) in one
@@ -61,7 +62,23 @@ pub struct Outcome {
     pub payment: Option<PaymentWrite>,
     /// A refund record to store.
     pub refund: Option<Refund>,
+    /// Whether the answer is a failure: a repeat of the operation is then a new attempt.
+    pub failed: bool,
+    /// An earlier operation this outcome answers with a failure (see [`Commit::fails`]).
+    pub fails: Option<String>,
 }
+
+/// One attempt of an operation, as its `decide` sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The attempt's identity: its record key and PSP idempotency key.
+    pub id: OperationId,
+    /// An earlier try of this attempt ended with an unknown PSP outcome: read the PSP before acting.
+    pub retrying_unknown: bool,
+}
+
+/// Attempts of one operation before the runner gives up (the record stays for an operator).
+const MAX_ATTEMPTS: u32 = 100;
 
 /// The status-history timestamp (`YYYY-MM-DD HH:MM:SS` UTC) for a change happening now.
 pub fn history_time<C: Clock>(clock: &C) -> String {
@@ -145,7 +162,25 @@ impl Outcome {
             messages,
             payment: Some(payment),
             refund: None,
+            failed: false,
+            fails: None,
         }
+    }
+
+    /// Nothing changes and nothing is said (the payment's lease, if any, is released by the commit).
+    pub fn nothing() -> Self {
+        Outcome {
+            messages: Vec::new(),
+            payment: None,
+            refund: None,
+            failed: false,
+            fails: None,
+        }
+    }
+
+    /// This outcome, marked as a failure answer.
+    pub fn as_failure(self) -> Self {
+        Outcome { failed: true, ..self }
     }
 }
 
@@ -176,83 +211,123 @@ pub struct Runner<'a, S, P, C> {
 }
 
 impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
-    /// Runs `op`. `decide` gets the payment (read under the lease) and whether a previous attempt ended
-    /// with an unknown PSP outcome; it returns the outcome, or the reason the PSP's outcome is unknown.
+    /// Runs `op`. `decide` gets the payment (read under the lease) and the attempt (its identity, and
+    /// whether an earlier try ended with an unknown PSP outcome); it returns the outcome, or the reason the
+    /// PSP's outcome is unknown.
     pub async fn run<D, Fut>(&self, op: Operation<'_>, decide: D) -> Result<OperationReport, OperationError>
     where
-        D: FnOnce(Option<Payment>, bool) -> Fut,
+        D: FnOnce(Option<Payment>, Attempt) -> Fut,
         Fut: Future<Output = Result<Outcome, String>>,
     {
-        let now = self.clock.epoch_seconds();
-        let token = uuid::Uuid::new_v4().to_string();
-        let claim = ClaimRequest {
-            tenant: op.tenant.to_string(),
-            key: op.id.key.clone(),
-            fingerprint: op.id.fingerprint.clone(),
-            token: token.clone(),
-            payment: op.payment.clone(),
-            now,
-            lease_until: now + self.settings.lease_seconds,
-            expires_at: now + self.settings.record_ttl_seconds,
-        };
-        let retrying_unknown = match self.store.claim(&claim).await? {
-            Claim::Acquired {
-                outcome_unknown,
-                attempts,
-            } => {
-                tracing::info!(key = %op.id.key, attempts, outcome_unknown, "operation claimed");
-                outcome_unknown
+        let mut n = 1;
+        loop {
+            let id = op.id.attempt(n);
+            let now = self.clock.epoch_seconds();
+            let token = uuid::Uuid::new_v4().to_string();
+            let claim = ClaimRequest {
+                tenant: op.tenant.to_string(),
+                key: id.key.clone(),
+                fingerprint: id.fingerprint.clone(),
+                token: token.clone(),
+                payment: op.payment.clone(),
+                now,
+                lease_until: now + self.settings.lease_seconds,
+                expires_at: now + self.settings.record_ttl_seconds,
+            };
+            match self.store.claim(&claim).await? {
+                Claim::Acquired {
+                    outcome_unknown,
+                    attempts,
+                } => {
+                    tracing::info!(key = %id.key, attempt = n, tries = attempts, outcome_unknown, "operation claimed");
+                    let attempt = Attempt {
+                        id,
+                        retrying_unknown: outcome_unknown,
+                    };
+                    return self.complete(&op, attempt, token, decide).await;
+                }
+                // Answered with a failure and told: a repeat is a new attempt.
+                Claim::Existing(record)
+                    if op.id.retry_after_failure
+                        && record.state == OperationState::Completed
+                        && record.published
+                        && record.failed =>
+                {
+                    n += 1;
+                    if n > MAX_ATTEMPTS {
+                        tracing::error!(key = %op.id.key, "too many attempts of one operation");
+                        return Err(StoreError::Conflict(format!("{MAX_ATTEMPTS} attempts failed")).into());
+                    }
+                }
+                Claim::Existing(record) => return self.on_existing(&op, &id, record).await,
+                Claim::PaymentBusy => return Err(OperationError::PaymentBusy),
             }
-            Claim::Existing(record) => return self.on_existing(&op, record).await,
-            Claim::PaymentBusy => return Err(OperationError::PaymentBusy),
-        };
+        }
+    }
+
+    /// Decides, commits and publishes a claimed attempt.
+    async fn complete<D, Fut>(
+        &self,
+        op: &Operation<'_>,
+        attempt: Attempt,
+        token: String,
+        decide: D,
+    ) -> Result<OperationReport, OperationError>
+    where
+        D: FnOnce(Option<Payment>, Attempt) -> Fut,
+        Fut: Future<Output = Result<Outcome, String>>,
+    {
+        let id = attempt.id.clone();
         // The lease is ours now: read the payment again, an earlier read may predate another commit.
         let payment = match &op.payment {
             Some(tx) => self.store.get_payment(op.tenant, tx).await?,
             None => None,
         };
-        let outcome = match decide(payment, retrying_unknown).await {
+        let outcome = match decide(payment, attempt).await {
             Ok(outcome) => outcome,
             Err(reason) => {
-                tracing::warn!(key = %op.id.key, %reason, "PSP outcome unknown; the operation will be retried");
-                self.store.release_unknown(op.tenant, &op.id.key, &token).await?;
+                tracing::warn!(key = %id.key, %reason, "PSP outcome unknown; the operation will be retried");
+                self.store.release_unknown(op.tenant, &id.key, &token).await?;
                 return Err(OperationError::OutcomeUnknown(reason));
             }
         };
-        let events = self.render(&op, &outcome.messages);
+        let events = self.render(op, &id, &outcome.messages);
         let commit = Commit {
             tenant: op.tenant.to_string(),
-            key: op.id.key.clone(),
+            key: id.key.clone(),
             token,
             payment: outcome.payment,
             refund: outcome.refund,
             events: events.clone(),
+            failed: outcome.failed,
+            fails: outcome.fails,
             publish_lease_until: self.clock.epoch_seconds() + self.settings.publish_lease_seconds,
         };
         self.store.commit(&commit).await?;
-        self.publish_outbox(op.tenant, &op.id.key, &events).await?;
+        self.publish_outbox(op.tenant, &id.key, &events).await?;
         Ok(OperationReport::Completed(
             events.into_iter().map(|e| e.detail_type).collect(),
         ))
     }
 
-    /// The operation exists already: a redelivery.
+    /// The attempt `id` exists already: a redelivery.
     async fn on_existing(
         &self,
         op: &Operation<'_>,
+        id: &OperationId,
         record: OperationRecord,
     ) -> Result<OperationReport, OperationError> {
-        if record.fingerprint != op.id.fingerprint {
+        if record.fingerprint != id.fingerprint {
             // Same identity, another payload: refused without deciding, and recorded as an operation of
             // its own so that a redelivery of the refused message is a duplicate too.
-            tracing::warn!(key = %op.id.key, "same operation key with another payload: refused");
-            let id = OperationId {
-                key: format!("{}-refused-{}", op.id.key, op.id.fingerprint),
-                fingerprint: op.id.fingerprint.clone(),
+            tracing::warn!(key = %id.key, "same operation key with another payload: refused");
+            let refused_id = OperationId {
+                key: format!("{}-refused-{}", id.key, id.fingerprint),
+                ..id.clone()
             };
             let refusal = Operation {
                 tenant: op.tenant,
-                id: &id,
+                id: &refused_id,
                 correlation_id: op.correlation_id,
                 payment: None,
                 refused: Vec::new(),
@@ -261,9 +336,9 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
             let decide = |_, _| async {
                 Ok(Outcome {
                     messages,
-                    payment: None,
-                    refund: None,
-                })
+                    ..Outcome::nothing()
+                }
+                .as_failure())
             };
             return Box::pin(self.run(refusal, decide)).await;
         }
@@ -273,10 +348,10 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
             OperationState::Completed => {
                 let now = self.clock.epoch_seconds();
                 let until = now + self.settings.publish_lease_seconds;
-                if !self.store.take_publish_lease(op.tenant, &op.id.key, now, until).await? {
+                if !self.store.take_publish_lease(op.tenant, &id.key, now, until).await? {
                     return Err(OperationError::InProgress);
                 }
-                self.publish_outbox(op.tenant, &op.id.key, &record.events).await?;
+                self.publish_outbox(op.tenant, &id.key, &record.events).await?;
                 Ok(OperationReport::Republished(
                     record.events.into_iter().map(|e| e.detail_type).collect(),
                 ))
@@ -293,7 +368,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
     }
 
     /// Renders messages as bus events with ids derived from the operation, so a republish keeps them.
-    fn render(&self, op: &Operation<'_>, messages: &[OutgoingMessage]) -> Vec<BusEvent> {
+    fn render(&self, op: &Operation<'_>, id: &OperationId, messages: &[OutgoingMessage]) -> Vec<BusEvent> {
         let correlation_id = op
             .correlation_id
             .map(str::to_string)
@@ -302,7 +377,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
         messages
             .iter()
             .map(|m| {
-                let event_id = event_id(&[op.tenant, &op.id.key, &op.id.fingerprint, m.name()]);
+                let event_id = event_id(&[op.tenant, &id.key, &id.fingerprint, m.name()]);
                 BusEvent::render(
                     m,
                     op.tenant,

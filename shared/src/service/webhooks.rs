@@ -206,10 +206,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                 return Err(WebhookError::Mismatch("the PSP refund is not the refund's"));
             }
         }
-        let id = OperationId {
-            key: event.change.operation_key(&event.psp_reference, &event.event_id),
-            fingerprint: String::new(),
-        };
+        let id = OperationId::keyed(event.change.operation_key(&event.psp_reference, &event.event_id));
         let op = Operation {
             tenant,
             id: &id,
@@ -257,13 +254,23 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                     .await
                     .map_err(|e| e.to_string())?
                     .ok_or("the refund disappeared")?;
-                Ok(refund_outcome(
-                    &payment,
-                    order_reference,
-                    refund,
-                    psp_refund_id,
-                    *status,
-                ))
+                // The RefundPayment was answered by this failure: a repeat of it is a new attempt. Its
+                // record may have expired (the PSP can fail a refund weeks later): then there is none to mark.
+                let command = self
+                    .store
+                    .get_operation(tenant, &refund.refund_id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(|record| record.key);
+                let mut outcome = refund_outcome(&payment, order_reference, refund, psp_refund_id, *status);
+                if outcome
+                    .messages
+                    .iter()
+                    .any(|m| matches!(m, OutgoingMessage::PaymentRefundFailed(_)))
+                {
+                    outcome.fails = command;
+                }
+                Ok(outcome)
             }
         }
     }

@@ -357,12 +357,32 @@ async fn an_inbox_entry_failing_nine_times_is_dropped() {
     assert!(matches!(&result, Err(e @ WebhookError::RefundNotRecorded) if e.is_retryable()));
 }
 
+/// RefundPayment of `amount` for `item` of order DE--1.
+fn refund_payment(item: i64, amount: i64) -> InboundMessage {
+    InboundMessage {
+        tenant_identifier: TENANT.into(),
+        correlation_id: None,
+        message_id: None,
+        command: InboundCommand::RefundPayment(RefundPayment {
+            order_reference: "DE--1".into(),
+            order_items: vec![RefundOrderItem {
+                order_item_id: item,
+                sku: None,
+            }],
+            order_item_ids: None,
+            amount,
+            currency_iso_code: Some("EUR".into()),
+        }),
+    }
+}
+
 /// A RefundPayment of 300 for item 1 whose refund the PSP leaves pending; returns the refund id.
 async fn pending_refund(svc: &Svc) -> (Payment, String) {
     let payment = authorized_order(svc, TENANT, "DE--1", 1000).await;
     let capture = InboundMessage {
         tenant_identifier: TENANT.into(),
         correlation_id: None,
+        message_id: None,
         command: InboundCommand::CapturePayment(PaymentPayload {
             order_reference: "DE--1".into(),
             order_item_ids: vec![1, 2],
@@ -372,22 +392,8 @@ async fn pending_refund(svc: &Svc) -> (Payment, String) {
     };
     svc.handle(&capture).await.unwrap();
     svc.gateway.refunds_end_in(RefundStatus::Pending);
-    let command = InboundCommand::RefundPayment(RefundPayment {
-        order_reference: "DE--1".into(),
-        order_items: vec![RefundOrderItem {
-            order_item_id: 1,
-            sku: None,
-        }],
-        order_item_ids: None,
-        amount: -300,
-        currency_iso_code: Some("EUR".into()),
-    });
-    let refund_id = super::super::operation::OperationId::of(TENANT, &command).key;
-    let refund = InboundMessage {
-        tenant_identifier: TENANT.into(),
-        correlation_id: None,
-        command,
-    };
+    let refund = refund_payment(1, -300);
+    let refund_id = super::super::operation::OperationId::of(&refund).key;
     svc.handle(&refund).await.unwrap();
     let p = stored(svc, &payment.transaction_id).await;
     assert_eq!((p.captured, p.refunding, p.refunded), (1000, 300, 0));
@@ -479,4 +485,15 @@ async fn a_failed_refund_releases_its_amount_and_items() {
     assert!(p.refunded_item_ids.is_empty(), "item 1 may be refunded again");
     let record = svc.store.get_refund(TENANT, tx, &refund_id).await.unwrap().unwrap();
     assert_eq!(record.status, RefundStatus::Failed);
+
+    // The operator retries the refund in the OMS: the same RefundPayment is a new attempt, answered.
+    svc.gateway.refunds_end_in(RefundStatus::Succeeded);
+    let retry = refund_payment(1, -300);
+    let report = svc.handle(&retry).await.unwrap();
+    assert_eq!(
+        report,
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentRefunded".into()])
+    );
+    assert_eq!(stored(&svc, tx).await.refunded, 300);
+    assert_eq!(svc.handle(&retry).await.unwrap(), OperationReport::Duplicate);
 }
