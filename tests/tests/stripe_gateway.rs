@@ -79,7 +79,7 @@ async fn create_authorize_capture_partially_and_refund_twice() {
     );
 
     let captured = gateway
-        .capture(TENANT, &created.id, 600, &unique_key("capture"))
+        .capture(TENANT, &created.id, 600, true, &unique_key("capture"))
         .await
         .unwrap();
     assert_eq!(captured.status, PaymentStatus::Captured);
@@ -142,7 +142,7 @@ async fn a_declined_card_leaves_the_payment_payable_and_capture_is_declined() {
 
     // Capturing it is refused with localstripe's generic 400 (real Stripe: `payment_intent_unexpected_state`).
     let error = gateway
-        .capture(TENANT, &intent.id, 1000, &unique_key("capture"))
+        .capture(TENANT, &intent.id, 1000, true, &unique_key("capture"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -166,9 +166,9 @@ async fn a_capture_whose_answer_was_lost_succeeds_on_retry_with_the_same_key_and
     let gateway = gateway(proxy.base_url(), Duration::from_secs(10));
     let key = unique_key("capture");
 
-    let first = gateway.capture(TENANT, &intent, 600, &key).await.unwrap_err();
+    let first = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap_err();
     assert!(matches!(first, PspError::Unknown(_)), "{first:?}");
-    let retried = gateway.capture(TENANT, &intent, 600, &key).await.unwrap();
+    let retried = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap();
     assert_eq!(retried.status, PaymentStatus::Captured);
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 1);
 }
@@ -181,7 +181,7 @@ async fn a_server_error_before_forwarding_is_unknown_and_the_retry_goes_through(
     let gateway = gateway(proxy.base_url(), Duration::from_secs(10));
     let key = unique_key("capture");
 
-    let first = gateway.capture(TENANT, &intent, 600, &key).await.unwrap_err();
+    let first = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap_err();
     assert!(matches!(first, PspError::Unknown(_)), "{first:?}");
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 0);
     assert_eq!(
@@ -189,7 +189,7 @@ async fn a_server_error_before_forwarding_is_unknown_and_the_retry_goes_through(
         PaymentStatus::Authorized
     );
 
-    let retried = gateway.capture(TENANT, &intent, 600, &key).await.unwrap();
+    let retried = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap();
     assert_eq!(retried.status, PaymentStatus::Captured);
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 1);
 }
@@ -207,7 +207,7 @@ async fn a_timeout_is_unknown_although_the_capture_happened() {
     let gateway = gateway(proxy.base_url(), Duration::from_millis(500));
     let key = unique_key("capture");
 
-    let first = gateway.capture(TENANT, &intent, 600, &key).await.unwrap_err();
+    let first = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap_err();
     assert!(
         matches!(&first, PspError::Unknown(m) if m.starts_with("timeout")),
         "{first:?}"
@@ -218,7 +218,7 @@ async fn a_timeout_is_unknown_although_the_capture_happened() {
         PaymentStatus::Captured
     );
 
-    let retried = gateway.capture(TENANT, &intent, 600, &key).await.unwrap();
+    let retried = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap();
     assert_eq!(retried.status, PaymentStatus::Captured);
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 1);
 }

@@ -3,6 +3,7 @@
 
 use super::messages::{int_or_numeric_string, opt_int_or_numeric_string};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// `orderData` of initialize-payment and pre-order-payment: what to authorize and for which items.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -43,11 +44,39 @@ pub struct OrderItem {
     /// The sales-order-item id; absent before the order is placed.
     #[serde(default, deserialize_with = "opt_int_or_numeric_string")]
     pub id_sales_order_item: Option<i64>,
+    /// What the shopper pays for the item after discounts, in minor units (Spryker's
+    /// `sumPriceToPayAggregation`, which its CapturePayment amounts add up).
+    #[serde(default, deserialize_with = "opt_int_or_numeric_string")]
+    pub sum_price_to_pay_aggregation: Option<i64>,
+    /// Quantity (Spryker splits items to quantity 1 by default).
+    #[serde(default, deserialize_with = "opt_int_or_numeric_string")]
+    pub quantity: Option<i64>,
+    /// Unit price in minor units.
+    #[serde(default, deserialize_with = "opt_int_or_numeric_string")]
+    pub unit_price: Option<i64>,
+}
+
+impl OrderItem {
+    /// The item's amount: `sumPriceToPayAggregation`, else quantity × unit price.
+    pub fn amount(&self) -> Option<i64> {
+        self.sum_price_to_pay_aggregation
+            .or_else(|| self.quantity.unwrap_or(1).checked_mul(self.unit_price?))
+    }
 }
 
 /// The sales-order-item ids of `items`, in order, skipping items that have none yet.
 pub fn sales_order_item_ids(items: &[OrderItem]) -> Vec<i64> {
     items.iter().filter_map(|i| i.id_sales_order_item).collect()
+}
+
+/// Each sales-order item's amount, or nothing when any item lacks its id or amount (a partial cancel
+/// then waits for the order's last items to give money back).
+pub fn item_amounts(items: &[OrderItem]) -> BTreeMap<i64, i64> {
+    items
+        .iter()
+        .map(|i| Some((i.id_sales_order_item?, i.amount()?)))
+        .collect::<Option<BTreeMap<_, _>>>()
+        .unwrap_or_default()
 }
 
 /// `preOrderPaymentData`: free data the app handed out with the pre-order payment, sent back by the tenant.

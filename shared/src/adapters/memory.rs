@@ -467,10 +467,13 @@ struct GatewayState {
     next_id: u64,
     /// The status refunds end in (succeeded unless set).
     refund_status: Option<RefundStatus>,
+    /// Whether new payments may be captured in several parts (Stripe multicapture).
+    multicapture: bool,
 }
 
-/// A PSP in memory with Stripe's semantics: manual capture, single capture, partial refunds up to the
-/// captured amount, idempotency keys replayed. Faults can be injected per operation.
+/// A PSP in memory with Stripe's semantics: manual capture, one capture (or several with multicapture,
+/// the last one final), partial refunds up to the captured amount, idempotency keys replayed. Faults can
+/// be injected per operation.
 #[derive(Default)]
 pub struct MemoryGateway {
     state: Mutex<GatewayState>,
@@ -480,6 +483,11 @@ impl MemoryGateway {
     /// An empty PSP.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether payments created from now on offer multicapture (off unless set).
+    pub fn offer_multicapture(&self, on: bool) {
+        lock(&self.state).multicapture = on;
     }
 
     /// Adds an authorized payment of `amount` minor units, as if the customer had paid; returns its id.
@@ -496,6 +504,7 @@ impl MemoryGateway {
             client_secret: None,
             processing: false,
             decline: None,
+            multicapture: s.multicapture,
         };
         s.intents.insert(
             id.clone(),
@@ -638,6 +647,7 @@ impl PaymentGateway for MemoryGateway {
                     client_secret: Some(format!("pi_mem_{}_secret", s.next_id)),
                     processing: false,
                     decline: None,
+                    multicapture: s.multicapture,
                 };
                 s.intents.insert(
                     intent.id.clone(),
@@ -701,6 +711,7 @@ impl PaymentGateway for MemoryGateway {
         _t: &str,
         psp_reference: &str,
         amount: i64,
+        final_capture: bool,
         key: &str,
     ) -> Result<PspPaymentIntent, PspError> {
         yield_now().await;
@@ -709,11 +720,20 @@ impl PaymentGateway for MemoryGateway {
             if i.intent.status != PaymentStatus::Authorized {
                 return Err(Self::declined("This PaymentIntent could not be captured"));
             }
-            if amount > i.intent.amount {
+            if !final_capture && !i.intent.multicapture {
+                return Err(Self::declined("final_capture=false needs multicapture"));
+            }
+            if amount > i.intent.amount - i.intent.amount_captured {
                 return Err(Self::declined("amount_to_capture exceeds amount_capturable"));
             }
-            i.intent.status = PaymentStatus::Captured;
-            i.intent.amount_captured = amount;
+            // Zero only releases the rest of a payment captured in parts before.
+            if amount < 0 || (amount == 0 && !(final_capture && i.intent.amount_captured > 0)) {
+                return Err(Self::declined("amount_to_capture must be positive"));
+            }
+            i.intent.amount_captured += amount;
+            if final_capture {
+                i.intent.status = PaymentStatus::Captured;
+            }
             Ok(i.intent.clone())
         })
     }

@@ -5,6 +5,7 @@ pub mod onboarding;
 pub mod payment;
 pub mod payment_method;
 pub mod refund;
+pub mod shipment;
 pub mod tenant;
 
 pub use money::{Currency, Money, MoneyError};
@@ -14,6 +15,7 @@ pub use onboarding::{
 pub use payment::{Payment, PaymentStatus, Rejection, ReturnUrls};
 pub use payment_method::{CaptureMode, PaymentMethod};
 pub use refund::{Refund, RefundStatus};
+pub use shipment::{CancelPlan, Capture, CapturePlan};
 
 /// Identifies a shop (an ACP tenant). Every record and secret is scoped by it.
 pub type TenantId = String;

@@ -6,7 +6,7 @@ use super::money::{Currency, Money};
 use super::payment_method::CaptureMode;
 use super::refund::{RefundBucket, RefundStatus};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A payment's status (contract §4). Refunds are separate records; the payment stays `captured`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -57,9 +57,12 @@ impl PaymentStatus {
             ],
             Authorized => &[Captured, CaptureFailed, CaptureRequested, Canceled, CancellationFailed],
             CaptureRequested => &[Captured, CaptureFailed, Canceled, CancellationFailed],
-            CaptureFailed => &[Captured, CaptureRequested],
-            CancellationFailed => &[Canceled],
-            Captured | Canceled | AuthorizationFailed => &[],
+            // Beyond contract §4: a failed status accepts the PSP's later facts (the money was captured
+            // or released after all, the shopper's authorization went through after all).
+            CaptureFailed => &[Captured, CaptureRequested, Canceled],
+            CancellationFailed => &[Canceled, Captured],
+            AuthorizationFailed => &[Authorized],
+            Captured | Canceled => &[],
         }
     }
 
@@ -136,6 +139,12 @@ pub enum Rejection {
     /// The same command identity arrived earlier with a different amount or currency.
     #[error("this command was already received with a different amount or currency")]
     PayloadMismatch,
+    /// Some items were canceled already: they are no longer to capture.
+    #[error("items {0:?} are canceled")]
+    ItemsCanceled(Vec<i64>),
+    /// Some items were captured for the shop: Spryker refunds them, they are not canceled.
+    #[error("items {0:?} are captured; refund them instead")]
+    ItemsCaptured(Vec<i64>),
     /// The PSP refused the operation (a 4xx decline).
     #[error("declined by the PSP: {0}")]
     Declined(String),
@@ -199,6 +208,30 @@ pub struct Payment {
     /// When the money is taken: at CapturePayment (manual), or when the shopper pays (automatic).
     #[serde(default)]
     pub capture: CaptureMode,
+    /// Each order item's amount in minor units, when the shop sent them (orderData items).
+    #[serde(default)]
+    pub item_amounts: BTreeMap<i64, i64>,
+    /// Items a CapturePayment named that were answered PaymentCaptured (see `domain::shipment`).
+    #[serde(default)]
+    pub captured_item_ids: BTreeSet<i64>,
+    /// Items a CancelPayment named that were answered PaymentCanceled.
+    #[serde(default)]
+    pub canceled_item_ids: BTreeSet<i64>,
+    /// Σ amounts answered PaymentCaptured: what the shop counts as captured.
+    #[serde(default)]
+    pub shop_captured: i64,
+    /// Σ amounts of canceled items: no longer to capture.
+    #[serde(default)]
+    pub canceled: i64,
+    /// Money given back for canceled items that a capture had taken along (counted in `refunded` too).
+    #[serde(default)]
+    pub cancel_refunded: i64,
+    /// Whether the PSP can capture this payment in several parts (Stripe multicapture), once learned.
+    #[serde(default)]
+    pub multicapture: Option<bool>,
+    /// The PSP takes no further capture: a final capture was made.
+    #[serde(default)]
+    pub capture_closed: bool,
     /// Optimistic-concurrency version, incremented on every change.
     pub version: u64,
 }
@@ -223,6 +256,14 @@ impl Payment {
             return_urls: ReturnUrls::default(),
             decline: None,
             capture: CaptureMode::Manual,
+            item_amounts: BTreeMap::new(),
+            captured_item_ids: BTreeSet::new(),
+            canceled_item_ids: BTreeSet::new(),
+            shop_captured: 0,
+            canceled: 0,
+            cancel_refunded: 0,
+            multicapture: None,
+            capture_closed: false,
             amount,
             captured: 0,
             refunded: 0,
@@ -270,14 +311,14 @@ impl Payment {
         }
     }
 
-    fn not_allowed(&self, action: &'static str) -> Rejection {
+    pub(super) fn not_allowed(&self, action: &'static str) -> Rejection {
         Rejection::NotAllowed {
             status: self.status.as_str(),
             action,
         }
     }
 
-    fn check_currency(&self, code: Option<&str>) -> Result<(), Rejection> {
+    pub(super) fn check_currency(&self, code: Option<&str>) -> Result<(), Rejection> {
         match code {
             None => Ok(()),
             Some(code) => match Currency::parse(code) {
@@ -288,23 +329,6 @@ impl Payment {
                 }),
             },
         }
-    }
-
-    /// Checks a capture and returns the amount to capture: the command's, or the whole authorization.
-    pub fn plan_capture(&self, amount: Option<i64>, currency: Option<&str>) -> Result<i64, Rejection> {
-        if !self.status.can_move_to(PaymentStatus::Captured) {
-            return Err(self.not_allowed("captured"));
-        }
-        self.check_currency(currency)?;
-        let available = self.amount.minor - self.captured;
-        let requested = amount.unwrap_or(available);
-        if requested <= 0 {
-            return Err(Rejection::ZeroAmount);
-        }
-        if requested > available {
-            return Err(Rejection::AmountExceeds { requested, available });
-        }
-        Ok(requested)
     }
 
     /// Checks a cancellation.
@@ -348,16 +372,25 @@ impl Payment {
         Ok(requested)
     }
 
-    /// Minor units that may still be refunded: Σcaptured − Σrefunded − Σpending refunds.
+    /// Minor units that may still be refunded: what the shop captured (never more than the PSP holds),
+    /// less the refunds that succeeded or are pending. Money given back for canceled items was never
+    /// the shop's capture and counts on neither side.
     pub fn refundable(&self) -> i64 {
-        self.captured - self.refunded - self.refunding
+        let shop_refunded = self.refunded - self.cancel_refunded;
+        let captured = self.shop_captured.min(self.money_taken() - self.cancel_refunded);
+        captured - shop_refunded - self.refunding
     }
 
-    /// The payment after the PSP captured `amount`.
+    /// The payment after the PSP reported it captured, `amount` in all: its capture is final, and the
+    /// shop is told every open item is captured.
     pub fn captured(&self, amount: i64, at: &str) -> Result<Option<Payment>, Rejection> {
         let mut next = self.moved_to(PaymentStatus::Captured, at)?;
         if let Some(p) = next.as_mut() {
             p.captured = amount;
+            p.capture_closed = true;
+            let open = self.open_items();
+            p.captured_item_ids.extend(open);
+            p.shop_captured = (amount - self.cancel_refunded).max(self.shop_captured);
         }
         Ok(next)
     }
@@ -407,6 +440,8 @@ mod tests {
         p.status = status;
         if status == Captured {
             p.captured = 1000;
+            p.shop_captured = 1000;
+            p.capture_closed = true;
         }
         p
     }
@@ -430,15 +465,15 @@ mod tests {
                 Authorized,
                 &[Captured, CaptureFailed, CaptureRequested, Canceled, CancellationFailed],
             ),
-            (AuthorizationFailed, &[]),
+            (AuthorizationFailed, &[Authorized]),
             (
                 CaptureRequested,
                 &[Captured, CaptureFailed, Canceled, CancellationFailed],
             ),
             (Captured, &[]),
-            (CaptureFailed, &[Captured, CaptureRequested]),
+            (CaptureFailed, &[Captured, CaptureRequested, Canceled]),
             (Canceled, &[]),
-            (CancellationFailed, &[Canceled]),
+            (CancellationFailed, &[Canceled, Captured]),
         ];
         for (from, tos) in allowed {
             for to in PaymentStatus::ALL {
@@ -463,13 +498,17 @@ mod tests {
     fn commands_per_status() {
         for status in PaymentStatus::ALL {
             let p = payment(status);
-            let capture_ok = matches!(status, New | Authorized | CaptureRequested | CaptureFailed);
+            // A fully captured payment answers a capture again (the items are captured), moving nothing.
+            let capture_ok = matches!(status, Authorized | CaptureRequested | CaptureFailed | Captured);
             assert_eq!(
-                p.plan_capture(Some(500), Some("EUR")).is_ok(),
+                p.plan_split_capture(&[1], Some(500), Some("EUR"), false).is_ok(),
                 capture_ok,
                 "capture in {status:?}"
             );
-            let cancel_ok = matches!(status, New | Authorized | CaptureRequested | CancellationFailed);
+            let cancel_ok = matches!(
+                status,
+                New | Authorized | CaptureRequested | CaptureFailed | CancellationFailed
+            );
             assert_eq!(p.plan_cancel().is_ok(), cancel_ok, "cancel in {status:?}");
             assert_eq!(
                 p.plan_refund(-100, Some("EUR"), &[1]).is_ok(),
@@ -480,25 +519,39 @@ mod tests {
     }
 
     #[test]
-    fn capture_defaults_to_the_whole_authorization_and_never_exceeds_it() {
+    fn capture_defaults_to_what_is_open_and_never_exceeds_it() {
         let p = payment(Authorized);
-        assert_eq!(p.plan_capture(None, None), Ok(1000));
-        assert_eq!(p.plan_capture(Some(600), Some("eur")), Ok(600));
+        let amount = |r: Result<crate::domain::Capture, Rejection>| r.map(|c| c.amount);
+        assert_eq!(amount(p.plan_split_capture(&[1], None, None, false)), Ok(1000));
         assert_eq!(
-            p.plan_capture(Some(1001), None),
+            amount(p.plan_split_capture(&[1], Some(600), Some("eur"), false)),
+            Ok(600)
+        );
+        assert_eq!(
+            amount(p.plan_split_capture(&[1], Some(1001), None, false)),
             Err(Rejection::AmountExceeds {
                 requested: 1001,
                 available: 1000
             })
         );
-        assert_eq!(p.plan_capture(Some(0), None), Err(Rejection::ZeroAmount));
+        assert_eq!(
+            amount(p.plan_split_capture(&[1], Some(0), None, false)),
+            Err(Rejection::ZeroAmount)
+        );
         assert!(matches!(
-            p.plan_capture(Some(10), Some("USD")),
+            p.plan_split_capture(&[1], Some(10), Some("USD"), false),
             Err(Rejection::CurrencyMismatch { .. })
         ));
-        let captured = p.captured(600, "t").unwrap().unwrap();
-        assert_eq!((captured.status, captured.captured), (Captured, 600));
-        assert!(captured.plan_capture(Some(400), None).is_err(), "no second capture");
+        let whole = p.plan_split_capture(&[1], None, None, false).unwrap();
+        let captured = p.capture_done(&whole, 1000, false, "t");
+        assert_eq!((captured.status, captured.captured), (Captured, 1000));
+        assert_eq!(
+            captured
+                .plan_split_capture(&[2], Some(400), None, false)
+                .map(|c| c.plan),
+            Ok(crate::domain::CapturePlan::AlreadyCaptured),
+            "nothing left to capture: answered, nothing moves"
+        );
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct PspPaymentIntent {
     pub processing: bool,
     /// Why the last attempt was declined (the PSP's code, never card data), while undecided.
     pub decline: Option<String>,
+    /// Whether the PSP can capture this payment in several parts (Stripe multicapture `available`).
+    pub multicapture: bool,
 }
 
 /// What the PSP says about a refund.
@@ -40,7 +42,7 @@ pub struct PspRefund {
 /// A PSP call that did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PspError {
-    /// The PSP refused (a 4xx other than 409/429): a business failure, nothing happened.
+    /// The PSP refused: a card or business decline, nothing happened.
     #[error("declined by the PSP ({code}): {message}")]
     Declined {
         /// The PSP's error code, or the HTTP status when it gave none.
@@ -48,8 +50,10 @@ pub enum PspError {
         /// The PSP's message (never contains card data).
         message: String,
     },
-    /// Timeout, 5xx, 409 (request in flight), 429 or a network error: the call may or may not have taken
-    /// effect. Settled by retrying with the same idempotency key or by re-reading; never a failure event.
+    /// Timeout, 5xx, 409 (request in flight), 429, a refused key (401/403), a missing object the app
+    /// created (404), an idempotency error or a network error: the call may or may not have taken effect,
+    /// or must be fixed by an operator. Settled by retrying with the same idempotency key or by
+    /// re-reading; never a failure event.
     #[error("outcome unknown: {0}")]
     Unknown(String),
 }
@@ -101,12 +105,14 @@ pub trait PaymentGateway: Send + Sync {
         amount: i64,
     ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
 
-    /// Captures `amount` of an authorized payment.
+    /// Captures `amount` of an authorized payment. With `final_capture` false (multicapture only) the
+    /// rest stays authorized for later captures; a final capture releases what is left.
     fn capture(
         &self,
         tenant: &str,
         psp_reference: &str,
         amount: i64,
+        final_capture: bool,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
 

@@ -12,12 +12,14 @@ use super::operation::OperationId;
 use super::runner::{Attempt, Operation, OperationError, Outcome, history_time, payment_created, status_message};
 use crate::acp::PaymentPayload;
 use crate::acp::sync::{
-    CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, OrderData,
-    PreOrderPaymentRequest, sales_order_item_ids,
+    CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, OrderData, OrderItem,
+    PreOrderPaymentRequest, item_amounts, sales_order_item_ids,
 };
 use crate::domain::{Currency, Money, Payment, PaymentMethod, PaymentStatus, ReturnUrls};
 use crate::ports::gateway::CreatePayment;
-use crate::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, StoreError};
+use crate::ports::{
+    Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, StoreError,
+};
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -418,6 +420,7 @@ where
                         &history_time(&self.commands.clock),
                     );
                     payment.order_item_ids = sales_order_item_ids(&new.order.items);
+                    payment.item_amounts = item_amounts(&new.order.items);
                     payment.return_urls = new.return_urls.clone();
                     payment.capture = new.method.capture();
                     let messages = match reference {
@@ -474,11 +477,7 @@ where
                 "order {reference} already has another payment"
             )));
         }
-        let items = request
-            .order_data
-            .as_ref()
-            .map(|d| sales_order_item_ids(&d.items))
-            .unwrap_or_default();
+        let items = request.order_data.as_ref().map(|d| d.items.clone()).unwrap_or_default();
         let id = OperationId::named("ConfirmPreOrderPayment", &[tenant, &tx, reference], &[]);
         let op = Operation {
             tenant,
@@ -512,7 +511,7 @@ where
         &self,
         tenant: &str,
         reference: &str,
-        items: Vec<i64>,
+        items: Vec<OrderItem>,
         current: Option<Payment>,
     ) -> Result<Outcome, String> {
         let Some(current) = current else {
@@ -534,8 +533,10 @@ where
         };
         let mut base = current.clone();
         base.order_reference = Some(reference.to_string());
-        if !items.is_empty() {
-            base.order_item_ids = items;
+        let ids = sales_order_item_ids(&items);
+        if !ids.is_empty() {
+            base.order_item_ids = ids;
+            base.item_amounts = item_amounts(&items);
         }
         base.decline = intent.decline.clone();
         let at = history_time(&self.commands.clock);
@@ -642,7 +643,7 @@ where
                 tenant,
                 &current,
                 attempt.retrying_unknown,
-                PaymentStatus::Canceled,
+                |intent: &PspPaymentIntent| intent.status == PaymentStatus::Canceled,
                 cancel,
             )
             .await;

@@ -8,7 +8,7 @@ use super::runner::{Attempt, Operation, OperationError, OperationReport, Outcome
 use super::settings::Settings;
 use crate::acp::{InboundCommand, InboundMessage, OutgoingMessage, PaymentPayload, RefundPayment};
 use crate::domain::refund::RefundBucket;
-use crate::domain::{CaptureMode, Payment, PaymentStatus, Refund, RefundStatus, Rejection};
+use crate::domain::{CancelPlan, CaptureMode, CapturePlan, Payment, PaymentStatus, Refund, RefundStatus, Rejection};
 use crate::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent};
 use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
@@ -153,14 +153,15 @@ where
         }
     }
 
-    /// Performs a PSP operation on the payment whose success leaves it in `done`. After an unknown
-    /// outcome the PSP may already have done it, so it is read first and asked again only if not.
+    /// Performs a PSP operation on the payment; `done` tells from the PaymentIntent whether it took
+    /// effect. After an unknown outcome the PSP may already have done it, so it is read first and asked
+    /// again only if not: the PSP decides, never a local state that may be stale.
     pub(crate) async fn settle<F, Fut>(
         &self,
         tenant: &str,
         payment: &Payment,
         retrying_unknown: bool,
-        done: PaymentStatus,
+        done: impl Fn(&PspPaymentIntent) -> bool,
         call: F,
     ) -> Result<PspPaymentIntent, PspError>
     where
@@ -171,13 +172,32 @@ where
             let intent = self
                 .psp(|| self.gateway.get_payment(tenant, &payment.psp_reference))
                 .await?;
-            if intent.status == done {
+            if done(&intent) {
                 return Ok(intent);
             }
         }
         self.psp(call).await
     }
 
+    /// Whether the PSP can capture `payment` in parts: as recorded, else asked when it matters (a
+    /// shipment that leaves items open, on a payment whose money is not taken yet).
+    async fn multicapture(&self, tenant: &str, payment: &Payment, cmd: &PaymentPayload) -> Result<bool, PspError> {
+        let items = cmd.order_item_ids.iter().copied().collect();
+        let matters = payment.capture == CaptureMode::Manual
+            && !payment.capture_closed
+            && !payment.leaves_nothing_open(&items, cmd.amount);
+        match payment.multicapture {
+            Some(known) => Ok(known),
+            None if matters => Ok(self
+                .psp(|| self.gateway.get_payment(tenant, &payment.psp_reference))
+                .await?
+                .multicapture),
+            None => Ok(false),
+        }
+    }
+
+    /// CapturePayment for one shipment's items (decision §9.16): each command is answered PaymentCaptured
+    /// for exactly its items and amount, however the money moves.
     async fn capture(
         &self,
         tenant: &str,
@@ -187,48 +207,51 @@ where
         retrying_unknown: bool,
     ) -> Result<Outcome, PspError> {
         let command = InboundCommand::CapturePayment(cmd.clone());
-        let amount = match payment.plan_capture(cmd.amount, cmd.currency_iso_code.as_deref()) {
-            Ok(amount) => amount,
+        let multicapture = self.multicapture(tenant, payment, cmd).await?;
+        let currency = cmd.currency_iso_code.as_deref();
+        let capture = match payment.plan_split_capture(&cmd.order_item_ids, cmd.amount, currency, multicapture) {
+            Ok(capture) => capture,
             Err(why) => return Ok(Outcome::rejected(&command, Some(payment), &why)),
         };
         let at = history_time(&self.clock);
-        let captured_reply = |captured: i64| {
-            OutgoingMessage::PaymentCaptured(PaymentPayload {
-                amount: Some(captured),
-                currency_iso_code: Some(
-                    cmd.currency_iso_code
-                        .clone()
-                        .unwrap_or_else(|| payment.amount.currency.code().to_string()),
-                ),
-                ..cmd.clone()
-            })
+        let reply = OutgoingMessage::PaymentCaptured(PaymentPayload {
+            amount: Some(capture.amount),
+            currency_iso_code: Some(
+                cmd.currency_iso_code
+                    .clone()
+                    .unwrap_or_else(|| payment.amount.currency.code().to_string()),
+            ),
+            ..cmd.clone()
+        });
+        let captured = |psp_captured: i64| {
+            let next = payment.capture_done(&capture, psp_captured, multicapture, &at);
+            Outcome::changed(payment, Some(next), vec![reply.clone()])
         };
-        if payment.capture == CaptureMode::Automatic {
-            // The method took the money when the shopper paid: the capture moves none again.
-            return Ok(match payment.captured(amount, &at) {
-                Ok(next) => Outcome::changed(payment, next, vec![captured_reply(amount)]),
-                Err(why) => Outcome::rejected(&command, Some(payment), &why),
-            });
-        }
+        let (amount, final_capture) = match capture.plan {
+            // The money was taken before (a full capture, or when the shopper paid): nothing moves.
+            CapturePlan::Taken => return Ok(captured(payment.money_taken())),
+            CapturePlan::AlreadyCaptured => return Ok(Outcome::changed(payment, None, vec![reply])),
+            CapturePlan::Psp { amount, final_capture } => (amount, final_capture),
+        };
         let key = id.psp_idempotency_key();
-        let capture = || self.gateway.capture(tenant, &payment.psp_reference, amount, &key);
-        let result = self
-            .settle(tenant, payment, retrying_unknown, PaymentStatus::Captured, capture)
-            .await;
+        let expected = payment.captured + amount;
+        let took =
+            |intent: &PspPaymentIntent| intent.amount_captured >= expected || intent.status == PaymentStatus::Captured;
+        let call = || {
+            self.gateway
+                .capture(tenant, &payment.psp_reference, amount, final_capture, &key)
+        };
+        let result = self.settle(tenant, payment, retrying_unknown, took, call).await;
         let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CaptureFailed, &at, reason);
         match result {
+            Ok(intent) if took(&intent) => Ok(captured(intent.amount_captured)),
             Ok(intent) => Ok(match intent.status {
-                // Stripe captures exactly `amount_to_capture` or refuses; every retry of this command asks
-                // for the same amount (the fingerprint guarantees it), so that is the captured amount.
-                PaymentStatus::Captured => match payment.captured(amount, &at) {
-                    Ok(next) => Outcome::changed(payment, next, vec![captured_reply(amount)]),
-                    Err(why) => Outcome::rejected(&command, Some(payment), &why),
-                },
                 PaymentStatus::Canceled | PaymentStatus::AuthorizationFailed => failed(intent.status.as_str()),
                 // Accepted but not final: the PSP's webhook finishes it.
                 PaymentStatus::New
                 | PaymentStatus::Authorized
                 | PaymentStatus::CaptureRequested
+                | PaymentStatus::Captured
                 | PaymentStatus::CaptureFailed
                 | PaymentStatus::CancellationFailed => {
                     let next = payment.moved_to(PaymentStatus::CaptureRequested, &at).ok().flatten();
@@ -240,6 +263,8 @@ where
         }
     }
 
+    /// CancelPayment for some or all of an order's items (decision §9.17): only those items are canceled,
+    /// and the money follows (released, or given back where a capture took it along).
     async fn cancel(
         &self,
         tenant: &str,
@@ -249,74 +274,83 @@ where
         retrying_unknown: bool,
     ) -> Result<Outcome, PspError> {
         let command = InboundCommand::CancelPayment(cmd.clone());
-        if let Err(why) = payment.plan_cancel() {
-            return Ok(Outcome::rejected(&command, Some(payment), &why));
-        }
-        if payment.capture == CaptureMode::Automatic && payment.status != PaymentStatus::New {
-            return self.cancel_by_refund(tenant, id, payment, cmd).await;
-        }
-        let key = id.psp_idempotency_key();
-        let cancel = || self.gateway.cancel(tenant, &payment.psp_reference, &key);
-        let result = self
-            .settle(tenant, payment, retrying_unknown, PaymentStatus::Canceled, cancel)
-            .await;
+        let plan = match payment.plan_partial_cancel(&cmd.order_item_ids) {
+            Ok(plan) => plan,
+            Err(why) => return Ok(Outcome::rejected(&command, Some(payment), &why)),
+        };
         let at = history_time(&self.clock);
+        let answer = vec![OutgoingMessage::PaymentCanceled(cmd.clone())];
+        let canceled = || {
+            let next = payment.cancel_done(&cmd.order_item_ids, plan, &at);
+            Outcome::changed(payment, Some(next), answer.clone())
+        };
         let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CancellationFailed, &at, reason);
+        let key = id.psp_idempotency_key();
+        let psp = &payment.psp_reference;
+        let result = match plan {
+            CancelPlan::AlreadyCanceled => return Ok(Outcome::changed(payment, None, answer)),
+            CancelPlan::Drop { .. } => return Ok(canceled()),
+            CancelPlan::Refund { amount: 0 } => return Ok(canceled()),
+            CancelPlan::Refund { amount } => {
+                return self
+                    .refund_for_cancel(tenant, id, payment, cmd, amount, canceled, failed)
+                    .await;
+            }
+            CancelPlan::CancelAtPsp => {
+                let released = |intent: &PspPaymentIntent| intent.status == PaymentStatus::Canceled;
+                let call = || self.gateway.cancel(tenant, psp, &key);
+                self.settle(tenant, payment, retrying_unknown, released, call).await
+            }
+            CancelPlan::ReleaseRemainder => {
+                // A final capture of nothing: the PSP releases what was never captured.
+                let released = |intent: &PspPaymentIntent| intent.status == PaymentStatus::Captured;
+                let call = || self.gateway.capture(tenant, psp, 0, true, &key);
+                self.settle(tenant, payment, retrying_unknown, released, call).await
+            }
+        };
         match result {
-            Ok(intent) => Ok(match intent.status {
-                PaymentStatus::Canceled => match payment.moved_to(PaymentStatus::Canceled, &at) {
-                    Ok(next) => Outcome::changed(payment, next, vec![OutgoingMessage::PaymentCanceled(cmd.clone())]),
-                    Err(why) => Outcome::rejected(&command, Some(payment), &why),
-                },
-                PaymentStatus::New
-                | PaymentStatus::Authorized
-                | PaymentStatus::AuthorizationFailed
-                | PaymentStatus::CaptureRequested
-                | PaymentStatus::Captured
-                | PaymentStatus::CaptureFailed
-                | PaymentStatus::CancellationFailed => failed(intent.status.as_str()),
+            Ok(intent) => Ok(match (plan, intent.status) {
+                (CancelPlan::CancelAtPsp, PaymentStatus::Canceled)
+                | (CancelPlan::ReleaseRemainder, PaymentStatus::Captured) => canceled(),
+                (_, status) => failed(status.as_str()),
             }),
             Err(PspError::Declined { message, .. }) => Ok(failed(&message)),
             Err(unknown @ PspError::Unknown(_)) => Err(unknown),
         }
     }
 
-    /// Cancels a payment whose method took the money when the shopper paid: the money goes back in full
-    /// (a refund without the app's refund id, so its refund webhooks change nothing), then PaymentCanceled.
+    /// Gives back `amount` that a capture took along for canceled items (or that a method captured when
+    /// the shopper paid): a refund without the app's refund id, so its refund webhooks change nothing.
     /// The same idempotency key on every retry refunds once.
-    async fn cancel_by_refund(
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one private step of cancel, named for what it gives back"
+    )]
+    async fn refund_for_cancel(
         &self,
         tenant: &str,
         id: &OperationId,
         payment: &Payment,
         cmd: &PaymentPayload,
+        amount: i64,
+        canceled: impl FnOnce() -> Outcome,
+        failed: impl FnOnce(&str) -> Outcome,
     ) -> Result<Outcome, PspError> {
-        let command = InboundCommand::CancelPayment(cmd.clone());
         let metadata = BTreeMap::from([
             ("tenantIdentifier".to_string(), tenant.to_string()),
             ("transactionId".to_string(), payment.transaction_id.clone()),
             ("orderReference".to_string(), cmd.order_reference.clone()),
         ]);
         let key = id.psp_idempotency_key();
-        let amount = payment.amount.minor;
         let result = self
             .psp(|| {
                 self.gateway
                     .refund(tenant, &payment.psp_reference, amount, &key, &metadata)
             })
             .await;
-        let at = history_time(&self.clock);
-        let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CancellationFailed, &at, reason);
         match result {
             Ok(refund) => Ok(match refund.status {
-                RefundStatus::Succeeded | RefundStatus::Pending | RefundStatus::Processing => {
-                    match payment.moved_to(PaymentStatus::Canceled, &at) {
-                        Ok(next) => {
-                            Outcome::changed(payment, next, vec![OutgoingMessage::PaymentCanceled(cmd.clone())])
-                        }
-                        Err(why) => Outcome::rejected(&command, Some(payment), &why),
-                    }
-                }
+                RefundStatus::Succeeded | RefundStatus::Pending | RefundStatus::Processing => canceled(),
                 RefundStatus::Failed | RefundStatus::Canceled => failed("the PSP did not give the money back"),
             }),
             Err(PspError::Declined { message, .. }) => Ok(failed(&message)),

@@ -72,6 +72,18 @@ pub fn memory_checkout() -> MemoryCheckoutService {
 /// An order of `tenant` whose customer authorized `amount` EUR cents at the PSP, recorded as authorized
 /// with transaction id `tx-{order}`.
 pub async fn authorized_order(svc: &MemoryCommandService, tenant: &str, order: &str, amount: i64) -> Payment {
+    authorized_order_of_items(svc, tenant, order, amount, &[]).await
+}
+
+/// Like [`authorized_order`], for an order whose items (`(sales-order-item id, amount)`) the shop sent
+/// when the payment was initialized: `amount` is their sum plus the order's expenses.
+pub async fn authorized_order_of_items(
+    svc: &MemoryCommandService,
+    tenant: &str,
+    order: &str,
+    amount: i64,
+    items: &[(i64, i64)],
+) -> Payment {
     let psp_reference = svc.gateway.authorized_payment(amount, "EUR");
     let money = Money::new(
         amount,
@@ -85,6 +97,11 @@ pub async fn authorized_order(svc: &MemoryCommandService, tenant: &str, order: &
         money,
         "t0",
     );
+    let payment = Payment {
+        order_item_ids: items.iter().map(|(id, _)| *id).collect(),
+        item_amounts: items.iter().copied().collect(),
+        ..payment
+    };
     let Ok(Some(payment)) = payment.moved_to(PaymentStatus::Authorized, "t1") else {
         unreachable!("new -> authorized is allowed")
     };

@@ -20,6 +20,13 @@ use std::future::Future;
 use std::time::Duration;
 use transformers::{Form, StripePaymentIntent, StripeRefund};
 
+/// The Stripe API version every call pins (`Stripe-Version`), so an account's default version never
+/// changes what the app reads: `latest_charge`, refund events for every refund, multicapture.
+pub const STRIPE_API_VERSION: &str = "2024-10-28.acacia";
+
+/// The longest `Retry-After` the adapter waits before reporting a throttled call (the retry follows).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// Where a tenant's Stripe secret key comes from.
 pub trait ApiKeys: Send + Sync {
     /// The secret key (`sk_…`) of `tenant`'s Stripe account.
@@ -136,11 +143,25 @@ impl<K: ApiKeys> StripeGateway<K> {
         form: Option<&Form>,
         idempotency_key: Option<&str>,
     ) -> Result<T, PspError> {
+        self.send_to(tenant, method, self.url(segments), form, idempotency_key)
+            .await
+    }
+
+    /// [`Self::send`] to a complete URL (one with a query).
+    async fn send_to<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        method: Method,
+        url: Url,
+        form: Option<&Form>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, PspError> {
         let key = self.keys.api_key(tenant).await?;
         let mut request = self
             .client
-            .request(method, self.url(segments))
-            .bearer_auth(key.expose_secret());
+            .request(method, url)
+            .bearer_auth(key.expose_secret())
+            .header("Stripe-Version", STRIPE_API_VERSION);
         if let Some(form) = form {
             request = request.form(form);
         }
@@ -149,9 +170,25 @@ impl<K: ApiKeys> StripeGateway<K> {
         }
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let should_retry = header("Stripe-Should-Retry").map(|v| v == "true");
+        let retry_after = header("Retry-After")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
         let body = response.bytes().await.map_err(transport_error)?;
         if !status.is_success() {
-            return Err(transformers::classify_error(status, &body));
+            let error = transformers::classify_error(status, should_retry, &body);
+            if let (PspError::Unknown(_), Some(wait)) = (&error, retry_after) {
+                // Stripe said when to come back: the caller's retry comes no earlier.
+                tokio::time::sleep(wait).await;
+            }
+            return Err(error);
         }
         serde_json::from_slice(&body)
             .map_err(|e| PspError::Unknown(format!("unreadable Stripe answer (HTTP {status}): {e}")))
@@ -185,15 +222,12 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
     }
 
     async fn get_payment(&self, tenant: &str, psp_reference: &str) -> Result<PspPaymentIntent, PspError> {
-        self.send::<StripePaymentIntent>(
-            tenant,
-            Method::GET,
-            &["v1", "payment_intents", psp_reference],
-            None,
-            None,
-        )
-        .await
-        .map(Into::into)
+        let mut url = self.url(&["v1", "payment_intents", psp_reference]);
+        // The charge says what was captured and whether multicapture is available.
+        url.query_pairs_mut().append_pair("expand[]", "latest_charge");
+        self.send_to::<StripePaymentIntent>(tenant, Method::GET, url, None, None)
+            .await
+            .map(Into::into)
     }
 
     async fn update_metadata(
@@ -221,9 +255,10 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         tenant: &str,
         psp_reference: &str,
         amount: i64,
+        final_capture: bool,
         idempotency_key: &str,
     ) -> Result<PspPaymentIntent, PspError> {
-        let form = transformers::capture_form(amount);
+        let form = transformers::capture_form(amount, final_capture);
         self.send::<StripePaymentIntent>(
             tenant,
             Method::POST,
@@ -347,6 +382,7 @@ mod tests {
                 client_secret: Some("pi_123_secret_x".into()),
                 processing: false,
                 decline: None,
+                multicapture: false,
             }
         );
         assert_eq!(
@@ -356,6 +392,7 @@ mod tests {
                 ("currency", "eur"),
                 ("payment_method_types[0]", "card"),
                 ("capture_method", "manual"),
+                ("payment_method_options[card][request_multicapture]", "if_available"),
                 ("metadata[orderReference]", "DE--1"),
                 ("metadata[tenantIdentifier]", "t1"),
             ])
@@ -398,6 +435,7 @@ mod tests {
             .and(path("/v1/payment_intents/pi_123/capture"))
             .and(header("authorization", format!("Bearer {KEY}").as_str()))
             .and(header("idempotency-key", "capture:1"))
+            .and(header("stripe-version", STRIPE_API_VERSION))
             .respond_with(
                 ResponseTemplate::new(200)
                     .set_body_json(with(intent_body("succeeded"), json!({"amount_received": 600}))),
@@ -406,14 +444,57 @@ mod tests {
             .mount(&server)
             .await;
         let intent = gateway(&server)
-            .capture("t1", "pi_123", 600, "capture:1")
+            .capture("t1", "pi_123", 600, true, "capture:1")
             .await
             .unwrap();
         assert_eq!((intent.status, intent.amount_captured), (PaymentStatus::Captured, 600));
         assert_eq!(
             form_of_single_request(&server).await,
-            pairs(&[("amount_to_capture", "600")])
+            pairs(&[("amount_to_capture", "600"), ("expand[]", "latest_charge")])
         );
+    }
+
+    #[tokio::test]
+    async fn a_shipment_of_a_multicapture_payment_is_captured_not_finally() {
+        let server = MockServer::start().await;
+        let charge = json!({"id": "ch_1", "amount_captured": 300,
+            "payment_method_details": {"card": {"multicapture": {"status": "available"}}}});
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_123/capture"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(with(
+                intent_body("requires_capture"),
+                json!({"amount_received": 300, "latest_charge": charge}),
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let intent = gateway(&server)
+            .capture("t1", "pi_123", 300, false, "capture:1")
+            .await
+            .unwrap();
+        assert_eq!(
+            (intent.status, intent.amount_captured, intent.multicapture),
+            (PaymentStatus::Authorized, 300, true)
+        );
+        assert_eq!(
+            form_of_single_request(&server).await,
+            pairs(&[
+                ("amount_to_capture", "300"),
+                ("expand[]", "latest_charge"),
+                ("final_capture", "false")
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_throttled_call_waits_what_stripe_asks_and_stays_unknown() {
+        let throttled = ResponseTemplate::new(429)
+            .insert_header("Retry-After", "1")
+            .set_body_json(json!({"error": {"type": "invalid_request_error", "code": "lock_timeout"}}));
+        let started = std::time::Instant::now();
+        let error = capture_error(throttled).await;
+        assert!(matches!(error, PspError::Unknown(_)), "{error:?}");
+        assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
     }
 
     #[tokio::test]
@@ -496,7 +577,7 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST")).respond_with(response).mount(&server).await;
         gateway(&server)
-            .capture("t1", "pi_123", 600, "capture:1")
+            .capture("t1", "pi_123", 600, true, "capture:1")
             .await
             .unwrap_err()
     }
@@ -525,12 +606,31 @@ mod tests {
                 message: "Your card was declined.".into()
             }
         );
-        let not_found = capture_error(ResponseTemplate::new(404).set_body_json(json!({"error": {
-            "type": "invalid_request_error", "message": "No such payment_intent: 'pi_123'"}})))
+        let unexpected_state = capture_error(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+            "message": "This PaymentIntent could not be captured because it has a status of canceled."}})))
         .await;
-        assert!(matches!(not_found, PspError::Declined { code, .. } if code == "invalid_request_error"));
-        let bare = capture_error(ResponseTemplate::new(404)).await;
-        assert!(matches!(bare, PspError::Declined { code, .. } if code == "404"));
+        assert!(
+            matches!(unexpected_state, PspError::Declined { code, .. } if code == "payment_intent_unexpected_state")
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_keys_missing_objects_and_retryable_answers_are_never_failures() {
+        let retry = ResponseTemplate::new(400)
+            .insert_header("Stripe-Should-Retry", "true")
+            .set_body_json(json!({"error": {"type": "invalid_request_error", "message": "try again"}}));
+        for response in [
+            ResponseTemplate::new(401).set_body_json(json!({"error": {"type": "invalid_request_error",
+                "message": "Invalid API Key provided: sk_test_****"}})),
+            ResponseTemplate::new(403),
+            ResponseTemplate::new(404).set_body_json(json!({"error": {"type": "invalid_request_error",
+                "code": "resource_missing", "message": "No such payment_intent: 'pi_123'"}})),
+            retry,
+        ] {
+            let error = capture_error(response).await;
+            assert!(matches!(error, PspError::Unknown(_)), "{error:?}");
+        }
     }
 
     #[tokio::test]

@@ -48,11 +48,56 @@ enum LatestCharge {
     Id(serde::de::IgnoredAny),
 }
 
-/// The expanded charge's field the app reads. Absent on localstripe 1.15, whose charges lack it.
+/// The expanded charge's fields the app reads. Absent on localstripe 1.15, whose charges lack them.
 #[derive(Debug, Deserialize)]
 struct ExpandedCharge {
     #[serde(default)]
     amount_captured: Option<i64>,
+    #[serde(default)]
+    payment_method_details: Option<ChargeMethodDetails>,
+}
+
+/// `Charge.payment_method_details`: only the card's multicapture availability is read.
+#[derive(Debug, Deserialize)]
+struct ChargeMethodDetails {
+    #[serde(default)]
+    card: Option<CardDetails>,
+}
+
+/// `payment_method_details.card`.
+#[derive(Debug, Deserialize)]
+struct CardDetails {
+    #[serde(default)]
+    multicapture: Option<Multicapture>,
+}
+
+/// `payment_method_details.card.multicapture` (https://docs.stripe.com/payments/multicapture).
+#[derive(Debug, Deserialize)]
+struct Multicapture {
+    status: MulticaptureStatus,
+}
+
+/// Whether the charge may be captured in several parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MulticaptureStatus {
+    Available,
+    Unavailable,
+}
+
+impl ExpandedCharge {
+    fn multicapture(&self) -> bool {
+        let status = self
+            .payment_method_details
+            .as_ref()
+            .and_then(|d| d.card.as_ref())
+            .and_then(|c| c.multicapture.as_ref())
+            .map(|m| m.status);
+        match status {
+            Some(MulticaptureStatus::Available) => true,
+            Some(MulticaptureStatus::Unavailable) | None => false,
+        }
+    }
 }
 
 /// The fields of a PaymentIntent the app reads.
@@ -112,18 +157,15 @@ impl From<StripePaymentIntent> for PspPaymentIntent {
             | StripePaymentIntentStatus::Succeeded
             | StripePaymentIntentStatus::Canceled => None,
         };
-        let amount_captured = match (pi.amount_received, pi.latest_charge) {
+        let charge = match &pi.latest_charge {
+            Some(LatestCharge::Expanded(charge)) => Some(charge),
+            Some(LatestCharge::Id(_)) | None => None,
+        };
+        let multicapture = charge.is_some_and(ExpandedCharge::multicapture);
+        let amount_captured = match (pi.amount_received, charge.and_then(|c| c.amount_captured)) {
             (Some(received), _) => received,
-            (
-                None,
-                Some(LatestCharge::Expanded(ExpandedCharge {
-                    amount_captured: Some(captured),
-                })),
-            ) => captured,
-            (
-                None,
-                Some(LatestCharge::Expanded(ExpandedCharge { amount_captured: None }) | LatestCharge::Id(_)) | None,
-            ) => match pi.status {
+            (None, Some(captured)) => captured,
+            (None, None) => match pi.status {
                 StripePaymentIntentStatus::Succeeded => pi.amount,
                 StripePaymentIntentStatus::RequiresPaymentMethod
                 | StripePaymentIntentStatus::RequiresConfirmation
@@ -142,6 +184,7 @@ impl From<StripePaymentIntent> for PspPaymentIntent {
             client_secret: pi.client_secret,
             processing: pi.status == StripePaymentIntentStatus::Processing,
             decline,
+            multicapture,
         }
     }
 }
@@ -361,11 +404,20 @@ struct StripeErrorDetail {
     message: Option<String>,
 }
 
-/// Classifies a non-2xx answer (reliability P6): 409 (idempotency key in use), 429 and 5xx leave the
-/// outcome unknown; any other 4xx is a refusal. The code is Stripe's `code`, else `decline_code`, else
-/// `type`, else the HTTP status. Stripe's messages carry no card data.
-pub(super) fn classify_error(status: StatusCode, body: &[u8]) -> PspError {
+/// Classifies a non-2xx answer, in one place (reliability P6). A failure answer goes to the tenant only
+/// for a card or business decline (400 or 402, e.g. `card_declined`, `payment_intent_unexpected_state`,
+/// `amount_too_large`). Everything else leaves the outcome unknown, to be retried and alarmed:
+/// - `Stripe-Should-Retry: true` (`should_retry`), which Stripe sends when a retry may succeed;
+/// - 401 and 403 (a revoked or rolled key: the operator must fix it, the order must not fail);
+/// - 404 (every object the app names is one it created: a missing one is a misconfiguration);
+/// - 409 (the same idempotency key in flight), 429 (rate or lock limits), an `idempotency_error`;
+/// - 5xx.
+///
+/// The code is Stripe's `code`, else `decline_code`, else `type`, else the HTTP status. Stripe's messages
+/// carry no card data.
+pub(super) fn classify_error(status: StatusCode, should_retry: Option<bool>, body: &[u8]) -> PspError {
     let detail = serde_json::from_slice::<StripeErrorBody>(body).ok().map(|b| b.error);
+    let kind = detail.as_ref().and_then(|d| d.kind.clone());
     let (code, message) = match detail {
         Some(d) => (
             d.code
@@ -379,13 +431,18 @@ pub(super) fn classify_error(status: StatusCode, body: &[u8]) -> PspError {
             format!("HTTP {status} without a Stripe error body"),
         ),
     };
-    let declined =
-        status.is_client_error() && status != StatusCode::CONFLICT && status != StatusCode::TOO_MANY_REQUESTS;
+    let business = matches!(status, StatusCode::BAD_REQUEST | StatusCode::PAYMENT_REQUIRED);
+    let declined = business && should_retry != Some(true) && kind.as_deref() != Some("idempotency_error");
     if declined {
-        PspError::Declined { code, message }
-    } else {
-        PspError::Unknown(format!("Stripe answered HTTP {status} ({code}): {message}"))
+        return PspError::Declined { code, message };
     }
+    if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+    ) {
+        tracing::error!(status = status.as_u16(), %code, "Stripe refused the app's credentials or lost an object: an operator must look");
+    }
+    PspError::Unknown(format!("Stripe answered HTTP {status} ({code}): {message}"))
 }
 
 /// Stripe's `payment_method_types` value of each method.
@@ -418,13 +475,29 @@ pub(super) fn create_payment_form(request: &CreatePayment) -> Form {
         ),
         ("capture_method".to_string(), capture.to_string()),
     ];
+    if (request.method, request.method.capture()) == (PaymentMethod::Card, CaptureMode::Manual) {
+        // Split shipments are captured one by one where the card network allows it (decision §9.16).
+        form.push((
+            "payment_method_options[card][request_multicapture]".to_string(),
+            "if_available".to_string(),
+        ));
+    }
     form.extend(metadata_fields(&request.metadata));
     form
 }
 
-/// Form for `POST /v1/payment_intents/{id}/capture`.
-pub(super) fn capture_form(amount: i64) -> Form {
-    vec![("amount_to_capture".to_string(), amount.to_string())]
+/// Form for `POST /v1/payment_intents/{id}/capture`: the amount, `final_capture=false` when more
+/// captures follow (Stripe's default is final, and localstripe knows no other), and the charge expanded
+/// so the answer says whether multicapture is available.
+pub(super) fn capture_form(amount: i64, final_capture: bool) -> Form {
+    let mut form = vec![
+        ("amount_to_capture".to_string(), amount.to_string()),
+        ("expand[]".to_string(), "latest_charge".to_string()),
+    ];
+    if !final_capture {
+        form.push(("final_capture".to_string(), "false".to_string()));
+    }
+    form
 }
 
 /// Form for `POST /v1/refunds`. No `reason`: localstripe rejects it and the app has none to give.
@@ -553,10 +626,11 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_classified_by_status_then_code() {
+    fn only_card_and_business_declines_are_failures() {
         let body = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
         let declined = classify_error(
             StatusCode::PAYMENT_REQUIRED,
+            None,
             &body(json!({"error": {"type": "card_error", "decline_code": "insufficient_funds", "message": "no"}})),
         );
         assert_eq!(
@@ -566,19 +640,91 @@ mod tests {
                 message: "no".into()
             }
         );
-        let typed = classify_error(
-            StatusCode::BAD_REQUEST,
-            &body(json!({"error": {"type": "invalid_request_error"}})),
+        let unexpected_state =
+            body(json!({"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}}));
+        let typed = classify_error(StatusCode::BAD_REQUEST, None, &unexpected_state);
+        assert!(matches!(typed, PspError::Declined { code, .. } if code == "payment_intent_unexpected_state"));
+        // Stripe says a retry may succeed: not a failure.
+        assert!(matches!(
+            classify_error(StatusCode::BAD_REQUEST, Some(true), &unexpected_state),
+            PspError::Unknown(_)
+        ));
+        let idempotency = body(
+            json!({"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same parameters"}}),
         );
-        assert!(matches!(typed, PspError::Declined { code, .. } if code == "invalid_request_error"));
-        let bare = classify_error(StatusCode::NOT_FOUND, b"<html>");
-        assert!(matches!(bare, PspError::Declined { code, .. } if code == "404"));
+        assert!(matches!(
+            classify_error(StatusCode::BAD_REQUEST, None, &idempotency),
+            PspError::Unknown(_)
+        ));
         for status in [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
             StatusCode::CONFLICT,
             StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::INTERNAL_SERVER_ERROR,
             StatusCode::BAD_GATEWAY,
         ] {
-            assert!(matches!(classify_error(status, b""), PspError::Unknown(_)), "{status}");
+            assert!(
+                matches!(classify_error(status, None, b""), PspError::Unknown(_)),
+                "{status}"
+            );
+            assert!(
+                matches!(classify_error(status, Some(false), b"<html>"), PspError::Unknown(_)),
+                "{status}"
+            );
         }
+    }
+
+    #[test]
+    fn multicapture_is_read_from_the_expanded_charge() {
+        let intent = |charge: serde_json::Value| -> PspPaymentIntent {
+            serde_json::from_value::<StripePaymentIntent>(json!({
+                "id": "pi_1", "status": "requires_capture", "amount": 1000, "currency": "eur",
+                "amount_received": 300, "latest_charge": charge
+            }))
+            .unwrap()
+            .into()
+        };
+        let available = intent(json!({"id": "ch_1", "amount_captured": 300,
+            "payment_method_details": {"type": "card", "card": {"multicapture": {"status": "available"}}}}));
+        assert!(available.multicapture);
+        assert_eq!(
+            (available.status, available.amount_captured),
+            (PaymentStatus::Authorized, 300)
+        );
+        let unavailable = intent(json!({"id": "ch_1",
+            "payment_method_details": {"card": {"multicapture": {"status": "unavailable"}}}}));
+        assert!(!unavailable.multicapture);
+        assert!(
+            !intent(json!("ch_1")).multicapture,
+            "a charge not expanded says nothing"
+        );
+    }
+
+    #[test]
+    fn card_payments_ask_for_multicapture_and_captures_say_when_more_follow() {
+        let value = |form: &Form, key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let request = |method| CreatePayment {
+            amount: crate::domain::Money::new(1000, crate::domain::Currency::parse("EUR").unwrap()),
+            method,
+            metadata: BTreeMap::new(),
+            idempotency_key: "k".into(),
+        };
+        let key = "payment_method_options[card][request_multicapture]";
+        assert_eq!(
+            value(&create_payment_form(&request(PaymentMethod::Card)), key).as_deref(),
+            Some("if_available")
+        );
+        assert_eq!(value(&create_payment_form(&request(PaymentMethod::Ideal)), key), None);
+        assert_eq!(
+            value(&capture_form(300, false), "final_capture").as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            value(&capture_form(300, true), "final_capture"),
+            None,
+            "final is Stripe's default"
+        );
     }
 }
