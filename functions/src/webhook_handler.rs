@@ -1,6 +1,7 @@
 //! The HTTP handler shared by the two Stripe payment webhook functions (`POST
 //! /webhooks/stripe/{tenantIdentifier}/payment-intents` and `.../refunds`, API Gateway HTTP API, no
-//! JWT: the signature authenticates the request), and the checks every Stripe webhook endpoint runs
+//! JWT: the signature authenticates the request). Each applies every payment and refund event, whichever
+//! route it arrives on: a tenant may point one Stripe endpoint at the app. Also the checks every Stripe webhook endpoint runs
 //! first ([`verify`], also used by `account_webhook`). A request's path, in this order (reliability §6):
 //!
 //! 1. the body is at most [`MAX_BODY_BYTES`] (else 413);
@@ -17,7 +18,7 @@ use crate::http::{error_response, json_response};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::adapters::stripe::webhook::{EventParseError, ParsedEvent, parse_event, verify_signature};
-use shared::ports::{Clock, EventPublisher, PaymentStore, WebhookKind, WebhookSecrets};
+use shared::ports::{Clock, EventPublisher, PaymentStore, WebhookSecrets};
 use shared::service::{WebhookReport, WebhookService};
 
 /// Bodies above this size are refused before anything else (Stripe events are a few KiB).
@@ -116,11 +117,10 @@ where
     Ok((tenant, relevant(tenant, parse(body))?))
 }
 
-/// Handles one webhook request on the endpoint of `kind`.
+/// Handles one webhook request.
 pub async fn handle<S, P, C, W>(
     service: &WebhookService<'_, S, P, C>,
     secrets: &W,
-    kind: WebhookKind,
     request: Request,
 ) -> Result<Response<Body>, Error>
 where
@@ -133,15 +133,6 @@ where
         Ok(verified) => verified,
         Err(early) => return early.answer(),
     };
-    if event.change.kind() != kind {
-        tracing::warn!(
-            tenant,
-            event_id = event.event_id,
-            ?kind,
-            "event for the other webhook endpoint ignored"
-        );
-        return received();
-    }
     match service.handle(tenant, &event).await {
         Ok(report) => {
             match &report {
@@ -225,8 +216,8 @@ pub(crate) mod tests {
         event["body"].as_str().unwrap().replace("pi_sample", pi)
     }
 
-    async fn call(svc: &MemoryCommandService, kind: WebhookKind, req: Request) -> (StatusCode, serde_json::Value) {
-        let response = handle(&webhook_service(svc), &Secrets, kind, req).await.unwrap();
+    async fn call(svc: &MemoryCommandService, req: Request) -> (StatusCode, serde_json::Value) {
+        let response = handle(&webhook_service(svc), &Secrets, req).await.unwrap();
         let body = serde_json::from_slice(response.body().as_ref()).unwrap();
         (response.status(), body)
     }
@@ -241,28 +232,18 @@ pub(crate) mod tests {
         let payment = authorized_order(&svc, TENANT, "DE--1001", 12000).await;
         // The sample intent event (succeeded, 12000 received) captures the authorized payment.
         let body = sample_body(PAYMENT_INTENTS, &payment.psp_reference);
-        let (status, reply) = call(
-            &svc,
-            WebhookKind::PaymentIntents,
-            request(&svc, PAYMENT_INTENTS, &body, Some(SECRET)),
-        )
-        .await;
+        let (status, reply) = call(&svc, request(&svc, PAYMENT_INTENTS, &body, Some(SECRET))).await;
         assert_eq!((status, reply), (StatusCode::OK, serde_json::json!({"received": true})));
         assert_eq!(names(&svc), vec!["PaymentUpdated", "PaymentCaptured"]);
         let stored = svc.store.get_payment(TENANT, "tx-DE--1001").await.unwrap().unwrap();
         assert_eq!((stored.status, stored.captured), (PaymentStatus::Captured, 12000));
         // The same request again (Stripe retrying): no second effect.
-        let (status, _) = call(
-            &svc,
-            WebhookKind::PaymentIntents,
-            request(&svc, PAYMENT_INTENTS, &body, Some(SECRET)),
-        )
-        .await;
+        let (status, _) = call(&svc, request(&svc, PAYMENT_INTENTS, &body, Some(SECRET))).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(names(&svc).len(), 2);
         // The refund sample names a refund the app never recorded: retried later, nothing changes.
         let body = sample_body(REFUNDS, &payment.psp_reference);
-        let (status, reply) = call(&svc, WebhookKind::Refunds, request(&svc, REFUNDS, &body, Some(SECRET))).await;
+        let (status, reply) = call(&svc, request(&svc, REFUNDS, &body, Some(SECRET))).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(reply["errors"][0]["message"].is_string());
         assert_eq!(names(&svc).len(), 2);
@@ -301,7 +282,7 @@ pub(crate) mod tests {
             ),
         ];
         for (what, req) in cases {
-            let (status, reply) = call(&svc, WebhookKind::PaymentIntents, req).await;
+            let (status, reply) = call(&svc, req).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{what}");
             assert_eq!(
                 reply,
@@ -312,17 +293,11 @@ pub(crate) mod tests {
         // Signed, then changed.
         let mut changed = request(&svc, PAYMENT_INTENTS, &body, Some(SECRET));
         *changed.body_mut() = Body::Text(body.replace("12000", "1"));
-        assert_eq!(
-            call(&svc, WebhookKind::PaymentIntents, changed).await.0,
-            StatusCode::BAD_REQUEST
-        );
+        assert_eq!(call(&svc, changed).await.0, StatusCode::BAD_REQUEST);
         // Signed too long ago.
         let stale = request(&svc, PAYMENT_INTENTS, &body, Some(SECRET));
         svc.clock.advance(301);
-        assert_eq!(
-            call(&svc, WebhookKind::PaymentIntents, stale).await.0,
-            StatusCode::BAD_REQUEST
-        );
+        assert_eq!(call(&svc, stale).await.0, StatusCode::BAD_REQUEST);
 
         assert!(names(&svc).is_empty());
         let stored = svc.store.get_payment(TENANT, "tx-DE--1001").await.unwrap().unwrap();
@@ -333,55 +308,27 @@ pub(crate) mod tests {
     async fn oversized_and_unreadable_bodies_are_refused() {
         let svc = memory_service();
         let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
-        let (status, reply) = call(
-            &svc,
-            WebhookKind::PaymentIntents,
-            request(&svc, PAYMENT_INTENTS, &huge, Some(SECRET)),
-        )
-        .await;
+        let (status, reply) = call(&svc, request(&svc, PAYMENT_INTENTS, &huge, Some(SECRET))).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(reply["errors"][0]["message"], "request body too large");
-        let (status, _) = call(
-            &svc,
-            WebhookKind::PaymentIntents,
-            request(&svc, PAYMENT_INTENTS, "not json", Some(SECRET)),
-        )
-        .await;
+        let (status, _) = call(&svc, request(&svc, PAYMENT_INTENTS, "not json", Some(SECRET))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let no_tenant = PAYMENT_INTENTS.replace("\"tenantIdentifier\": \"demo-tenant\"", "\"other\": \"x\"");
-        let (status, _) = call(
-            &svc,
-            WebhookKind::PaymentIntents,
-            request(&svc, &no_tenant, "{}", Some(SECRET)),
-        )
-        .await;
+        let (status, _) = call(&svc, request(&svc, &no_tenant, "{}", Some(SECRET))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(names(&svc).is_empty());
     }
 
     #[tokio::test]
-    async fn unknown_types_unknown_payments_and_the_other_endpoints_events_are_acknowledged() {
+    async fn unknown_types_are_acknowledged_and_every_route_applies_every_event() {
         let svc = memory_service();
         let unknown = r#"{"id":"evt_9","object":"event","created":1767225600,"type":"customer.created","data":{"object":{"id":"cus_1"}}}"#;
-        let (status, _) = call(
-            &svc,
-            WebhookKind::PaymentIntents,
-            request(&svc, PAYMENT_INTENTS, unknown, Some(SECRET)),
-        )
-        .await;
+        let (status, _) = call(&svc, request(&svc, PAYMENT_INTENTS, unknown, Some(SECRET))).await;
         assert_eq!(status, StatusCode::OK);
-        // A payment-intent event on the refunds endpoint: acknowledged, not applied.
+        // A payment-intent event on the refunds route is applied too (a tenant may point one Stripe
+        // endpoint at the app): its payment is not known yet, so it is kept in the inbox.
         let body = sample_body(PAYMENT_INTENTS, "pi_sample");
-        let (status, _) = call(&svc, WebhookKind::Refunds, request(&svc, REFUNDS, &body, Some(SECRET))).await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(svc.store.inbox(TENANT, "tx-DE--1001").await.unwrap().is_empty());
-        // The payment is not known yet: kept in the inbox, acknowledged.
-        let (status, _) = call(
-            &svc,
-            WebhookKind::PaymentIntents,
-            request(&svc, PAYMENT_INTENTS, &body, Some(SECRET)),
-        )
-        .await;
+        let (status, _) = call(&svc, request(&svc, REFUNDS, &body, Some(SECRET))).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(svc.store.inbox(TENANT, "tx-DE--1001").await.unwrap().len(), 1);
         assert!(names(&svc).is_empty());

@@ -14,7 +14,6 @@ use shared::adapters::sqs_queues::SqsQueues;
 use shared::adapters::stripe::{StripeGateway, Timeouts};
 use shared::adapters::tenant_directory::{DEFAULT_TTL, TenantDirectory};
 use shared::config::{AppConfig, BridgeConfig, ConfigError, WebhookConfig};
-use shared::ports::WebhookKind;
 use shared::ports::clock::SystemClock;
 use shared::service::bridge::{Receiver, delivery_backoff};
 use shared::service::checkout::is_loopback;
@@ -124,13 +123,14 @@ impl WebhookParts {
     }
 }
 
-/// Runs a Stripe payment webhook function for the endpoint of `kind`.
-pub async fn run_webhook_function(kind: WebhookKind) -> Result<(), Error> {
+/// Runs a Stripe payment webhook function. Both routes apply every payment and refund event: a tenant
+/// may point one Stripe endpoint at the app.
+pub async fn run_webhook_function() -> Result<(), Error> {
     init_tracing();
     let parts = WebhookParts::from_env().await?;
     let service = parts.service();
     lambda_http::run(service_fn(|request| {
-        webhook_handler::handle(&service, &parts.secrets, kind, request)
+        webhook_handler::handle(&service, &parts.secrets, request)
     }))
     .await
 }

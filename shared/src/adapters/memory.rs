@@ -448,6 +448,8 @@ struct MemoryIntent {
     intent: PspPaymentIntent,
     refunded: i64,
     metadata: BTreeMap<String, String>,
+    /// Its refunds, with their reconciliation data.
+    refunds: Vec<(PspRefund, BTreeMap<String, String>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -485,6 +487,11 @@ impl MemoryGateway {
         Self::default()
     }
 
+    /// Forgets every idempotency key, as Stripe does after 24 hours.
+    pub fn forget_idempotency_keys(&self) {
+        lock(&self.state).idempotency.clear();
+    }
+
     /// Whether payments created from now on offer multicapture (off unless set).
     pub fn offer_multicapture(&self, on: bool) {
         lock(&self.state).multicapture = on;
@@ -512,6 +519,7 @@ impl MemoryGateway {
                 intent,
                 refunded: 0,
                 metadata: BTreeMap::new(),
+                refunds: Vec::new(),
             },
         );
         id
@@ -655,6 +663,7 @@ impl PaymentGateway for MemoryGateway {
                         intent: intent.clone(),
                         refunded: 0,
                         metadata: request.metadata.clone(),
+                        refunds: Vec::new(),
                     },
                 );
                 Ok(intent)
@@ -754,13 +763,32 @@ impl PaymentGateway for MemoryGateway {
         })
     }
 
+    async fn find_refund(
+        &self,
+        _t: &str,
+        psp_reference: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<PspRefund>, PspError> {
+        yield_now().await;
+        let mut s = lock(&self.state);
+        if let Some(GatewayFault::Fail(e)) = Self::take_fault(&mut s, "find_refund") {
+            return Err(e);
+        }
+        let refunds = &intent_mut(&mut s, psp_reference)?.refunds;
+        Ok(refunds
+            .iter()
+            .find(|(_, metadata)| metadata.get(key).is_some_and(|v| v == value))
+            .map(|(refund, _)| refund.clone()))
+    }
+
     async fn refund(
         &self,
         _t: &str,
         psp_reference: &str,
         amount: i64,
         key: &str,
-        _metadata: &BTreeMap<String, String>,
+        metadata: &BTreeMap<String, String>,
     ) -> Result<PspRefund, PspError> {
         yield_now().await;
         self.mutate("refund", key, Saved::Refund, saved_refund, |s| {
@@ -772,7 +800,9 @@ impl PaymentGateway for MemoryGateway {
                 return Err(Self::declined("Refund amount is greater than unrefunded amount"));
             }
             i.refunded += amount;
-            Ok(PspRefund { id, status, amount })
+            let refund = PspRefund { id, status, amount };
+            i.refunds.push((refund.clone(), metadata.clone()));
+            Ok(refund)
         })
     }
 }

@@ -39,12 +39,14 @@ impl RefundStatus {
         }
     }
 
-    /// Whether a refund in this status may move to `to`: only a refund that is not final moves, and
-    /// staying in the same status is not a move. A final refund never goes back.
+    /// Whether a refund in this status may move to `to`: a refund that is not final moves, and staying
+    /// in the same status is not a move. Of the final ones only a success moves: the card issuer or bank
+    /// can still fail it at Stripe (up to 30 days later), and the PSP's fact wins.
     pub fn can_move_to(self, to: RefundStatus) -> bool {
         match self {
             RefundStatus::Pending | RefundStatus::Processing => to != self,
-            RefundStatus::Succeeded | RefundStatus::Failed | RefundStatus::Canceled => false,
+            RefundStatus::Succeeded => to == RefundStatus::Failed,
+            RefundStatus::Failed | RefundStatus::Canceled => false,
         }
     }
 
@@ -84,13 +86,14 @@ mod tests {
     use RefundStatus::*;
 
     #[test]
-    fn only_unfinished_refunds_move_and_never_to_themselves() {
+    fn only_unfinished_refunds_move_and_a_success_may_still_fail() {
         let all = [Pending, Processing, Succeeded, Failed, Canceled];
         for from in all {
             for to in all {
+                let late_failure = (from, to) == (Succeeded, Failed);
                 assert_eq!(
                     from.can_move_to(to),
-                    !from.is_final() && from != to,
+                    (!from.is_final() && from != to) || late_failure,
                     "{from:?} -> {to:?}"
                 );
             }

@@ -124,6 +124,17 @@ pub trait PaymentGateway: Send + Sync {
         idempotency_key: &str,
     ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
 
+    /// The payment's refund whose reconciliation data has `key` = `value` (the app's own id of it), if
+    /// the PSP has one: how a refund whose outcome was unknown is found again, never created twice, even
+    /// after the PSP forgot its idempotency key (24 h at Stripe).
+    fn find_refund(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<Option<PspRefund>, PspError>> + Send;
+
     /// Refunds `amount` (positive) of a captured payment. Several partial refunds are allowed.
     fn refund(
         &self,

@@ -21,4 +21,4 @@ pub use store::{Claim, ClaimRequest, Commit, OperationRecord, OperationState, Pa
 pub use tenant::{
     SecretRef, SecretStore, SecretStoreError, TenantAccess, TenantRecord, TenantStore, TenantUnavailable, Tenants,
 };
-pub use webhook::{InboxEntry, SecretsError, WebhookChange, WebhookEvent, WebhookKind, WebhookSecrets};
+pub use webhook::{InboxEntry, SecretsError, WebhookChange, WebhookEvent, WebhookSecrets};

@@ -19,15 +19,6 @@ pub trait WebhookSecrets: Send + Sync {
     fn secrets(&self, tenant: &str) -> impl Future<Output = Result<Vec<SecretString>, SecretsError>> + Send;
 }
 
-/// The two webhook endpoints, one per kind of PSP object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WebhookKind {
-    /// Events about payments (Stripe PaymentIntents).
-    PaymentIntents,
-    /// Events about refunds.
-    Refunds,
-}
-
 /// What a PSP event reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -69,14 +60,6 @@ impl WebhookChange {
                 decline.as_deref().unwrap_or_default()
             ),
             WebhookChange::Refund { .. } => format!("webhook-{event_id}"),
-        }
-    }
-
-    /// The endpoint kind this change belongs on.
-    pub fn kind(&self) -> WebhookKind {
-        match self {
-            WebhookChange::Payment { .. } => WebhookKind::PaymentIntents,
-            WebhookChange::Refund { .. } => WebhookKind::Refunds,
         }
     }
 }

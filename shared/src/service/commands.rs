@@ -9,7 +9,9 @@ use super::settings::Settings;
 use crate::acp::{InboundCommand, InboundMessage, OutgoingMessage, PaymentPayload, RefundPayment};
 use crate::domain::refund::RefundBucket;
 use crate::domain::{CancelPlan, CaptureMode, CapturePlan, Payment, PaymentStatus, Refund, RefundStatus, Rejection};
-use crate::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent};
+use crate::ports::{
+    Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund,
+};
 use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -142,7 +144,7 @@ where
         let result = match &msg.command {
             InboundCommand::CapturePayment(c) => self.capture(tenant, id, payment, c, retrying_unknown).await,
             InboundCommand::CancelPayment(c) => self.cancel(tenant, id, payment, c, retrying_unknown).await,
-            InboundCommand::RefundPayment(r) => self.refund(tenant, id, payment, r).await,
+            InboundCommand::RefundPayment(r) => self.refund(tenant, id, payment, r, retrying_unknown).await,
         };
         match result {
             Ok(outcome) => Ok(outcome),
@@ -292,9 +294,15 @@ where
             CancelPlan::Drop { .. } => return Ok(canceled()),
             CancelPlan::Refund { amount: 0 } => return Ok(canceled()),
             CancelPlan::Refund { amount } => {
-                return self
-                    .refund_for_cancel(tenant, id, payment, cmd, amount, canceled, failed)
-                    .await;
+                let refund = self.refund_for_cancel(tenant, id, payment, cmd, amount, retrying_unknown);
+                return Ok(match refund.await {
+                    Ok(refund) => match refund.status {
+                        RefundStatus::Succeeded | RefundStatus::Pending | RefundStatus::Processing => canceled(),
+                        RefundStatus::Failed | RefundStatus::Canceled => failed("the PSP did not give the money back"),
+                    },
+                    Err(PspError::Declined { message, .. }) => failed(&message),
+                    Err(unknown @ PspError::Unknown(_)) => return Err(unknown),
+                });
             }
             CancelPlan::CancelAtPsp => {
                 let released = |intent: &PspPaymentIntent| intent.status == PaymentStatus::Canceled;
@@ -320,12 +328,7 @@ where
     }
 
     /// Gives back `amount` that a capture took along for canceled items (or that a method captured when
-    /// the shopper paid): a refund without the app's refund id, so its refund webhooks change nothing.
-    /// The same idempotency key on every retry refunds once.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one private step of cancel, named for what it gives back"
-    )]
+    /// the shopper paid): a refund tagged `cancelId`, not `refundId`, so its refund webhooks change nothing.
     async fn refund_for_cancel(
         &self,
         tenant: &str,
@@ -333,29 +336,41 @@ where
         payment: &Payment,
         cmd: &PaymentPayload,
         amount: i64,
-        canceled: impl FnOnce() -> Outcome,
-        failed: impl FnOnce(&str) -> Outcome,
-    ) -> Result<Outcome, PspError> {
+        retrying_unknown: bool,
+    ) -> Result<PspRefund, PspError> {
         let metadata = BTreeMap::from([
             ("tenantIdentifier".to_string(), tenant.to_string()),
             ("transactionId".to_string(), payment.transaction_id.clone()),
             ("orderReference".to_string(), cmd.order_reference.clone()),
+            ("cancelId".to_string(), id.key.clone()),
         ]);
-        let key = id.psp_idempotency_key();
-        let result = self
-            .psp(|| {
-                self.gateway
-                    .refund(tenant, &payment.psp_reference, amount, &key, &metadata)
-            })
-            .await;
-        match result {
-            Ok(refund) => Ok(match refund.status {
-                RefundStatus::Succeeded | RefundStatus::Pending | RefundStatus::Processing => canceled(),
-                RefundStatus::Failed | RefundStatus::Canceled => failed("the PSP did not give the money back"),
-            }),
-            Err(PspError::Declined { message, .. }) => Ok(failed(&message)),
-            Err(unknown @ PspError::Unknown(_)) => Err(unknown),
+        self.refund_once(tenant, id, payment, amount, ("cancelId", &metadata), retrying_unknown)
+            .await
+    }
+
+    /// Refunds `amount` once for the attempt `id`, whose refund carries `tag` (a metadata key naming the
+    /// attempt) among `metadata`. After an unknown outcome the payment's refunds are searched for it
+    /// first: the same idempotency key would only protect for 24 h, a redrive may come later.
+    async fn refund_once(
+        &self,
+        tenant: &str,
+        id: &OperationId,
+        payment: &Payment,
+        amount: i64,
+        (tag, metadata): (&str, &BTreeMap<String, String>),
+        retrying_unknown: bool,
+    ) -> Result<PspRefund, PspError> {
+        let psp = &payment.psp_reference;
+        if retrying_unknown
+            && let Some(found) = self
+                .psp(|| self.gateway.find_refund(tenant, psp, tag, &id.key))
+                .await?
+        {
+            return Ok(found);
         }
+        let key = id.psp_idempotency_key();
+        self.psp(|| self.gateway.refund(tenant, psp, amount, &key, metadata))
+            .await
     }
 
     async fn refund(
@@ -364,6 +379,7 @@ where
         id: &OperationId,
         payment: &Payment,
         cmd: &RefundPayment,
+        retrying_unknown: bool,
     ) -> Result<Outcome, PspError> {
         let command = InboundCommand::RefundPayment(cmd.clone());
         let items = cmd.item_ids();
@@ -377,7 +393,6 @@ where
             ("orderReference".to_string(), cmd.order_reference.clone()),
             ("refundId".to_string(), id.key.clone()),
         ]);
-        let key = id.psp_idempotency_key();
         let mut refund = Refund {
             refund_id: id.key.clone(),
             transaction_id: payment.transaction_id.clone(),
@@ -389,10 +404,7 @@ where
             currency_iso_code: cmd.currency_iso_code.clone(),
         };
         let result = self
-            .psp(|| {
-                self.gateway
-                    .refund(tenant, &payment.psp_reference, amount, &key, &metadata)
-            })
+            .refund_once(tenant, id, payment, amount, ("refundId", &metadata), retrying_unknown)
             .await;
         let mut outcome = match result {
             Ok(psp_refund) => {

@@ -463,6 +463,30 @@ async fn another_command_in_flight_on_the_payment_makes_this_one_wait() {
     assert!(matches!(svc.handle(&msg).await, Ok(OperationReport::Completed(_))));
 }
 
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_found_again_not_refunded_twice_even_after_24_hours() {
+    let svc = service();
+    let p = authorized(&svc, "DE--1", 1000).await;
+    svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
+    svc.gateway.inject("refund", GatewayFault::ApplyThenLose);
+    // The delivery's two retries are lost too (3 attempts): the outcome stays unknown.
+    for _ in 0..2 {
+        svc.gateway.inject("refund", GatewayFault::Fail(PspError::Unknown("timeout".into())));
+    }
+    let msg = refund("DE--1", vec![1], -300);
+    assert!(matches!(svc.handle(&msg).await, Err(OperationError::OutcomeUnknown(_))));
+    // The redrive comes after Stripe forgot the idempotency key: the refund is found by its metadata.
+    svc.gateway.forget_idempotency_keys();
+    svc.clock.advance(2 * 86_400);
+    let report = svc.handle(&msg).await.unwrap();
+    assert_eq!(
+        report,
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentRefunded".into()])
+    );
+    assert_eq!(svc.gateway.refunded(&p.psp_reference), 300, "refunded once");
+    assert_eq!(svc.gateway.effects("refund"), 1);
+}
+
 /// `msg` as a new message with Spryker's `transactionId` attribute `id`.
 fn with_message_id(msg: InboundMessage, id: &str) -> InboundMessage {
     InboundMessage {

@@ -355,10 +355,21 @@ fn refund_outcome(
         amount: Some(refund.requested_amount),
         currency_iso_code: refund.currency_iso_code.clone(),
     };
-    let messages = match to {
-        RefundStatus::Succeeded => vec![OutgoingMessage::PaymentRefunded(echo)],
-        RefundStatus::Failed | RefundStatus::Canceled => vec![OutgoingMessage::PaymentRefundFailed(echo)],
-        RefundStatus::Pending | RefundStatus::Processing => Vec::new(),
+    let messages = match (refund.status, to) {
+        // Spryker was told the money went back: it hears of the failure through PaymentUpdated (the
+        // refunded amount drops), and an operator must settle it with the shopper.
+        (RefundStatus::Succeeded, _) => {
+            tracing::error!(
+                refund_id = refund.refund_id,
+                psp_refund_id,
+                amount = refund.amount,
+                "a refund reported as succeeded failed at the PSP: the shopper did not get the money"
+            );
+            Vec::new()
+        }
+        (_, RefundStatus::Succeeded) => vec![OutgoingMessage::PaymentRefunded(echo)],
+        (_, RefundStatus::Failed | RefundStatus::Canceled) => vec![OutgoingMessage::PaymentRefundFailed(echo)],
+        (_, RefundStatus::Pending | RefundStatus::Processing) => Vec::new(),
     };
     let mut outcome = Outcome::changed(payment, Some(next), messages);
     outcome.refund = Some(Refund {

@@ -447,15 +447,26 @@ async fn a_pending_refund_succeeds_through_its_webhook() {
     let record = svc.store.get_refund(TENANT, tx, &refund_id).await.unwrap().unwrap();
     assert_eq!(record.status, RefundStatus::Succeeded);
 
-    // Final: a late failure changes nothing; another PSP refund id is refused.
-    let late = refund_event("evt_r3", &payment, &refund_id, &psp_refund_id, RefundStatus::Failed);
-    handle(&svc, &late).await;
+    // Another PSP refund id is refused.
     let forged = refund_event("evt_r4", &payment, &refund_id, "re_other", RefundStatus::Failed);
     assert!(matches!(
         webhook_service(&svc).handle(TENANT, &forged).await,
         Err(WebhookError::Mismatch(_))
     ));
-    assert_eq!(names(&svc).len(), 5);
+    // The bank fails the refund after its success: recorded, its amount released, the tenant told by
+    // PaymentUpdated (it was told PaymentRefunded already), never a PaymentRefundFailed.
+    let late = refund_event("evt_r3", &payment, &refund_id, &psp_refund_id, RefundStatus::Failed);
+    handle(&svc, &late).await;
+    assert_eq!(names(&svc)[5..], ["PaymentUpdated"]);
+    let details: serde_json::Value =
+        serde_json::from_str(payload(&svc.publisher.published()[5])["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["refundedAmount"], 0);
+    let p = stored(&svc, tx).await;
+    assert_eq!((p.refunded, p.refundable()), (0, 1000));
+    let record = svc.store.get_refund(TENANT, tx, &refund_id).await.unwrap().unwrap();
+    assert_eq!(record.status, RefundStatus::Failed);
+    handle(&svc, &late).await;
+    assert_eq!(names(&svc).len(), 6, "a redelivery changes nothing");
 }
 
 #[tokio::test]

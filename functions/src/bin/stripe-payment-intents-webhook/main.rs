@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    functions::wiring::run_webhook_function(shared::ports::WebhookKind::PaymentIntents).await
+    functions::wiring::run_webhook_function().await
 }

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
-use transformers::{Form, StripePaymentIntent, StripeRefund};
+use transformers::{Form, StripeList, StripePaymentIntent, StripeRefund};
 
 /// The Stripe API version every call pins (`Stripe-Version`), so an account's default version never
 /// changes what the app reads: `latest_charge`, refund events for every refund, multicapture.
@@ -286,6 +286,35 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         )
         .await
         .map(Into::into)
+    }
+
+    async fn find_refund(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<PspRefund>, PspError> {
+        // Refund metadata is not searchable at Stripe: the payment's refunds are listed, newest first.
+        let mut starting_after: Option<String> = None;
+        loop {
+            let mut url = self.url(&["v1", "refunds"]);
+            url.query_pairs_mut()
+                .append_pair("payment_intent", psp_reference)
+                .append_pair("limit", "100");
+            if let Some(after) = &starting_after {
+                url.query_pairs_mut().append_pair("starting_after", after);
+            }
+            let page: StripeList<StripeRefund> = self.send_to(tenant, Method::GET, url, None, None).await?;
+            starting_after = page.data.last().map(|r| r.id().to_string());
+            let more = page.has_more && starting_after.is_some();
+            if let Some(found) = page.data.into_iter().find(|r| r.tagged(key, value)) {
+                return Ok(Some(found.into()));
+            }
+            if !more {
+                return Ok(None);
+            }
+        }
     }
 
     async fn refund(
@@ -570,6 +599,37 @@ mod tests {
                 ("metadata[refundId]", "r1")
             ])
         );
+    }
+
+    #[tokio::test]
+    async fn a_refund_is_found_by_its_metadata_across_pages() {
+        use wiremock::matchers::query_param;
+        let server = MockServer::start().await;
+        let refund = |id: &str, tag: &str| {
+            json!({"id": id, "object": "refund", "status": "succeeded", "amount": 300,
+                "payment_intent": "pi_123", "metadata": {"refundId": tag}})
+        };
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds"))
+            .and(query_param("payment_intent", "pi_123"))
+            .and(query_param("starting_after", "re_2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"object": "list", "data": [refund("re_3", "mine")], "has_more": false}),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds"))
+            .and(query_param("payment_intent", "pi_123"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"object": "list",
+                "data": [refund("re_1", "other"), refund("re_2", "other")], "has_more": true})))
+            .mount(&server)
+            .await;
+        let gateway = gateway(&server);
+        let found = gateway.find_refund("t1", "pi_123", "refundId", "mine").await.unwrap();
+        assert_eq!(found.map(|r| r.id), Some("re_3".to_string()));
+        let missing = gateway.find_refund("t1", "pi_123", "refundId", "gone").await.unwrap();
+        assert_eq!(missing, None);
     }
 
     /// The error a capture gets when Stripe answers with `response`.

@@ -225,6 +225,26 @@ pub(super) struct StripeRefund {
     metadata: BTreeMap<String, String>,
 }
 
+impl StripeRefund {
+    /// The refund's id.
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether the app's reconciliation data has `key` = `value`.
+    pub(super) fn tagged(&self, key: &str, value: &str) -> bool {
+        self.metadata.get(key).is_some_and(|v| v == value)
+    }
+}
+
+/// A page of a Stripe list (`GET /v1/refunds`).
+#[derive(Debug, Deserialize)]
+pub(super) struct StripeList<T> {
+    pub(super) data: Vec<T>,
+    #[serde(default)]
+    pub(super) has_more: bool,
+}
+
 impl From<StripeRefund> for PspRefund {
     fn from(refund: StripeRefund) -> Self {
         PspRefund {
