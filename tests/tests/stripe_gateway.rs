@@ -19,6 +19,10 @@ fn gateway(base_url: &str, request_timeout: Duration) -> StripeGateway<StaticApi
     StripeGateway::new(base_url, StaticApiKey::new(LOCALSTRIPE_API_KEY.into()), timeouts).unwrap()
 }
 
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("EUR").unwrap())
+}
+
 fn unique_key(operation: &str) -> String {
     format!("{operation}:{TENANT}:{}", uuid::Uuid::new_v4())
 }
@@ -79,7 +83,7 @@ async fn create_authorize_capture_partially_and_refund_twice() {
     );
 
     let captured = gateway
-        .capture(TENANT, &created.id, 600, true, &unique_key("capture"))
+        .capture(TENANT, &created.id, eur(600), true, &unique_key("capture"))
         .await
         .unwrap();
     assert_eq!(captured.status, PaymentStatus::Captured);
@@ -89,13 +93,13 @@ async fn create_authorize_capture_partially_and_refund_twice() {
 
     let metadata = BTreeMap::from([("refundId".to_string(), "r-1".to_string())]);
     let first = gateway
-        .refund(TENANT, &created.id, 300, &unique_key("refund"), &metadata)
+        .refund(TENANT, &created.id, eur(300), &unique_key("refund"), &metadata)
         .await
         .unwrap();
     assert!(first.id.starts_with("re_"), "{}", first.id);
     assert_eq!((first.status, first.amount), (RefundStatus::Succeeded, 300));
     let second = gateway
-        .refund(TENANT, &created.id, 200, &unique_key("refund"), &metadata)
+        .refund(TENANT, &created.id, eur(200), &unique_key("refund"), &metadata)
         .await
         .unwrap();
     assert_eq!((second.status, second.amount), (RefundStatus::Succeeded, 200));
@@ -142,7 +146,7 @@ async fn a_declined_card_leaves_the_payment_payable_and_capture_is_declined() {
 
     // Capturing it is refused with localstripe's generic 400 (real Stripe: `payment_intent_unexpected_state`).
     let error = gateway
-        .capture(TENANT, &intent.id, 1000, true, &unique_key("capture"))
+        .capture(TENANT, &intent.id, eur(1000), true, &unique_key("capture"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -166,9 +170,12 @@ async fn a_capture_whose_answer_was_lost_succeeds_on_retry_with_the_same_key_and
     let gateway = gateway(proxy.base_url(), Duration::from_secs(10));
     let key = unique_key("capture");
 
-    let first = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap_err();
+    let first = gateway
+        .capture(TENANT, &intent, eur(600), true, &key)
+        .await
+        .unwrap_err();
     assert!(matches!(first, PspError::Unknown(_)), "{first:?}");
-    let retried = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap();
+    let retried = gateway.capture(TENANT, &intent, eur(600), true, &key).await.unwrap();
     assert_eq!(retried.status, PaymentStatus::Captured);
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 1);
 }
@@ -181,7 +188,10 @@ async fn a_server_error_before_forwarding_is_unknown_and_the_retry_goes_through(
     let gateway = gateway(proxy.base_url(), Duration::from_secs(10));
     let key = unique_key("capture");
 
-    let first = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap_err();
+    let first = gateway
+        .capture(TENANT, &intent, eur(600), true, &key)
+        .await
+        .unwrap_err();
     assert!(matches!(first, PspError::Unknown(_)), "{first:?}");
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 0);
     assert_eq!(
@@ -189,7 +199,7 @@ async fn a_server_error_before_forwarding_is_unknown_and_the_retry_goes_through(
         PaymentStatus::Authorized
     );
 
-    let retried = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap();
+    let retried = gateway.capture(TENANT, &intent, eur(600), true, &key).await.unwrap();
     assert_eq!(retried.status, PaymentStatus::Captured);
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 1);
 }
@@ -207,7 +217,10 @@ async fn a_timeout_is_unknown_although_the_capture_happened() {
     let gateway = gateway(proxy.base_url(), Duration::from_millis(500));
     let key = unique_key("capture");
 
-    let first = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap_err();
+    let first = gateway
+        .capture(TENANT, &intent, eur(600), true, &key)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&first, PspError::Unknown(m) if m.starts_with("timeout")),
         "{first:?}"
@@ -218,7 +231,7 @@ async fn a_timeout_is_unknown_although_the_capture_happened() {
         PaymentStatus::Captured
     );
 
-    let retried = gateway.capture(TENANT, &intent, 600, true, &key).await.unwrap();
+    let retried = gateway.capture(TENANT, &intent, eur(600), true, &key).await.unwrap();
     assert_eq!(retried.status, PaymentStatus::Captured);
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 1);
 }

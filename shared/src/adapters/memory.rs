@@ -3,7 +3,7 @@
 //! to the scheduler first, so concurrent callers interleave as they would against a real service.
 
 use crate::acp::BusEvent;
-use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
+use crate::domain::{Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{
     Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, OperationRecord, OperationState, PaymentGateway,
@@ -700,8 +700,9 @@ impl PaymentGateway for MemoryGateway {
         &self,
         _tenant: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
     ) -> Result<PspPaymentIntent, PspError> {
+        let amount = amount.minor;
         yield_now().await;
         let mut s = lock(&self.state);
         if let Some(GatewayFault::Fail(e)) = Self::take_fault(&mut s, "update_amount") {
@@ -719,10 +720,11 @@ impl PaymentGateway for MemoryGateway {
         &self,
         _t: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
         final_capture: bool,
         key: &str,
     ) -> Result<PspPaymentIntent, PspError> {
+        let amount = amount.minor;
         yield_now().await;
         self.mutate("capture", key, Saved::Intent, saved_intent, |s| {
             let i = intent_mut(s, psp_reference)?;
@@ -786,10 +788,11 @@ impl PaymentGateway for MemoryGateway {
         &self,
         _t: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
         key: &str,
         metadata: &BTreeMap<String, String>,
     ) -> Result<PspRefund, PspError> {
+        let amount = amount.minor;
         yield_now().await;
         self.mutate("refund", key, Saved::Refund, saved_refund, |s| {
             s.next_id += 1;

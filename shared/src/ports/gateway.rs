@@ -102,7 +102,7 @@ pub trait PaymentGateway: Send + Sync {
         &self,
         tenant: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
     ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
 
     /// Captures `amount` of an authorized payment. With `final_capture` false (multicapture only) the
@@ -111,7 +111,7 @@ pub trait PaymentGateway: Send + Sync {
         &self,
         tenant: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
         final_capture: bool,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<PspPaymentIntent, PspError>> + Send;
@@ -136,11 +136,12 @@ pub trait PaymentGateway: Send + Sync {
     ) -> impl Future<Output = Result<Option<PspRefund>, PspError>> + Send;
 
     /// Refunds `amount` (positive) of a captured payment. Several partial refunds are allowed.
+    /// Amounts are the app's minor units; each adapter converts to its PSP's wire amounts.
     fn refund(
         &self,
         tenant: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
         idempotency_key: &str,
         metadata: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<PspRefund, PspError>> + Send;

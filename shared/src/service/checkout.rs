@@ -292,7 +292,7 @@ where
             let gateway = &self.commands.gateway;
             match self
                 .commands
-                .psp(|| gateway.update_amount(tenant, &current.psp_reference, amount.minor))
+                .psp(|| gateway.update_amount(tenant, &current.psp_reference, amount))
                 .await
             {
                 Ok(_) => {

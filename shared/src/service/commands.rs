@@ -8,7 +8,9 @@ use super::runner::{Attempt, Operation, OperationError, OperationReport, Outcome
 use super::settings::Settings;
 use crate::acp::{InboundCommand, InboundMessage, OutgoingMessage, PaymentPayload, RefundPayment};
 use crate::domain::refund::RefundBucket;
-use crate::domain::{CancelPlan, CaptureMode, CapturePlan, Payment, PaymentStatus, Refund, RefundStatus, Rejection};
+use crate::domain::{
+    CancelPlan, CaptureMode, CapturePlan, Money, Payment, PaymentStatus, Refund, RefundStatus, Rejection,
+};
 use crate::ports::{
     Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund,
 };
@@ -236,12 +238,13 @@ where
             CapturePlan::Psp { amount, final_capture } => (amount, final_capture),
         };
         let key = id.psp_idempotency_key();
+        let money = |minor| Money::new(minor, payment.amount.currency);
         let expected = payment.captured + amount;
         let took =
             |intent: &PspPaymentIntent| intent.amount_captured >= expected || intent.status == PaymentStatus::Captured;
         let call = || {
             self.gateway
-                .capture(tenant, &payment.psp_reference, amount, final_capture, &key)
+                .capture(tenant, &payment.psp_reference, money(amount), final_capture, &key)
         };
         let result = self.settle(tenant, payment, retrying_unknown, took, call).await;
         let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CaptureFailed, &at, reason);
@@ -289,6 +292,7 @@ where
         let failed = |reason: &str| Outcome::failed(&command, payment, PaymentStatus::CancellationFailed, &at, reason);
         let key = id.psp_idempotency_key();
         let psp = &payment.psp_reference;
+        let money = |minor| Money::new(minor, payment.amount.currency);
         let result = match plan {
             CancelPlan::AlreadyCanceled => return Ok(Outcome::changed(payment, None, answer)),
             CancelPlan::Drop { .. } => return Ok(canceled()),
@@ -312,7 +316,7 @@ where
             CancelPlan::ReleaseRemainder => {
                 // A final capture of nothing: the PSP releases what was never captured.
                 let released = |intent: &PspPaymentIntent| intent.status == PaymentStatus::Captured;
-                let call = || self.gateway.capture(tenant, psp, 0, true, &key);
+                let call = || self.gateway.capture(tenant, psp, money(0), true, &key);
                 self.settle(tenant, payment, retrying_unknown, released, call).await
             }
         };
@@ -362,13 +366,12 @@ where
     ) -> Result<PspRefund, PspError> {
         let psp = &payment.psp_reference;
         if retrying_unknown
-            && let Some(found) = self
-                .psp(|| self.gateway.find_refund(tenant, psp, tag, &id.key))
-                .await?
+            && let Some(found) = self.psp(|| self.gateway.find_refund(tenant, psp, tag, &id.key)).await?
         {
             return Ok(found);
         }
         let key = id.psp_idempotency_key();
+        let amount = Money::new(amount, payment.amount.currency);
         self.psp(|| self.gateway.refund(tenant, psp, amount, &key, metadata))
             .await
     }

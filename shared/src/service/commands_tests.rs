@@ -136,10 +136,11 @@ async fn a_method_captured_when_paid_answers_capture_without_moving_money_again(
 #[tokio::test]
 async fn canceling_a_method_captured_when_paid_gives_the_money_back_once() {
     let svc = service();
-    let psp_reference = paid_with_automatic_capture(&svc, "DE--1").await.psp_reference;
+    let paid = paid_with_automatic_capture(&svc, "DE--1").await;
+    let psp_reference = paid.psp_reference;
     // The money arrived when the shopper paid (the twin's intent captured in full).
     svc.gateway
-        .capture(TENANT, &psp_reference, 1000, true, "paid")
+        .capture(TENANT, &psp_reference, paid.amount, true, "paid")
         .await
         .unwrap();
     let msg = cancel("DE--1");
@@ -251,7 +252,7 @@ async fn a_crash_after_the_psp_call_is_finished_by_the_next_delivery_after_the_l
     };
     assert!(matches!(svc.store.claim(&claim).await.unwrap(), Claim::Acquired { .. }));
     svc.gateway
-        .capture(TENANT, &p.psp_reference, 1000, true, &id.psp_idempotency_key())
+        .capture(TENANT, &p.psp_reference, p.amount, true, &id.psp_idempotency_key())
         .await
         .unwrap();
     assert!(matches!(svc.handle(&msg).await, Err(OperationError::InProgress)));
@@ -471,7 +472,8 @@ async fn a_refund_whose_answer_was_lost_is_found_again_not_refunded_twice_even_a
     svc.gateway.inject("refund", GatewayFault::ApplyThenLose);
     // The delivery's two retries are lost too (3 attempts): the outcome stays unknown.
     for _ in 0..2 {
-        svc.gateway.inject("refund", GatewayFault::Fail(PspError::Unknown("timeout".into())));
+        svc.gateway
+            .inject("refund", GatewayFault::Fail(PspError::Unknown("timeout".into())));
     }
     let msg = refund("DE--1", vec![1], -300);
     assert!(matches!(svc.handle(&msg).await, Err(OperationError::OutcomeUnknown(_))));

@@ -8,9 +8,11 @@
 //! adds the merchants' Connect accounts (onboarding) on the same HTTP plumbing.
 
 pub mod connect;
+mod currency;
 mod transformers;
 pub mod webhook;
 
+use crate::domain::Money;
 use crate::ports::gateway::{CreatePayment, PaymentGateway, PspError, PspPaymentIntent, PspRefund};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -209,7 +211,7 @@ fn transport_error(error: reqwest::Error) -> PspError {
 
 impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
     async fn create_payment(&self, tenant: &str, request: &CreatePayment) -> Result<PspPaymentIntent, PspError> {
-        let form = transformers::create_payment_form(request);
+        let form = transformers::create_payment_form(request, currency::to_wire(request.amount)?);
         self.send::<StripePaymentIntent>(
             tenant,
             Method::POST,
@@ -244,9 +246,9 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         &self,
         tenant: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
     ) -> Result<PspPaymentIntent, PspError> {
-        let form = vec![("amount".to_string(), amount.to_string())];
+        let form = vec![("amount".to_string(), currency::to_wire(amount)?.to_string())];
         self.update_intent(tenant, psp_reference, &form).await
     }
 
@@ -254,11 +256,11 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         &self,
         tenant: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
         final_capture: bool,
         idempotency_key: &str,
     ) -> Result<PspPaymentIntent, PspError> {
-        let form = transformers::capture_form(amount, final_capture);
+        let form = transformers::capture_form(currency::to_wire(amount)?, final_capture);
         self.send::<StripePaymentIntent>(
             tenant,
             Method::POST,
@@ -321,11 +323,11 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         &self,
         tenant: &str,
         psp_reference: &str,
-        amount: i64,
+        amount: Money,
         idempotency_key: &str,
         metadata: &BTreeMap<String, String>,
     ) -> Result<PspRefund, PspError> {
-        let form = transformers::refund_form(psp_reference, amount, metadata);
+        let form = transformers::refund_form(psp_reference, currency::to_wire(amount)?, metadata);
         self.send::<StripeRefund>(
             tenant,
             Method::POST,
@@ -347,6 +349,10 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const KEY: &str = "sk_test_secret";
+
+    fn eur(minor: i64) -> Money {
+        Money::new(minor, Currency::parse("EUR").unwrap())
+    }
 
     fn gateway(server: &MockServer) -> StripeGateway<StaticApiKey> {
         let timeouts = Timeouts {
@@ -473,7 +479,7 @@ mod tests {
             .mount(&server)
             .await;
         let intent = gateway(&server)
-            .capture("t1", "pi_123", 600, true, "capture:1")
+            .capture("t1", "pi_123", eur(600), true, "capture:1")
             .await
             .unwrap();
         assert_eq!((intent.status, intent.amount_captured), (PaymentStatus::Captured, 600));
@@ -498,7 +504,7 @@ mod tests {
             .mount(&server)
             .await;
         let intent = gateway(&server)
-            .capture("t1", "pi_123", 300, false, "capture:1")
+            .capture("t1", "pi_123", eur(300), false, "capture:1")
             .await
             .unwrap();
         assert_eq!(
@@ -580,7 +586,7 @@ mod tests {
             .await;
         let metadata = BTreeMap::from([("refundId".to_string(), "r1".to_string())]);
         let refund = gateway(&server)
-            .refund("t1", "pi_123", 300, "refund:r1", &metadata)
+            .refund("t1", "pi_123", eur(300), "refund:r1", &metadata)
             .await
             .unwrap();
         assert_eq!(
@@ -613,9 +619,10 @@ mod tests {
             .and(path("/v1/refunds"))
             .and(query_param("payment_intent", "pi_123"))
             .and(query_param("starting_after", "re_2"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
-                json!({"object": "list", "data": [refund("re_3", "mine")], "has_more": false}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"object": "list", "data": [refund("re_3", "mine")], "has_more": false})),
+            )
             .mount(&server)
             .await;
         Mock::given(method("GET"))
@@ -632,12 +639,42 @@ mod tests {
         assert_eq!(missing, None);
     }
 
+    #[tokio::test]
+    async fn amounts_stripe_would_refuse_are_declined_before_any_call_and_others_converted() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_123/capture"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": "pi_123", "object": "payment_intent", "status": "succeeded",
+                "amount": 500, "amount_received": 500, "currency": "isk"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let money = |minor, code| Money::new(minor, Currency::parse(code).unwrap());
+        let gateway = gateway(&server);
+        let refused = gateway
+            .capture("t1", "pi_123", money(5124, "KWD"), true, "capture:1")
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, PspError::Declined { code, .. } if code == "amount_invalid_for_currency"));
+        // 5 ISK (no decimals in ISO) is 500 at Stripe, and 500 from Stripe is 5 ISK again.
+        let captured = gateway
+            .capture("t1", "pi_123", money(5, "ISK"), true, "capture:2")
+            .await
+            .unwrap();
+        assert_eq!((captured.amount, captured.amount_captured), (5, 5));
+        assert_eq!(
+            form_of_single_request(&server).await,
+            pairs(&[("amount_to_capture", "500"), ("expand[]", "latest_charge")])
+        );
+    }
+
     /// The error a capture gets when Stripe answers with `response`.
     async fn capture_error(response: ResponseTemplate) -> PspError {
         let server = MockServer::start().await;
         Mock::given(method("POST")).respond_with(response).mount(&server).await;
         gateway(&server)
-            .capture("t1", "pi_123", 600, true, "capture:1")
+            .capture("t1", "pi_123", eur(600), true, "capture:1")
             .await
             .unwrap_err()
     }

@@ -1,7 +1,8 @@
 //! Stripe's wire format and its translation to and from the domain. Stripe types live only here; each
 //! Stripe status maps onto the domain's in one exhaustive `match`, so a new status forces a decision.
 
-use crate::domain::{CaptureMode, PaymentMethod, PaymentStatus, RefundStatus};
+use super::currency::from_wire;
+use crate::domain::{CaptureMode, Currency, PaymentMethod, PaymentStatus, RefundStatus};
 use crate::ports::gateway::{CreatePayment, PspError, PspPaymentIntent, PspRefund};
 use crate::ports::webhook::{WebhookChange, WebhookEvent};
 use reqwest::StatusCode;
@@ -175,10 +176,15 @@ impl From<StripePaymentIntent> for PspPaymentIntent {
                 | StripePaymentIntentStatus::Canceled => 0,
             },
         };
+        // Stripe's wire amounts, back in the app's minor units.
+        let (amount, amount_captured) = match Currency::parse(&pi.currency) {
+            Ok(c) => (from_wire(pi.amount, c), from_wire(amount_captured, c)),
+            Err(_) => (pi.amount, amount_captured),
+        };
         PspPaymentIntent {
             id: pi.id,
             status,
-            amount: pi.amount,
+            amount,
             amount_captured,
             currency: pi.currency.to_ascii_uppercase(),
             client_secret: pi.client_secret,
@@ -217,6 +223,9 @@ pub(super) struct StripeRefund {
     id: String,
     status: StripeRefundStatus,
     amount: i64,
+    /// Lower-case ISO code of `amount`.
+    #[serde(default)]
+    currency: Option<String>,
     /// The refunded PaymentIntent's id (absent for refunds of bare charges).
     #[serde(default)]
     payment_intent: Option<String>,
@@ -247,10 +256,14 @@ pub(super) struct StripeList<T> {
 
 impl From<StripeRefund> for PspRefund {
     fn from(refund: StripeRefund) -> Self {
+        let amount = match refund.currency.as_deref().map(Currency::parse) {
+            Some(Ok(c)) => from_wire(refund.amount, c),
+            Some(Err(_)) | None => refund.amount,
+        };
         PspRefund {
             id: refund.id,
             status: refund.status.into(),
-            amount: refund.amount,
+            amount,
         }
     }
 }
@@ -478,13 +491,14 @@ fn stripe_method_type(method: PaymentMethod) -> &'static str {
 }
 
 /// Form for `POST /v1/payment_intents`: the method, its capture, lower-case currency, metadata.
-pub(super) fn create_payment_form(request: &CreatePayment) -> Form {
+/// `wire_amount` is the amount as [`super::currency::to_wire`] made it.
+pub(super) fn create_payment_form(request: &CreatePayment, wire_amount: i64) -> Form {
     let capture = match request.method.capture() {
         CaptureMode::Manual => "manual",
         CaptureMode::Automatic => "automatic",
     };
     let mut form = vec![
-        ("amount".to_string(), request.amount.minor.to_string()),
+        ("amount".to_string(), wire_amount.to_string()),
         (
             "currency".to_string(),
             request.amount.currency.code().to_ascii_lowercase(),
@@ -638,7 +652,7 @@ mod tests {
                 metadata: BTreeMap::new(),
                 idempotency_key: "k".into(),
             };
-            let form = create_payment_form(&request);
+            let form = create_payment_form(&request, 1000);
             let value = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
             assert_eq!(value("payment_method_types[0]"), Some(wire), "{method:?}");
             assert_eq!(value("capture_method"), Some(capture), "{method:?}");
@@ -733,10 +747,13 @@ mod tests {
         };
         let key = "payment_method_options[card][request_multicapture]";
         assert_eq!(
-            value(&create_payment_form(&request(PaymentMethod::Card)), key).as_deref(),
+            value(&create_payment_form(&request(PaymentMethod::Card), 1000), key).as_deref(),
             Some("if_available")
         );
-        assert_eq!(value(&create_payment_form(&request(PaymentMethod::Ideal)), key), None);
+        assert_eq!(
+            value(&create_payment_form(&request(PaymentMethod::Ideal), 1000), key),
+            None
+        );
         assert_eq!(
             value(&capture_form(300, false), "final_capture").as_deref(),
             Some("false")
