@@ -13,7 +13,9 @@ ignores the card: it only performs the 3-D Secure step of a PaymentIntent alread
   webhooks are localstripe's;
 - 4000000000000002, Stripe's generic decline card, is declined when charged (localstripe declines it only
   when attached to a customer);
-- an `amount` updated through POST /v1/payment_intents/{id} stays an integer (localstripe stored the text).
+- an `amount` updated through POST /v1/payment_intents/{id} stays an integer (localstripe stored the text);
+- a partial capture captures that amount and releases the rest, and the charge reports `amount_captured`
+  (localstripe captured everything and refunded the rest).
 
 The page comes from another loopback origin; every call of the addition is a CORS "simple" request
 (form-encoded or no body, no custom header), so localstripe's Access-Control-Allow-Origin is enough and no
@@ -28,7 +30,7 @@ import sys
 from aiohttp import web
 from localstripe import server
 from localstripe.errors import UserError
-from localstripe.resources import PaymentIntent, PaymentMethod, StripeObject, Token, try_convert_to_int
+from localstripe.resources import Charge, PaymentIntent, PaymentMethod, StripeObject, Token, try_convert_to_int
 
 # Stripe's generic decline test card.
 GENERIC_DECLINE_CARD = "4000000000000002"
@@ -272,7 +274,23 @@ def _update_with_integer_amount(self, **data):
     StripeObject._update(self, **data)
 
 
+def _capture_like_stripe(self, amount, on_success=None):
+    """Charge capture as on Stripe: `amount` is captured, the rest released (no refund), and reported."""
+    amount = self.amount if amount is None else try_convert_to_int(amount)
+    if not (isinstance(amount, int) and 0 <= amount <= self.amount) or self.captured or self.status != "succeeded":
+        raise UserError(400, "Bad request")
+
+    def on_success_capture():
+        self.captured = True
+        self.amount_captured = amount
+        if on_success:
+            on_success()
+
+    self._trigger_payment(on_success=on_success_capture)
+
+
 PaymentMethod._charging_is_declined = _charging_is_declined_like_stripe
+Charge._capture = _capture_like_stripe
 PaymentIntent._update = _update_with_integer_amount
 
 app = server.app

@@ -15,6 +15,19 @@ use std::time::{Duration, Instant};
 /// Sends an ACP command as Spryker's SQS transport does: the raw payload as body, the ACP attributes as
 /// String message attributes.
 pub async fn send_command(sqs: &aws_sdk_sqs::Client, queue_url: &str, name: &str, tenant: &str, payload: &Value) {
+    send_message(sqs, queue_url, name, tenant, payload, None).await;
+}
+
+/// Like [`send_command`], with Spryker's `transactionId` message attribute (the message's own id) when
+/// `message_id` is given.
+pub async fn send_message(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    name: &str,
+    tenant: &str,
+    payload: &Value,
+    message_id: Option<&str>,
+) {
     let attribute = |v: &str| {
         MessageAttributeValue::builder()
             .data_type("String")
@@ -22,15 +35,17 @@ pub async fn send_command(sqs: &aws_sdk_sqs::Client, queue_url: &str, name: &str
             .build()
             .expect("attribute")
     };
-    sqs.send_message()
+    let mut request = sqs
+        .send_message()
         .queue_url(queue_url)
         .message_body(payload.to_string())
         .message_attributes("transferName", attribute(name))
         .message_attributes("tenantIdentifier", attribute(tenant))
-        .message_attributes("correlationId", attribute(&uuid::Uuid::new_v4().to_string()))
-        .send()
-        .await
-        .expect("send command");
+        .message_attributes("correlationId", attribute(&uuid::Uuid::new_v4().to_string()));
+    if let Some(id) = message_id {
+        request = request.message_attributes("transactionId", attribute(id));
+    }
+    request.send().await.expect("send command");
 }
 
 /// One ACP message as it left the bus.
@@ -151,6 +166,20 @@ pub async fn seed_order<S: PaymentStore, G: PaymentGateway>(
     amount: i64,
     card: &str,
 ) -> Payment {
+    seed_order_of_items(store, gateway, customer, tenant, amount, card, &[]).await
+}
+
+/// Like [`seed_order`], for an order whose items (`(sales-order-item id, amount)`) the shop sent when it
+/// initialized the payment.
+pub async fn seed_order_of_items<S: PaymentStore, G: PaymentGateway>(
+    store: &S,
+    gateway: &G,
+    customer: &StripeCustomer,
+    tenant: &str,
+    amount: i64,
+    card: &str,
+    items: &[(i64, i64)],
+) -> Payment {
     let order = unique_name("DE");
     let transaction_id = unique_name("tx");
     let eur = Currency::parse("EUR").expect("EUR");
@@ -178,6 +207,11 @@ pub async fn seed_order<S: PaymentStore, G: PaymentGateway>(
         Money::new(amount, eur),
         "t0",
     );
+    let payment = Payment {
+        order_item_ids: items.iter().map(|(id, _)| *id).collect(),
+        item_amounts: items.iter().copied().collect(),
+        ..payment
+    };
     let payment = payment
         .moved_to(PaymentStatus::Authorized, "t1")
         .expect("new -> authorized")

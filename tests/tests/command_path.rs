@@ -4,7 +4,7 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use functions::command_handler::handle_batch;
-use integration_tests::acp::{bus_messages, seed_order, send_command};
+use integration_tests::acp::{bus_messages, seed_order, seed_order_of_items, send_command, send_message};
 use integration_tests::aws::{BusToQueue, create_bus_to_queue, create_payment_table, sdk_config, unique_name};
 use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::sqs_source::{deliver_once, queue_arn};
@@ -14,8 +14,8 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::stripe::{StripeGateway, Timeouts};
 use shared::domain::{Payment, PaymentStatus};
-use shared::ports::PaymentStore;
 use shared::ports::clock::SystemClock;
+use shared::ports::{PaymentGateway, PaymentStore};
 use shared::service::testing::{MemoryDirectory, memory_directory};
 use shared::service::{CommandService, Settings};
 use std::time::{Duration, Instant};
@@ -363,8 +363,13 @@ async fn two_partial_refunds_then_one_beyond_the_captured_amount() {
         2,
         "the refused refund never reached Stripe"
     );
+    // The order's items are unknown and localstripe has no multicapture: the capture took the whole
+    // authorization, and the shop captured 6,000 of it (refunds count against the shop's capture).
     let stored = stack.stored(&paid).await;
-    assert_eq!((stored.captured, stored.refunded), (6_000, 5_000));
+    assert_eq!(
+        (stored.captured, stored.shop_captured, stored.refunded),
+        (10_000, 6_000, 5_000)
+    );
 }
 
 #[tokio::test]
@@ -414,4 +419,253 @@ async fn psp_errors_and_timeouts_are_retried_never_reported_as_failures() {
         1,
         "one refund reached Stripe"
     );
+}
+
+/// The refunds Stripe holds for `payment`, as (amount, metadata) read from localstripe.
+async fn stripe_refunds(payment: &Payment) -> Vec<(i64, Value)> {
+    let list: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/refunds?payment_intent={}",
+            stripe_api_base(),
+            payment.psp_reference
+        ))
+        .bearer_auth(LOCALSTRIPE_API_KEY)
+        .send()
+        .await
+        .expect("list refunds")
+        .json()
+        .await
+        .expect("refund list");
+    list["data"]
+        .as_array()
+        .expect("refunds")
+        .iter()
+        .map(|r| (r["amount"].as_i64().expect("amount"), r["metadata"].clone()))
+        .collect()
+}
+
+/// What Stripe captured of `payment`.
+async fn stripe_captured(stack: &Stack, payment: &Payment) -> i64 {
+    stack
+        .service
+        .gateway
+        .get_payment(TENANT, &payment.psp_reference)
+        .await
+        .expect("read intent")
+        .amount_captured
+}
+
+#[tokio::test]
+async fn a_command_answered_with_a_failure_is_a_new_attempt_when_sent_again() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(5).await;
+    let (refunds, _) = stack.command_queue(5).await;
+    let paid = stack.order(5_000).await;
+    // Refused before the capture (nothing to refund yet): PaymentRefundFailed.
+    stack
+        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -1_000))
+        .await;
+    stack.drain(&refunds, "RefundPayment", 10).await;
+    stack
+        .send(&captures, "CapturePayment", &capture(&paid, &[1, 2], 5_000))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    // The OMS operator retries the refund: the same command, without a message id, is a new attempt.
+    stack
+        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -1_000))
+        .await;
+    stack.drain(&refunds, "RefundPayment", 10).await;
+    // With Spryker's transactionId: the same message again is a redelivery, a new one a new attempt.
+    let second = refund(&paid, &[2], -9_000);
+    for id in ["m-1", "m-1"] {
+        send_message(&stack.sqs, &refunds, "RefundPayment", TENANT, &second, Some(id)).await;
+        stack.drain(&refunds, "RefundPayment", 10).await;
+    }
+    let bus = stack.bus_messages(6).await;
+    assert_eq!(
+        names(&bus),
+        vec![
+            "PaymentRefundFailed",
+            "PaymentUpdated",
+            "PaymentCaptured",
+            "PaymentUpdated",
+            "PaymentRefunded",
+            "PaymentRefundFailed"
+        ]
+    );
+    assert_eq!(stack.stored(&paid).await.refunded, 1_000);
+    assert_eq!(stripe_refunds(&paid).await.len(), 1, "one refund at Stripe");
+}
+
+#[tokio::test]
+async fn split_shipments_without_multicapture_capture_once_and_give_back_what_is_canceled() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(5).await;
+    let (cancels, _) = stack.command_queue(5).await;
+    let (refunds, _) = stack.command_queue(5).await;
+    // Three items and 500 of shipping; localstripe has no multicapture.
+    let items = [(11, 3_000), (12, 3_000), (13, 3_500)];
+    let paid = seed_order_of_items(
+        &stack.service.store,
+        &stack.service.gateway,
+        &stack.customer,
+        TENANT,
+        10_000,
+        "pm_card_visa",
+        &items,
+    )
+    .await;
+    // First parcel (with the shipping), second parcel, then the third item is canceled.
+    stack
+        .send(&captures, "CapturePayment", &capture(&paid, &[11], 3_500))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    stack
+        .send(&captures, "CapturePayment", &capture(&paid, &[12], 3_000))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    let cancel = json!({"orderReference": paid.order_reference, "orderItemIds": [13], "amount": 0});
+    stack.send(&cancels, "CancelPayment", &cancel).await;
+    stack.drain(&cancels, "CancelPayment", 10).await;
+    // A refund of the first parcel, then one beyond what the shop captured.
+    stack
+        .send(&refunds, "RefundPayment", &refund(&paid, &[11], -3_500))
+        .await;
+    stack.drain(&refunds, "RefundPayment", 10).await;
+    stack
+        .send(&refunds, "RefundPayment", &refund(&paid, &[12], -3_001))
+        .await;
+    stack.drain(&refunds, "RefundPayment", 10).await;
+
+    let bus = stack.bus_messages(9).await;
+    assert_eq!(
+        names(&bus),
+        vec![
+            "PaymentUpdated",
+            "PaymentCaptured",
+            "PaymentUpdated",
+            "PaymentCaptured",
+            "PaymentUpdated",
+            "PaymentCanceled",
+            "PaymentUpdated",
+            "PaymentRefunded",
+            "PaymentRefundFailed"
+        ]
+    );
+    assert_eq!(bus[1].1, capture(&paid, &[11], 3_500));
+    assert_eq!(bus[3].1, capture(&paid, &[12], 3_000));
+    assert_eq!(bus[5].1, cancel, "echoes the command's items");
+    assert_eq!(stripe_captured(&stack, &paid).await, 10_000, "one capture took it all");
+    let given_back: Vec<i64> = stripe_refunds(&paid).await.iter().map(|(a, _)| *a).collect();
+    assert_eq!(
+        given_back.iter().sum::<i64>(),
+        3_500 + 3_500,
+        "the canceled item and the refund"
+    );
+    let stored = stack.stored(&paid).await;
+    assert_eq!(
+        (stored.status, stored.captured, stored.shop_captured, stored.refunded),
+        (PaymentStatus::Captured, 10_000, 6_500, 7_000)
+    );
+}
+
+#[tokio::test]
+async fn a_partial_cancel_before_any_capture_lowers_the_amount_and_the_last_cancels_the_intent() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(5).await;
+    let (cancels, _) = stack.command_queue(5).await;
+    let items = [(21, 4_000), (22, 6_000)];
+    let seed = |amount| {
+        seed_order_of_items(
+            &stack.service.store,
+            &stack.service.gateway,
+            &stack.customer,
+            TENANT,
+            amount,
+            "pm_card_visa",
+            &items,
+        )
+    };
+    let shipped = seed(10_000).await;
+    let canceled = seed(10_000).await;
+    let cancel =
+        |p: &Payment, items: &[i64]| json!({"orderReference": p.order_reference, "orderItemIds": items, "amount": 0});
+    // Item 21 is canceled before shipping: the capture of item 22 takes only what is still open.
+    stack.send(&cancels, "CancelPayment", &cancel(&shipped, &[21])).await;
+    stack.drain(&cancels, "CancelPayment", 10).await;
+    stack
+        .send(&captures, "CapturePayment", &capture(&shipped, &[22], 6_000))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    // Both items of the other order are canceled one by one: the last one cancels the PaymentIntent.
+    stack.send(&cancels, "CancelPayment", &cancel(&canceled, &[21])).await;
+    stack.drain(&cancels, "CancelPayment", 10).await;
+    stack.send(&cancels, "CancelPayment", &cancel(&canceled, &[22])).await;
+    stack.drain(&cancels, "CancelPayment", 10).await;
+
+    let bus = stack.bus_messages(7).await;
+    let answers: Vec<&str> = names(&bus).into_iter().filter(|n| *n != "PaymentUpdated").collect();
+    assert_eq!(
+        answers,
+        vec![
+            "PaymentCanceled",
+            "PaymentCaptured",
+            "PaymentCanceled",
+            "PaymentCanceled"
+        ]
+    );
+    assert_eq!(
+        stripe_captured(&stack, &shipped).await,
+        6_000,
+        "the canceled item was released"
+    );
+    assert!(stripe_refunds(&shipped).await.is_empty());
+    let stored = stack.stored(&shipped).await;
+    assert_eq!((stored.status, stored.captured), (PaymentStatus::Captured, 6_000));
+    let intent = stack
+        .service
+        .gateway
+        .get_payment(TENANT, &canceled.psp_reference)
+        .await
+        .expect("intent");
+    assert_eq!(intent.status, PaymentStatus::Canceled);
+    assert_eq!(stack.stored(&canceled).await.status, PaymentStatus::Canceled);
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_retried_and_a_lost_refund_is_found_again_not_repeated() {
+    let stack = Stack::new().await;
+    let (captures, _) = stack.command_queue(10).await;
+    let (refunds, _) = stack.command_queue(10).await;
+    let paid = stack.order(6_000).await;
+    let capture_path = format!("/v1/payment_intents/{}/capture", paid.psp_reference);
+    // A rolled key: 401 on every try of the first delivery. Never a failure answer; retried.
+    stack
+        .proxy
+        .inject("POST", &capture_path, Fault::FailBeforeForwarding { status: 401 }, 3);
+    stack
+        .send(&captures, "CapturePayment", &capture(&paid, &[1], 6_000))
+        .await;
+    stack.drain(&captures, "CapturePayment", 10).await;
+    // Stripe refunds, but every answer of the first delivery is lost; the next delivery finds the refund
+    // by its metadata instead of asking again.
+    stack
+        .proxy
+        .inject("POST", "/v1/refunds", Fault::FailAfterForwarding { status: 500 }, 1);
+    stack
+        .proxy
+        .inject("POST", "/v1/refunds", Fault::FailBeforeForwarding { status: 502 }, 2);
+    stack
+        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -2_000))
+        .await;
+    stack.drain(&refunds, "RefundPayment", 10).await;
+
+    let bus = stack.bus_messages(4).await;
+    assert_eq!(
+        names(&bus),
+        vec!["PaymentUpdated", "PaymentCaptured", "PaymentUpdated", "PaymentRefunded"]
+    );
+    assert_eq!(stack.proxy.forwarded("POST", &capture_path), 1);
+    assert_eq!(stack.proxy.forwarded("POST", "/v1/refunds"), 1, "refunded once");
+    assert_eq!(stripe_refunds(&paid).await.len(), 1);
 }
