@@ -724,3 +724,90 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
     assert_eq!(stored.status, shared::domain::MerchantOnboardingStatus::Rejected);
     stack.unwatch_bus(&aws, &rule).await;
 }
+
+/// A shop's order of three items, initialized through the app's API with the items' amounts and paid,
+/// shipped in two parcels and its third item canceled, through the real functions (localstripe has no
+/// multicapture: the first parcel's capture takes the whole authorization). A refund the app refuses is
+/// answered again when the shop sends it again, never left waiting.
+#[tokio::test]
+async fn split_shipments_a_partial_cancel_and_a_repeated_refusal_through_the_real_functions() {
+    use integration_tests::acp::{send_command, tenant_messages};
+    use integration_tests::local_stack::StackInfo;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (_rule, watch) = stack.watch_bus(&aws).await;
+    let tenant = &integration_tests::aws::unique_name("tenant");
+    integration_tests::tenant::configure_watched_tenant(&stack, &sqs, &watch, tenant).await;
+    let order = integration_tests::aws::unique_name("DE");
+    let items = json!([
+        {"idSalesOrderItem": 31, "sku": "A", "quantity": 1, "unitPrice": 3_000, "sumPriceToPayAggregation": 3_000},
+        {"idSalesOrderItem": 32, "sku": "B", "quantity": 1, "unitPrice": 3_000, "sumPriceToPayAggregation": 3_000},
+        {"idSalesOrderItem": 33, "sku": "C", "quantity": 1, "unitPrice": 3_500, "sumPriceToPayAggregation": 3_500}
+    ]);
+    let body = json!({"orderData": {"orderReference": order, "currencyCode": "EUR", "grandTotal": 10_000,
+                                    "paymentMethodName": "Credit Card", "items": items}});
+    stack.initialize(tenant, &body).await;
+    let created = tenant_messages(&sqs, &watch, tenant, 1, WAIT).await;
+    assert_eq!(names(&created), ["PaymentCreated"]);
+    let intent = stack.pay_and_report_authorization(&aws, tenant, &order).await;
+    let authorized = tenant_messages(&sqs, &watch, tenant, 2, WAIT).await;
+    assert_eq!(names(&authorized), ["PaymentUpdated", "PaymentAuthorized"]);
+
+    let capture = |items: &[i64], amount: i64| json!({"orderReference": order, "orderItemIds": items, "amount": amount, "currencyIsoCode": "EUR"});
+    let refund = json!({"orderReference": order, "orderItems": [{"orderItemId": 31, "sku": "A"}],
+                        "orderItemIds": [31], "amount": -7_000, "currencyIsoCode": "EUR"});
+    let steps = [
+        (
+            "CapturePayment",
+            capture(&[31], 3_500),
+            vec!["PaymentUpdated", "PaymentCaptured"],
+        ),
+        (
+            "CapturePayment",
+            capture(&[32], 3_000),
+            vec!["PaymentUpdated", "PaymentCaptured"],
+        ),
+        (
+            "CancelPayment",
+            json!({"orderReference": order, "orderItemIds": [33], "amount": 0}),
+            vec!["PaymentUpdated", "PaymentCanceled"],
+        ),
+        // More than the shop captured (6,500): refused, and refused again when sent again.
+        ("RefundPayment", refund.clone(), vec!["PaymentRefundFailed"]),
+        ("RefundPayment", refund, vec!["PaymentRefundFailed"]),
+    ];
+    for (command, payload, expected) in steps {
+        send_command(&sqs, stack.queue(command), command, tenant, &payload).await;
+        let answers = tenant_messages(&sqs, &watch, tenant, expected.len(), WAIT).await;
+        assert_eq!(names(&answers), expected, "{command} {payload}");
+        let answer = answers.last().expect("an answer");
+        assert_eq!(
+            answer.payload["orderItemIds"], payload["orderItemIds"],
+            "echoes the command's items"
+        );
+    }
+    let charged = stack.stripe_intent(&intent).await;
+    assert_eq!(charged["status"], "succeeded");
+    assert_eq!(
+        charged["latest_charge"]["amount_captured"], 10_000,
+        "one capture took it all"
+    );
+    let refunds: Value = reqwest::Client::new()
+        .get(format!("{}/v1/refunds?payment_intent={intent}", stack.stripe_base_url))
+        .bearer_auth(integration_tests::stripe_customer::LOCALSTRIPE_API_KEY)
+        .send()
+        .await
+        .expect("localstripe answers")
+        .json()
+        .await
+        .expect("refund list");
+    let amounts: Vec<i64> = refunds["data"]
+        .as_array()
+        .expect("refunds")
+        .iter()
+        .filter_map(|r| r["amount"].as_i64())
+        .collect();
+    assert_eq!(amounts, [3_500], "the canceled item's money went back");
+}

@@ -590,6 +590,7 @@ mod model {
     //! 1,000,000).
 
     use super::*;
+    use crate::ports::{WebhookChange, WebhookEvent};
     use crate::service::testing::authorized_order_of_items;
     use proptest::prelude::*;
     use std::collections::{HashMap, HashSet};
@@ -611,6 +612,11 @@ mod model {
         MessageIds(bool),
         /// The next call of this PSP operation fails this way.
         Fault(&'static str, u8),
+        /// The next publish fails: the outbox is published by a later delivery (a crash after commit).
+        PublishFault,
+        /// Stripe delivers a webhook of the PaymentIntent as it was after an earlier step (or now): late,
+        /// out of order, or again.
+        Webhook(usize),
     }
 
     fn items() -> impl Strategy<Value = Vec<i64>> {
@@ -627,8 +633,10 @@ mod model {
             2 => (0usize..8).prop_map(Step::Redeliver),
             1 => (0usize..8).prop_map(Step::Resend),
             1 => any::<bool>().prop_map(Step::MessageIds),
-            2 => (prop::sample::select(vec!["capture", "cancel", "refund", "get_payment"]), 0u8..3)
+            2 => (prop::sample::select(vec!["capture", "cancel", "refund", "get_payment", "find_refund"]), 0u8..3)
                 .prop_map(|(op, kind)| Step::Fault(op, kind)),
+            1 => Just(Step::PublishFault),
+            2 => (0usize..8).prop_map(Step::Webhook),
         ]
     }
 
@@ -658,7 +666,7 @@ mod model {
     }
 
     /// The money and ledger invariants, and that nothing moved backwards since `before`.
-    async fn check(svc: &Svc, before: &Payment, msg: &InboundMessage) -> Payment {
+    async fn check(svc: &Svc, before: &Payment, msg: &dyn std::fmt::Debug) -> Payment {
         let p = payment(svc, "DE--P").await;
         let psp = svc.gateway.intent(&p.psp_reference).unwrap();
         assert!(p.captured <= p.amount.minor, "Σcaptured ≤ authorized: {p:?}");
@@ -701,6 +709,8 @@ mod model {
         let svc = service();
         svc.gateway.offer_multicapture(multicapture);
         let mut before = authorized_order_of_items(&svc, TENANT, "DE--P", TOTAL, &ITEMS).await;
+        // The PaymentIntent after each step, as Stripe would report it in a webhook.
+        let mut snapshots = vec![svc.gateway.intent(&before.psp_reference).unwrap()];
         let mut sent: Vec<InboundMessage> = Vec::new();
         // The last answer of each attempt chain (message id, or content identity): failed or not.
         let mut last_answer: HashMap<String, bool> = HashMap::new();
@@ -730,6 +740,38 @@ mod model {
                     svc.gateway.inject(op, fault(kind));
                     continue;
                 }
+                Step::PublishFault => {
+                    svc.publisher.fail_next(1);
+                    continue;
+                }
+                Step::Webhook(i) => {
+                    let intent = &snapshots[i % snapshots.len()];
+                    let event = WebhookEvent {
+                        event_id: format!("evt_{}", snapshots.len() * 100 + i),
+                        created: 1_767_225_600,
+                        transaction_id: before.transaction_id.clone(),
+                        psp_reference: intent.id.clone(),
+                        tenant: Some(TENANT.into()),
+                        change: WebhookChange::Payment {
+                            status: intent.status,
+                            amount_captured: intent.amount_captured,
+                            decline: None,
+                        },
+                    };
+                    // Stripe retries until it gets its 200.
+                    let webhooks = crate::service::testing::webhook_service(&svc);
+                    let mut applied = false;
+                    for _ in 0..8 {
+                        if webhooks.handle(TENANT, &event).await.is_ok() {
+                            applied = true;
+                            break;
+                        }
+                        svc.clock.advance(61);
+                    }
+                    assert!(applied, "{event:?} never applied");
+                    before = check(&svc, &before, &Step::Webhook(i)).await;
+                    continue;
+                }
             };
             let answers_before = answers(&svc);
             // SQS redelivers until the record succeeds; leases expire between deliveries.
@@ -757,6 +799,7 @@ mod model {
                 last_answer.insert(chain, answer.ends_with("Failed"));
             }
             before = check(&svc, &before, &msg).await;
+            snapshots.push(svc.gateway.intent(&before.psp_reference).unwrap());
         }
         let events = svc.publisher.published();
         let ids: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();

@@ -508,3 +508,40 @@ async fn a_failed_refund_releases_its_amount_and_items() {
     assert_eq!(stored(&svc, tx).await.refunded, 300);
     assert_eq!(svc.handle(&retry).await.unwrap(), OperationReport::Duplicate);
 }
+
+/// A failed status accepts the PSP's later facts (issue 11 §4): the money was captured after the
+/// cancellation failed, released after the capture failed, or the authorization went through after
+/// all. The payment moves and the tenant is told.
+#[tokio::test]
+async fn failed_statuses_accept_the_psps_later_facts() {
+    let svc = memory_service();
+    let cases = [
+        (
+            "tx-cf",
+            PaymentStatus::CancellationFailed,
+            PaymentStatus::Captured,
+            "PaymentCaptured",
+        ),
+        (
+            "tx-kf",
+            PaymentStatus::CaptureFailed,
+            PaymentStatus::Canceled,
+            "PaymentCanceled",
+        ),
+        (
+            "tx-af",
+            PaymentStatus::AuthorizationFailed,
+            PaymentStatus::Authorized,
+            "PaymentAuthorized",
+        ),
+    ];
+    for (i, (tx, from, to, told)) in cases.into_iter().enumerate() {
+        payment_in(&svc, Some(&format!("DE--{tx}")), tx, from).await;
+        handle(&svc, &event(&format!("evt_{i}"), tx, status(to, 1000))).await;
+        let p = stored(&svc, tx).await;
+        assert_eq!(p.status, to, "{from:?} -> {to:?}");
+        assert_eq!(names(&svc).last().map(String::as_str), Some(told));
+    }
+    let captured = stored(&svc, "tx-cf").await;
+    assert_eq!((captured.captured, captured.shop_captured), (1000, 1000));
+}

@@ -159,6 +159,10 @@ impl<K: ApiKeys> StripeGateway<K> {
         idempotency_key: Option<&str>,
     ) -> Result<T, PspError> {
         let key = self.keys.api_key(tenant).await?;
+        // `/v1/{collection}/{id}...`: the request names one object.
+        let named_object = url
+            .path_segments()
+            .is_some_and(|s| s.skip_while(|p| *p != "v1").filter(|p| !p.is_empty()).count() >= 3);
         let mut request = self
             .client
             .request(method, url)
@@ -185,7 +189,7 @@ impl<K: ApiKeys> StripeGateway<K> {
             .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
         let body = response.bytes().await.map_err(transport_error)?;
         if !status.is_success() {
-            let error = transformers::classify_error(status, should_retry, &body);
+            let error = transformers::classify_error(status, should_retry, named_object, &body);
             if let (PspError::Unknown(_), Some(wait)) = (&error, retry_after) {
                 // Stripe said when to come back: the caller's retry comes no earlier.
                 tokio::time::sleep(wait).await;

@@ -442,15 +442,24 @@ struct StripeErrorDetail {
 /// `amount_too_large`). Everything else leaves the outcome unknown, to be retried and alarmed:
 /// - `Stripe-Should-Retry: true` (`should_retry`), which Stripe sends when a retry may succeed;
 /// - 401 and 403 (a revoked or rolled key: the operator must fix it, the order must not fail);
-/// - 404 (every object the app names is one it created: a missing one is a misconfiguration);
+/// - 404 on an object (`named_object`: the path names one, or Stripe says `resource_missing`): every
+///   object the app names is one it created, so a missing one is a misconfiguration. A 404 of a whole
+///   endpoint (an account without Connect, a stand-in without it) is a refusal;
 /// - 409 (the same idempotency key in flight), 429 (rate or lock limits), an `idempotency_error`;
 /// - 5xx.
 ///
 /// The code is Stripe's `code`, else `decline_code`, else `type`, else the HTTP status. Stripe's messages
 /// carry no card data.
-pub(super) fn classify_error(status: StatusCode, should_retry: Option<bool>, body: &[u8]) -> PspError {
+pub(super) fn classify_error(
+    status: StatusCode,
+    should_retry: Option<bool>,
+    named_object: bool,
+    body: &[u8],
+) -> PspError {
     let detail = serde_json::from_slice::<StripeErrorBody>(body).ok().map(|b| b.error);
     let kind = detail.as_ref().and_then(|d| d.kind.clone());
+    let missing_object = status == StatusCode::NOT_FOUND
+        && (named_object || detail.as_ref().and_then(|d| d.code.as_deref()) == Some("resource_missing"));
     let (code, message) = match detail {
         Some(d) => (
             d.code
@@ -464,15 +473,13 @@ pub(super) fn classify_error(status: StatusCode, should_retry: Option<bool>, bod
             format!("HTTP {status} without a Stripe error body"),
         ),
     };
-    let business = matches!(status, StatusCode::BAD_REQUEST | StatusCode::PAYMENT_REQUIRED);
+    let business = matches!(status, StatusCode::BAD_REQUEST | StatusCode::PAYMENT_REQUIRED)
+        || (status == StatusCode::NOT_FOUND && !missing_object);
     let declined = business && should_retry != Some(true) && kind.as_deref() != Some("idempotency_error");
     if declined {
         return PspError::Declined { code, message };
     }
-    if matches!(
-        status,
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
-    ) {
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) || missing_object {
         tracing::error!(status = status.as_u16(), %code, "Stripe refused the app's credentials or lost an object: an operator must look");
     }
     PspError::Unknown(format!("Stripe answered HTTP {status} ({code}): {message}"))
@@ -665,6 +672,7 @@ mod tests {
         let declined = classify_error(
             StatusCode::PAYMENT_REQUIRED,
             None,
+            false,
             &body(json!({"error": {"type": "card_error", "decline_code": "insufficient_funds", "message": "no"}})),
         );
         assert_eq!(
@@ -676,18 +684,18 @@ mod tests {
         );
         let unexpected_state =
             body(json!({"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}}));
-        let typed = classify_error(StatusCode::BAD_REQUEST, None, &unexpected_state);
+        let typed = classify_error(StatusCode::BAD_REQUEST, None, false, &unexpected_state);
         assert!(matches!(typed, PspError::Declined { code, .. } if code == "payment_intent_unexpected_state"));
         // Stripe says a retry may succeed: not a failure.
         assert!(matches!(
-            classify_error(StatusCode::BAD_REQUEST, Some(true), &unexpected_state),
+            classify_error(StatusCode::BAD_REQUEST, Some(true), false, &unexpected_state),
             PspError::Unknown(_)
         ));
         let idempotency = body(
             json!({"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same parameters"}}),
         );
         assert!(matches!(
-            classify_error(StatusCode::BAD_REQUEST, None, &idempotency),
+            classify_error(StatusCode::BAD_REQUEST, None, false, &idempotency),
             PspError::Unknown(_)
         ));
         for status in [
@@ -700,14 +708,32 @@ mod tests {
             StatusCode::BAD_GATEWAY,
         ] {
             assert!(
-                matches!(classify_error(status, None, b""), PspError::Unknown(_)),
+                matches!(classify_error(status, None, true, b""), PspError::Unknown(_)),
                 "{status}"
             );
             assert!(
-                matches!(classify_error(status, Some(false), b"<html>"), PspError::Unknown(_)),
+                matches!(
+                    classify_error(status, Some(false), true, b"<html>"),
+                    PspError::Unknown(_)
+                ),
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_endpoint_is_a_refusal_a_missing_object_is_not() {
+        let missing =
+            serde_json::to_vec(&json!({"error": {"type": "invalid_request_error", "code": "resource_missing"}}))
+                .unwrap();
+        assert!(matches!(
+            classify_error(StatusCode::NOT_FOUND, None, false, b""),
+            PspError::Declined { .. }
+        ));
+        assert!(matches!(
+            classify_error(StatusCode::NOT_FOUND, None, false, &missing),
+            PspError::Unknown(_)
+        ));
     }
 
     #[test]
