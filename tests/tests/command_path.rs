@@ -118,6 +118,12 @@ impl Stack {
         send_command(&self.sqs, queue, name, TENANT, payload).await;
     }
 
+    /// Sends one command and runs its function until the queue is drained.
+    async fn run(&self, queue: &str, name: &'static str, payload: &Value) {
+        self.send(queue, name, payload).await;
+        self.drain(queue, name, 10).await;
+    }
+
     /// Runs the function on its queue until nothing is left to deliver.
     async fn drain(&self, queue: &str, accepts: &'static str, batch_size: i32) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -181,13 +187,9 @@ async fn capture_cancel_and_refund_each_get_their_answer() {
     let other = stack.order(5_000).await;
 
     stack
-        .send(&captures, "CapturePayment", &capture(&paid, &[1, 2], 10_000))
+        .run(&captures, "CapturePayment", &capture(&paid, &[1, 2], 10_000))
         .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
-    stack
-        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -4_000))
-        .await;
-    stack.drain(&refunds, "RefundPayment", 10).await;
+    stack.run(&refunds, "RefundPayment", &refund(&paid, &[1], -4_000)).await;
     stack
         .send(
             &cancels,
@@ -234,9 +236,8 @@ async fn a_psp_decline_answers_capture_failed() {
     // The record says authorized, but the customer's card was declined: Stripe refuses the capture.
     let unpaid = stack.order_paid_with(2_000, "pm_card_chargeCustomerFail").await;
     stack
-        .send(&captures, "CapturePayment", &capture(&unpaid, &[1], 2_000))
+        .run(&captures, "CapturePayment", &capture(&unpaid, &[1], 2_000))
         .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
     let bus = stack.bus_messages(2).await;
     assert_eq!(names(&bus), vec!["PaymentUpdated", "PaymentCaptureFailed"]);
     let stored = stack.stored(&unpaid).await;
@@ -335,14 +336,12 @@ async fn two_partial_refunds_then_one_beyond_the_captured_amount() {
     let (refunds, _) = stack.command_queue(5).await;
     let paid = stack.order(10_000).await;
     stack
-        .send(&captures, "CapturePayment", &capture(&paid, &[1, 2, 3], 6_000))
+        .run(&captures, "CapturePayment", &capture(&paid, &[1, 2, 3], 6_000))
         .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
     for (items, amount) in [([1], -3_000), ([2], -2_000), ([3], -1_001)] {
         stack
-            .send(&refunds, "RefundPayment", &refund(&paid, &items, amount))
+            .run(&refunds, "RefundPayment", &refund(&paid, &items, amount))
             .await;
-        stack.drain(&refunds, "RefundPayment", 10).await;
     }
     let bus = stack.bus_messages(7).await;
     let results: Vec<(&str, &Value)> = bus
@@ -388,9 +387,8 @@ async fn psp_errors_and_timeouts_are_retried_never_reported_as_failures() {
         .proxy
         .inject("POST", &capture_path, Fault::FailBeforeForwarding { status: 503 }, 2);
     stack
-        .send(&captures, "CapturePayment", &capture(&paid, &[1, 2], 8_000))
+        .run(&captures, "CapturePayment", &capture(&paid, &[1, 2], 8_000))
         .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
     // The refund's answer comes too late (the client times out after 2 s); the retries carry the same
     // idempotency key, so Stripe refunds once.
     stack.proxy.inject(
@@ -399,10 +397,7 @@ async fn psp_errors_and_timeouts_are_retried_never_reported_as_failures() {
         Fault::DelayAfterForwarding(Duration::from_secs(3)),
         1,
     );
-    stack
-        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -2_500))
-        .await;
-    stack.drain(&refunds, "RefundPayment", 10).await;
+    stack.run(&refunds, "RefundPayment", &refund(&paid, &[1], -2_500)).await;
 
     let bus = stack.bus_messages(4).await;
     assert_eq!(
@@ -462,19 +457,12 @@ async fn a_command_answered_with_a_failure_is_a_new_attempt_when_sent_again() {
     let (refunds, _) = stack.command_queue(5).await;
     let paid = stack.order(5_000).await;
     // Refused before the capture (nothing to refund yet): PaymentRefundFailed.
+    stack.run(&refunds, "RefundPayment", &refund(&paid, &[1], -1_000)).await;
     stack
-        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -1_000))
+        .run(&captures, "CapturePayment", &capture(&paid, &[1, 2], 5_000))
         .await;
-    stack.drain(&refunds, "RefundPayment", 10).await;
-    stack
-        .send(&captures, "CapturePayment", &capture(&paid, &[1, 2], 5_000))
-        .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
     // The OMS operator retries the refund: the same command, without a message id, is a new attempt.
-    stack
-        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -1_000))
-        .await;
-    stack.drain(&refunds, "RefundPayment", 10).await;
+    stack.run(&refunds, "RefundPayment", &refund(&paid, &[1], -1_000)).await;
     // With Spryker's transactionId: the same message again is a redelivery, a new one a new attempt.
     let second = refund(&paid, &[2], -9_000);
     for id in ["m-1", "m-1"] {
@@ -517,25 +505,20 @@ async fn split_shipments_without_multicapture_capture_once_and_give_back_what_is
     .await;
     // First parcel (with the shipping), second parcel, then the third item is canceled.
     stack
-        .send(&captures, "CapturePayment", &capture(&paid, &[11], 3_500))
+        .run(&captures, "CapturePayment", &capture(&paid, &[11], 3_500))
         .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
     stack
-        .send(&captures, "CapturePayment", &capture(&paid, &[12], 3_000))
+        .run(&captures, "CapturePayment", &capture(&paid, &[12], 3_000))
         .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
     let cancel = json!({"orderReference": paid.order_reference, "orderItemIds": [13], "amount": 0});
-    stack.send(&cancels, "CancelPayment", &cancel).await;
-    stack.drain(&cancels, "CancelPayment", 10).await;
+    stack.run(&cancels, "CancelPayment", &cancel).await;
     // A refund of the first parcel, then one beyond what the shop captured.
     stack
-        .send(&refunds, "RefundPayment", &refund(&paid, &[11], -3_500))
+        .run(&refunds, "RefundPayment", &refund(&paid, &[11], -3_500))
         .await;
-    stack.drain(&refunds, "RefundPayment", 10).await;
     stack
-        .send(&refunds, "RefundPayment", &refund(&paid, &[12], -3_001))
+        .run(&refunds, "RefundPayment", &refund(&paid, &[12], -3_001))
         .await;
-    stack.drain(&refunds, "RefundPayment", 10).await;
 
     let bus = stack.bus_messages(9).await;
     assert_eq!(
@@ -591,17 +574,13 @@ async fn a_partial_cancel_before_any_capture_lowers_the_amount_and_the_last_canc
     let cancel =
         |p: &Payment, items: &[i64]| json!({"orderReference": p.order_reference, "orderItemIds": items, "amount": 0});
     // Item 21 is canceled before shipping: the capture of item 22 takes only what is still open.
-    stack.send(&cancels, "CancelPayment", &cancel(&shipped, &[21])).await;
-    stack.drain(&cancels, "CancelPayment", 10).await;
+    stack.run(&cancels, "CancelPayment", &cancel(&shipped, &[21])).await;
     stack
-        .send(&captures, "CapturePayment", &capture(&shipped, &[22], 6_000))
+        .run(&captures, "CapturePayment", &capture(&shipped, &[22], 6_000))
         .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
     // Both items of the other order are canceled one by one: the last one cancels the PaymentIntent.
-    stack.send(&cancels, "CancelPayment", &cancel(&canceled, &[21])).await;
-    stack.drain(&cancels, "CancelPayment", 10).await;
-    stack.send(&cancels, "CancelPayment", &cancel(&canceled, &[22])).await;
-    stack.drain(&cancels, "CancelPayment", 10).await;
+    stack.run(&cancels, "CancelPayment", &cancel(&canceled, &[21])).await;
+    stack.run(&cancels, "CancelPayment", &cancel(&canceled, &[22])).await;
 
     let bus = stack.bus_messages(7).await;
     let answers: Vec<&str> = names(&bus).into_iter().filter(|n| *n != "PaymentUpdated").collect();
@@ -644,9 +623,8 @@ async fn a_revoked_key_is_retried_and_a_lost_refund_is_found_again_not_repeated(
         .proxy
         .inject("POST", &capture_path, Fault::FailBeforeForwarding { status: 401 }, 3);
     stack
-        .send(&captures, "CapturePayment", &capture(&paid, &[1], 6_000))
+        .run(&captures, "CapturePayment", &capture(&paid, &[1], 6_000))
         .await;
-    stack.drain(&captures, "CapturePayment", 10).await;
     // Stripe refunds, but every answer of the first delivery is lost; the next delivery finds the refund
     // by its metadata instead of asking again.
     stack
@@ -655,10 +633,7 @@ async fn a_revoked_key_is_retried_and_a_lost_refund_is_found_again_not_repeated(
     stack
         .proxy
         .inject("POST", "/v1/refunds", Fault::FailBeforeForwarding { status: 502 }, 2);
-    stack
-        .send(&refunds, "RefundPayment", &refund(&paid, &[1], -2_000))
-        .await;
-    stack.drain(&refunds, "RefundPayment", 10).await;
+    stack.run(&refunds, "RefundPayment", &refund(&paid, &[1], -2_000)).await;
 
     let bus = stack.bus_messages(4).await;
     assert_eq!(
