@@ -10,6 +10,7 @@
 //! * [`onboarding`]: `POST /private/merchants/onboarding`, merchant onboarding at the PSP.
 //! * [`payment_page`]: the hosted payment page, the shopper's return from Stripe and the cancel link.
 //! * [`account_webhook`]: Stripe account webhooks (merchant onboarding status).
+//! * [`reconciler`]: the scheduled pass that publishes forgotten outboxes and settles unsettled commands.
 //! * `http`: what the HTTP functions share (tenant header, JSON and error answers).
 //! * [`wiring`]: building the clients once per cold start from the environment.
 
@@ -21,6 +22,7 @@ pub mod command_handler;
 mod http;
 pub mod onboarding;
 pub mod payment_page;
+pub mod reconciler;
 pub mod sync_api;
 pub mod tenant_api;
 pub mod webhook_handler;

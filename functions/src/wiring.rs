@@ -4,7 +4,9 @@
 use crate::payment_page::{self, PageConfig};
 use crate::sync_api::{self, Endpoint};
 use crate::tenant_api::{self, TenantEndpoint};
-use crate::{account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, onboarding, webhook_handler};
+use crate::{
+    account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, onboarding, reconciler, webhook_handler,
+};
 use lambda_runtime::{Error, service_fn};
 use shared::adapters::acp_platform::{HttpEventPlatform, SecretsManagerCredentials};
 use shared::adapters::dynamodb::DynamoStore;
@@ -19,7 +21,9 @@ use shared::service::bridge::{Receiver, delivery_backoff};
 use shared::service::checkout::is_loopback;
 use shared::service::payment_page::PaymentPageService;
 use shared::service::webhooks::InboxDrain;
-use shared::service::{CheckoutService, CommandService, MerchantOnboarder, Settings, TenantService, WebhookService};
+use shared::service::{
+    CheckoutService, CommandService, MerchantOnboarder, Reconciler, Settings, TenantService, WebhookService,
+};
 
 /// The tenant directory on the real adapters: each tenant's record in DynamoDB, its secrets in Secrets
 /// Manager. The one source of Stripe keys, webhook secrets and tenant access in every function.
@@ -89,6 +93,19 @@ pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
         command_handler::handle_batch(&service, &tenants, accepts, event)
     }))
     .await
+}
+
+/// Runs the reconciler function (scheduled every minute), on the command service's adapters.
+pub async fn run_reconciler_function() -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let (service, _tenants) = command_service(&config).await?;
+    // A bounded batch per kind and pass keeps a pass well inside the function's timeout.
+    let reconciler = Reconciler {
+        commands: &service,
+        batch: 50,
+    };
+    lambda_runtime::run(service_fn(|event| reconciler::handle(&reconciler, event))).await
 }
 
 /// What every Stripe webhook function holds: the tenants' signing secrets (the tenant directory), the

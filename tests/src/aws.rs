@@ -4,7 +4,8 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -32,10 +33,10 @@ pub fn unique_name(prefix: &str) -> String {
 /// Creates a payment table (`pk` S HASH, `sk` S RANGE, TTL on `expires_at`) and returns its name.
 pub async fn create_payment_table(client: &aws_sdk_dynamodb::Client) -> String {
     let name = unique_name("payments");
-    let attribute = |n: &str| {
+    let attribute = |n: &str, t: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(t)
             .build()
             .expect("attribute definition")
     };
@@ -49,10 +50,22 @@ pub async fn create_payment_table(client: &aws_sdk_dynamodb::Client) -> String {
     client
         .create_table()
         .table_name(&name)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .attribute_definitions(attribute("sk", ScalarAttributeType::S))
+        .attribute_definitions(attribute("attention", ScalarAttributeType::S))
+        .attribute_definitions(attribute("attention_due", ScalarAttributeType::N))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
+        // As template.yaml's: the reconciler's "needs attention" index.
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(shared::adapters::dynamodb::ATTENTION_INDEX)
+                .key_schema(key("attention", KeyType::Hash))
+                .key_schema(key("attention_due", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("index"),
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

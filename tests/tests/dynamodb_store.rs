@@ -93,6 +93,8 @@ async fn items_have_the_documented_layout() {
         now,
         lease_until: now + 30,
         expires_at: now + 86_400,
+        attention_due: now + 900,
+        request: None,
     };
     assert!(matches!(store.claim(&request).await, Ok(Claim::Acquired { .. })));
 

@@ -31,6 +31,41 @@ pub struct InboundMessage {
     pub command: InboundCommand,
 }
 
+impl InboundMessage {
+    /// The message as one text (its payload and its attributes, as an SQS record carries them): what an
+    /// operation record keeps so the reconciler can run the command again. [`InboundMessage::from_stored`]
+    /// reads it back.
+    pub fn to_stored(&self) -> String {
+        let payload = match &self.command {
+            InboundCommand::CapturePayment(p) | InboundCommand::CancelPayment(p) => serde_json::to_string(p),
+            InboundCommand::RefundPayment(r) => serde_json::to_string(r),
+        }
+        .unwrap_or_default();
+        let mut attributes = BTreeMap::from([
+            ("transferName".to_string(), self.command.name().to_string()),
+            ("tenantIdentifier".to_string(), self.tenant_identifier.clone()),
+        ]);
+        if let Some(c) = &self.correlation_id {
+            attributes.insert("correlationId".into(), c.clone());
+        }
+        if let Some(m) = &self.message_id {
+            attributes.insert("transactionId".into(), m.clone());
+        }
+        serde_json::json!({"body": payload, "attributes": attributes}).to_string()
+    }
+
+    /// Reads back what [`InboundMessage::to_stored`] wrote.
+    pub fn from_stored(text: &str) -> Result<InboundMessage, EnvelopeError> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            body: String,
+            attributes: BTreeMap<String, String>,
+        }
+        let stored: Stored = serde_json::from_str(text).map_err(|e| malformed(format_args!("stored command: {e}")))?;
+        parse_record(&stored.body, &stored.attributes)
+    }
+}
+
 /// Why a record could not be read. The record becomes a batch item failure and ends in the DLQ.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -261,6 +296,25 @@ mod tests {
                 command: capture()
             }
         );
+    }
+
+    #[test]
+    fn a_stored_message_reads_back_as_it_was() {
+        let a = attrs(&[
+            ("transferName", "CapturePayment"),
+            ("tenantIdentifier", "t-1"),
+            ("correlationId", "c-1"),
+            ("transactionId", "m-1"),
+        ]);
+        let m = parse_record(CAPTURE, &a).unwrap();
+        assert_eq!(InboundMessage::from_stored(&m.to_stored()), Ok(m.clone()));
+        let bare = InboundMessage {
+            correlation_id: None,
+            message_id: None,
+            ..m
+        };
+        assert_eq!(InboundMessage::from_stored(&bare.to_stored()), Ok(bare));
+        assert!(InboundMessage::from_stored("{}").is_err());
     }
 
     #[test]

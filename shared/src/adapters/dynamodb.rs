@@ -24,7 +24,7 @@
 
 use crate::domain::{Payment, Refund};
 use crate::ports::store::{
-    Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
+    Attention, Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
 };
 use crate::ports::tenant::{TenantRecord, TenantStore};
 use crate::ports::webhook::InboxEntry;
@@ -141,6 +141,17 @@ fn names(attributes: &[&str]) -> HashMap<String, String> {
 /// Expression attribute values: `:name` → value for each pair.
 fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> HashMap<String, AttributeValue> {
     pairs.into_iter().map(|(k, v)| (format!(":{k}"), v)).collect()
+}
+
+/// The "needs attention" index (template.yaml `PaymentsTable`): `attention` and `attention_due`, set only
+/// on operation records the reconciler may have to finish.
+pub const ATTENTION_INDEX: &str = "attention-index";
+
+fn attention_value(attention: Attention) -> AttributeValue {
+    s(match attention {
+        Attention::InProgress => "IN_PROGRESS",
+        Attention::Outbox => "OUTBOX",
+    })
 }
 
 fn state_value(state: OperationState) -> AttributeValue {
@@ -333,8 +344,8 @@ impl DynamoStore {
             .set_key(Some(key))
             .update_expression(expression)
             .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_names(non_empty(names))
+            .set_expression_attribute_values(non_empty(values))
             .send()
             .await;
         match result {
@@ -454,12 +465,13 @@ impl DynamoStore {
         let operation = update(
             &self.table,
             op_key(&request.tenant, &request.key),
-            "SET #lease_token = :token, #lease_until = :lease_until, #attempts = #attempts + :one",
+            "SET #lease_token = :token, #lease_until = :lease_until, #attempts = #attempts + :one, #attention_due = :due",
             "#state = :in_progress AND #lease_token = :old_token AND #lease_until < :now",
-            names(&["lease_token", "lease_until", "attempts", "state"]),
+            names(&["lease_token", "lease_until", "attempts", "state", "attention_due"]),
             values([
                 ("token", s(&request.token)),
                 ("lease_until", n(request.lease_until)),
+                ("due", n(request.attention_due)),
                 ("one", n(1)),
                 ("in_progress", state_value(OperationState::InProgress)),
                 ("old_token", s(&old.lease_token)),
@@ -467,9 +479,10 @@ impl DynamoStore {
             ]),
         )?;
         match self.claim_with(request, operation).await? {
+            // Its worker died: whether it reached the PSP is unknown.
             ClaimOutcome::Done => Ok(Claim::Acquired {
                 attempts: old.attempts + 1,
-                outcome_unknown: old.outcome_unknown,
+                outcome_unknown: true,
             }),
             ClaimOutcome::PaymentBusy => Ok(Claim::PaymentBusy),
             ClaimOutcome::OperationTaken => self.existing(request).await,
@@ -561,6 +574,9 @@ impl PaymentStore for DynamoStore {
             events: Vec::new(),
             published: false,
             failed: false,
+            request: request.request.clone(),
+            attention: Some(Attention::InProgress),
+            attention_due: Some(request.attention_due),
             publish_lease_until: 0,
             expires_at: request.expires_at,
         };
@@ -620,7 +636,7 @@ impl PaymentStore for DynamoStore {
         let mut actions = vec![update(
             &self.table,
             op_key(&commit.tenant, &commit.key),
-            "SET #state = :completed, #events = :events, #published = :false, #failed = :failed, #publish_lease_until = :publish_lease_until",
+            "SET #state = :completed, #events = :events, #published = :false, #failed = :failed, #publish_lease_until = :publish_lease_until, #attention = :outbox, #attention_due = :publish_lease_until",
             HELD_BY_TOKEN,
             names(&[
                 "state",
@@ -629,9 +645,12 @@ impl PaymentStore for DynamoStore {
                 "failed",
                 "publish_lease_until",
                 "lease_token",
+                "attention",
+                "attention_due",
             ]),
             values([
                 ("completed", state_value(OperationState::Completed)),
+                ("outbox", attention_value(Attention::Outbox)),
                 ("events", events),
                 ("false", AttributeValue::Bool(false)),
                 ("failed", AttributeValue::Bool(commit.failed)),
@@ -692,9 +711,9 @@ impl PaymentStore for DynamoStore {
     async fn take_publish_lease(&self, tenant: &str, key: &str, now: i64, until: i64) -> Result<bool, StoreError> {
         self.update_if(
             op_key(tenant, key),
-            "SET #publish_lease_until = :until",
+            "SET #publish_lease_until = :until, #attention_due = :until",
             "#state = :completed AND #published = :false AND #publish_lease_until < :now",
-            names(&["publish_lease_until", "state", "published"]),
+            names(&["publish_lease_until", "state", "published", "attention_due"]),
             values([
                 ("until", n(until)),
                 ("completed", state_value(OperationState::Completed)),
@@ -710,9 +729,9 @@ impl PaymentStore for DynamoStore {
         let updated = self
             .update_if(
                 op_key(tenant, key),
-                "SET #published = :true",
+                "SET #published = :true REMOVE #attention, #attention_due",
                 "#state = :completed",
-                names(&["published", "state"]),
+                names(&["published", "state", "attention", "attention_due"]),
                 values([
                     ("true", AttributeValue::Bool(true)),
                     ("completed", state_value(OperationState::Completed)),
@@ -726,6 +745,47 @@ impl PaymentStore for DynamoStore {
                 "mark published: the operation is not completed".into(),
             ))
         }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn due_operations(
+        &self,
+        kind: Attention,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<OperationRecord>, StoreError> {
+        // The index is eventually consistent: a record settled a moment ago may still show up, and each
+        // step of the reconciler checks its conditions again.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ATTENTION_INDEX)
+            .key_condition_expression("#attention = :kind AND #attention_due <= :now")
+            .set_expression_attribute_names(Some(names(&["attention", "attention_due"])))
+            .set_expression_attribute_values(Some(values([("kind", attention_value(kind)), ("now", n(now))])))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| backend("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| decode("operation", item))
+            .collect()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn clear_attention(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+        self.update_if(
+            op_key(tenant, key),
+            "REMOVE #attention, #attention_due",
+            "attribute_exists(pk)",
+            names(&["attention", "attention_due"]),
+            HashMap::new(),
+        )
+        .await
+        .map(|_| ())
     }
 
     #[tracing::instrument(skip(self))]

@@ -6,9 +6,9 @@ use crate::acp::BusEvent;
 use crate::domain::{Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{
-    Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, OperationRecord, OperationState, PaymentGateway,
-    PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError, TenantRecord,
-    TenantStore,
+    Attention, Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, OperationRecord, OperationState,
+    PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError,
+    TenantRecord, TenantStore,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -136,7 +136,8 @@ impl PaymentStore for MemoryStore {
                     && op.lease_until < r.now
                     && op.fingerprint == r.fingerprint =>
             {
-                (op.attempts + 1, op.outcome_unknown)
+                // Its worker died: whether it reached the PSP is unknown.
+                (op.attempts + 1, true)
             }
             Some(op) => return Ok(Claim::Existing(op.clone())),
         };
@@ -162,6 +163,9 @@ impl PaymentStore for MemoryStore {
                 events: Vec::new(),
                 published: false,
                 failed: false,
+                request: r.request.clone(),
+                attention: Some(Attention::InProgress),
+                attention_due: Some(r.attention_due),
                 publish_lease_until: 0,
                 expires_at: r.expires_at,
             },
@@ -289,6 +293,8 @@ impl PaymentStore for MemoryStore {
             op.published = false;
             op.failed = c.failed;
             op.publish_lease_until = c.publish_lease_until;
+            op.attention = Some(Attention::Outbox);
+            op.attention_due = Some(c.publish_lease_until);
         }
         if let Some(earlier) = c
             .fails
@@ -306,6 +312,7 @@ impl PaymentStore for MemoryStore {
         match s.operations.get_mut(&(tenant.to_string(), key.to_string())) {
             Some(op) if op.state == OperationState::Completed && !op.published && op.publish_lease_until < now => {
                 op.publish_lease_until = until;
+                op.attention_due = Some(until);
                 Ok(true)
             }
             _ => Ok(false),
@@ -317,6 +324,39 @@ impl PaymentStore for MemoryStore {
         let mut s = lock(&self.state);
         if let Some(op) = s.operations.get_mut(&(tenant.to_string(), key.to_string())) {
             op.published = true;
+            op.attention = None;
+            op.attention_due = None;
+        }
+        Ok(())
+    }
+
+    async fn due_operations(
+        &self,
+        kind: Attention,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<OperationRecord>, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        let mut due: Vec<OperationRecord> = s
+            .operations
+            .values()
+            .filter(|op| op.attention == Some(kind) && op.attention_due.is_some_and(|d| d <= now))
+            .cloned()
+            .collect();
+        due.sort_by_key(|op| op.attention_due);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn clear_attention(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+        yield_now().await;
+        if let Some(op) = lock(&self.state)
+            .operations
+            .get_mut(&(tenant.to_string(), key.to_string()))
+        {
+            op.attention = None;
+            op.attention_due = None;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::acp::BusEvent;
 use crate::domain::tenant::SecretCounts;
 use crate::domain::{Currency, Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::store::{
-    Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
+    Attention, Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
 };
 use crate::ports::tenant::{TenantRecord, TenantStore};
 use crate::ports::webhook::{InboxEntry, WebhookChange, WebhookEvent};
@@ -55,6 +55,8 @@ impl Scope {
             now,
             lease_until: now + LEASE,
             expires_at: self.now + 86_400,
+            attention_due: now + 2 * LEASE,
+            request: Some(format!("request-{key}")),
         }
     }
 
@@ -132,6 +134,7 @@ pub async fn run_all<S: PaymentStore>(store: &S) {
     publish_lease(store).await;
     commit_replaces_a_refund(store).await;
     inbox_keeps_events_per_payment_in_order(store).await;
+    attention_follows_the_operation(store).await;
 }
 
 /// Inserting a payment twice is a conflict, as is another payment on the same order; reads find it.
@@ -225,7 +228,7 @@ pub async fn claim_lifecycle<S: PaymentStore>(store: &S) {
         claim(store, &after_expiry).await,
         Claim::Acquired {
             attempts: 1,
-            outcome_unknown: false
+            outcome_unknown: true
         }
     );
     // The new holder's token commits; the old one's no longer does.
@@ -237,6 +240,42 @@ pub async fn claim_lifecycle<S: PaymentStore>(store: &S) {
         store.commit(&scope.commit("op-1", "worker-c", Some(release))).await,
         Ok(())
     );
+}
+
+/// The "needs attention" index follows an operation: in progress until it completes (due when the claim
+/// says), then its outbox until published (due when its publish lease ends), then nothing.
+pub async fn attention_follows_the_operation<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let mine = |records: Vec<OperationRecord>| -> Vec<String> {
+        records
+            .into_iter()
+            .filter(|r| r.tenant == scope.tenant)
+            .map(|r| r.key)
+            .collect()
+    };
+    let due = |kind, at| async move { mine(store.due_operations(kind, at, 1000).await.expect("due operations")) };
+    let request = scope.claim("op-1", "worker-a", None, scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+    assert!(
+        due(Attention::InProgress, scope.now + LEASE).await.is_empty(),
+        "not due yet"
+    );
+    assert_eq!(due(Attention::InProgress, scope.now + 2 * LEASE).await, ["op-1"]);
+    let record = existing(store, &request).await;
+    assert_eq!(record.request.as_deref(), Some("request-op-1"), "kept to run it again");
+    assert_eq!(store.commit(&scope.commit("op-1", "worker-a", None)).await, Ok(()));
+    assert!(due(Attention::InProgress, scope.now + 2 * LEASE).await.is_empty());
+    assert_eq!(due(Attention::Outbox, scope.now + LEASE).await, ["op-1"]);
+    assert_eq!(store.mark_published(&scope.tenant, "op-1").await, Ok(()));
+    assert!(
+        due(Attention::Outbox, scope.now + 10 * LEASE).await.is_empty(),
+        "published: settled"
+    );
+    // A record nobody can finish is taken out of the index.
+    let other = scope.claim("op-2", "worker-a", None, scope.now);
+    assert_eq!(claim(store, &other).await, FRESH);
+    assert_eq!(store.clear_attention(&scope.tenant, "op-2").await, Ok(()));
+    assert!(due(Attention::InProgress, scope.now + 10 * LEASE).await.is_empty());
 }
 
 /// An operation without a payment is claimed and committed on its own, its failure answer recorded.

@@ -17,7 +17,9 @@ pub use gateway::{PaymentGateway, PspError, PspPaymentIntent, PspRefund};
 pub use message_queues::{MessageQueues, QueueTarget, QueuedMessage};
 pub use onboarding::{AccountEvent, CreateAccount, MerchantAccounts, OnboardingStore, OnboardingUrls, PspAccount};
 pub use publisher::{EventPublisher, PublishError};
-pub use store::{Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError};
+pub use store::{
+    Attention, Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
+};
 pub use tenant::{
     SecretRef, SecretStore, SecretStoreError, TenantAccess, TenantRecord, TenantStore, TenantUnavailable, Tenants,
 };

@@ -27,6 +27,18 @@ pub enum OperationState {
     Completed,
 }
 
+/// What an operation record needs from the reconciler, when it needs anything (its "needs attention"
+/// index: this kind and a due time; a settled record is not in the index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Attention {
+    /// Claimed and not completed: if it is still so when due, its worker died or its PSP outcome stayed
+    /// unknown, and the reconciler runs it again.
+    InProgress,
+    /// Completed, its outbox not published: if it is still so when due, the reconciler publishes it.
+    Outbox,
+}
+
 /// The idempotency and outbox record of one operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationRecord {
@@ -56,6 +68,16 @@ pub struct OperationRecord {
     /// is then a new attempt (decision §9.15).
     #[serde(default)]
     pub failed: bool,
+    /// What runs the operation again (a command's message, see `InboundMessage::to_record`), when its
+    /// caller cannot be relied on to retry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// What the reconciler must do about it, while anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<Attention>,
+    /// Unix seconds from which the reconciler acts on `attention`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_due: Option<i64>,
     /// Unix seconds until which one worker is publishing the outbox.
     pub publish_lease_until: i64,
     /// Unix seconds after which the record may be deleted (DynamoDB TTL).
@@ -81,10 +103,18 @@ pub struct ClaimRequest {
     pub lease_until: i64,
     /// Unix seconds for the record's TTL.
     pub expires_at: i64,
+    /// Unix seconds from which the reconciler takes the operation over if it is still in progress.
+    pub attention_due: i64,
+    /// What runs the operation again (see [`OperationRecord::request`]).
+    pub request: Option<String>,
 }
 
 /// The result of a claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per claim; boxing the record would buy nothing"
+)]
 pub enum Claim {
     /// This worker holds the operation (and the payment's lease).
     Acquired {
@@ -202,7 +232,8 @@ pub trait PaymentStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<OperationRecord>, StoreError>> + Send;
 
     /// Claims an operation: creates it IN_PROGRESS (or takes over an expired lease of the same payload
-    /// fingerprint) and leases its payment. A record of another fingerprint is returned as it stands.
+    /// fingerprint, whose outcome is then unknown: the dead worker may have reached the PSP) and leases
+    /// its payment. A record of another fingerprint is returned as it stands.
     fn claim(&self, request: &ClaimRequest) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// Gives up a claim after an unknown PSP outcome: marks it, and frees both leases for the retry.
@@ -225,7 +256,19 @@ pub trait PaymentStore: Send + Sync {
         until: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Marks a completed operation's outbox as published.
+    /// Operation records whose `attention` is `kind` and due at `now`, oldest due first, at most `limit`
+    /// (a query of the "needs attention" index, never a scan).
+    fn due_operations(
+        &self,
+        kind: Attention,
+        now: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OperationRecord>, StoreError>> + Send;
+
+    /// Takes an operation out of the "needs attention" index (nothing is left to do about it).
+    fn clear_attention(&self, tenant: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks a completed operation's outbox as published (and settled: out of the attention index).
     fn mark_published(&self, tenant: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Whether `tenant` has a payment that is neither captured nor canceled (strongly consistent: exact

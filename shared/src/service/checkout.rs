@@ -278,6 +278,7 @@ where
             correlation_id: None,
             payment: Some(tx.to_string()),
             refused: vec![],
+            request: None,
         };
         let refused = OnceLock::new();
         let refused_reason = &refused;
@@ -383,6 +384,7 @@ where
             payment: None,
             // The same order with another amount: nothing is created; the caller compares the amounts.
             refused: vec![],
+            request: None,
         };
         let decide = |_: Option<Payment>, _: Attempt| async move {
             if let Some(reference) = reference {
@@ -485,6 +487,7 @@ where
             correlation_id: None,
             payment: Some(tx.clone()),
             refused: vec![],
+            request: None,
         };
         self.commands
             .runner()
@@ -605,6 +608,7 @@ where
             correlation_id: None,
             payment: Some(tx.clone()),
             refused: vec![],
+            request: None,
         };
         self.commands
             .runner()

@@ -97,6 +97,8 @@ where
             payment: found.map(|p| p.transaction_id),
             // Same command identity with another amount or currency: refused before reaching the PSP.
             refused: vec![failure_message(&msg.command)],
+            // Kept so the reconciler can run it again if it stays unsettled.
+            request: Some(msg.to_stored()),
         };
         self.runner()
             .run(op, |payment, attempt| self.decide(msg, attempt, payment))

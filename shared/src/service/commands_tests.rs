@@ -249,6 +249,8 @@ async fn a_crash_after_the_psp_call_is_finished_by_the_next_delivery_after_the_l
         now: svc.clock.epoch_seconds(),
         lease_until: svc.clock.epoch_seconds() + 60,
         expires_at: svc.clock.epoch_seconds() + 3600,
+        attention_due: svc.clock.epoch_seconds() + 900,
+        request: None,
     };
     assert!(matches!(svc.store.claim(&claim).await.unwrap(), Claim::Acquired { .. }));
     svc.gateway
@@ -455,6 +457,8 @@ async fn another_command_in_flight_on_the_payment_makes_this_one_wait() {
         now: svc.clock.epoch_seconds(),
         lease_until: svc.clock.epoch_seconds() + 60,
         expires_at: svc.clock.epoch_seconds() + 3600,
+        attention_due: svc.clock.epoch_seconds() + 900,
+        request: None,
     };
     svc.store.claim(&other).await.unwrap();
     let msg = capture("DE--1", vec![1], None);

@@ -203,6 +203,7 @@ impl<S: PaymentStore + OnboardingStore, P: EventPublisher, C: Clock> WebhookServ
             correlation_id: None,
             payment: None,
             refused: Vec::new(),
+            request: None,
         };
         let merchant = onboarding.merchant_reference;
         let report = self

@@ -196,6 +196,9 @@ pub struct Operation<'a> {
     pub payment: Option<String>,
     /// The answer when the same key arrives with another payload (refused without deciding).
     pub refused: Vec<OutgoingMessage>,
+    /// What runs the operation again, for the reconciler (a command's message); `None` when its caller
+    /// retries it (Stripe retries a webhook, a shop its sync call).
+    pub request: Option<String>,
 }
 
 /// Runs operations on the store, the bus and the clock of a service.
@@ -233,6 +236,8 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
                 now,
                 lease_until: now + self.settings.lease_seconds,
                 expires_at: now + self.settings.record_ttl_seconds,
+                attention_due: now + self.settings.settle_after_seconds,
+                request: op.request.clone(),
             };
             match self.store.claim(&claim).await? {
                 Claim::Acquired {
@@ -331,6 +336,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
                 correlation_id: op.correlation_id,
                 payment: None,
                 refused: Vec::new(),
+                request: None,
             };
             let messages = op.refused.clone();
             let decide = |_, _| async {

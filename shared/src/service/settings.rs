@@ -20,10 +20,15 @@ pub struct Settings {
     pub psp_retry_delay: Duration,
     /// Whether initialize-payment accepts `http` return URLs on a loopback host (a local stack only).
     pub loopback_return_urls: bool,
+    /// How long an operation may stay in progress (a worker died, the PSP's outcome stayed unknown)
+    /// before the reconciler runs it again: past the queue's redeliveries, which usually settle it.
+    pub settle_after_seconds: i64,
 }
 
 impl Settings {
-    /// Defaults for `app_identifier`: 60 s leases, 30 days of idempotency, 3 PSP attempts.
+    /// Defaults for `app_identifier`: 60 s leases, 30 days of idempotency, 3 PSP attempts; the reconciler
+    /// settles an operation after 15 minutes in progress, and publishes an outbox left unpublished once its
+    /// publish lease (30 s) has passed.
     pub fn new(app_identifier: impl Into<String>) -> Self {
         Settings {
             app_identifier: app_identifier.into(),
@@ -33,6 +38,7 @@ impl Settings {
             psp_attempts: 3,
             psp_retry_delay: Duration::from_millis(200),
             loopback_return_urls: false,
+            settle_after_seconds: 15 * 60,
         }
     }
 }

@@ -213,6 +213,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
             correlation_id: None,
             payment: Some(payment.transaction_id),
             refused: Vec::new(),
+            request: None,
         };
         let report = self
             .runner()
