@@ -17,7 +17,7 @@ use shared::domain::{Payment, PaymentStatus};
 use shared::ports::clock::SystemClock;
 use shared::ports::{PaymentGateway, PaymentStore};
 use shared::service::testing::{MemoryDirectory, memory_directory};
-use shared::service::{CommandService, Settings};
+use shared::service::{CommandService, Reconciler, Settings};
 use std::time::{Duration, Instant};
 
 const TENANT: &str = "tenant-e2e";
@@ -56,6 +56,8 @@ impl Stack {
             clock: SystemClock,
             settings: Settings {
                 psp_retry_delay: Duration::from_millis(100),
+                // The reconciler may take over a few seconds after a claim (15 minutes when deployed).
+                settle_after_seconds: 3,
                 ..Settings::new(&bus.source)
             },
         };
@@ -643,4 +645,42 @@ async fn a_revoked_key_is_retried_and_a_lost_refund_is_found_again_not_repeated(
     assert_eq!(stack.proxy.forwarded("POST", &capture_path), 1);
     assert_eq!(stack.proxy.forwarded("POST", "/v1/refunds"), 1, "refunded once");
     assert_eq!(stripe_refunds(&paid).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_capture_unsettled_when_its_message_went_to_the_dlq_is_answered_by_the_reconciler() {
+    let stack = Stack::new().await;
+    let (captures, dlq) = stack.command_queue(2).await;
+    let paid = stack.order(4_000).await;
+    let intent_path = format!("/v1/payment_intents/{}", paid.psp_reference);
+    let capture_path = format!("{intent_path}/capture");
+    // Stripe captures, its answer is lost, and it stays unreachable for both deliveries of the message.
+    let proxy = &stack.proxy;
+    proxy.inject("POST", &capture_path, Fault::FailAfterForwarding { status: 500 }, 1);
+    proxy.inject("POST", &capture_path, Fault::FailBeforeForwarding { status: 503 }, 2);
+    proxy.inject("GET", &intent_path, Fault::FailBeforeForwarding { status: 503 }, 3);
+    stack
+        .run(&captures, "CapturePayment", &capture(&paid, &[1], 4_000))
+        .await;
+    let dead = stack
+        .sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .expect("receive from the DLQ");
+    assert_eq!(dead.messages().len(), 1, "the queue gave up on the command");
+    // Stripe answers again: the reconciler finds the command through the index and runs it again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let reconciler = Reconciler {
+        commands: &stack.service,
+        batch: 1000,
+    };
+    let report = reconciler.run().await.expect("a pass");
+    assert!(report.settled >= 1, "{report:?}");
+    let bus = stack.bus_messages(2).await;
+    assert_eq!(names(&bus), vec!["PaymentUpdated", "PaymentCaptured"]);
+    assert_eq!(proxy.forwarded("POST", &capture_path), 1, "captured once");
+    assert_eq!(stack.stored(&paid).await.status, PaymentStatus::Captured);
 }
