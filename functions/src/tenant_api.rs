@@ -220,13 +220,16 @@ mod tests {
     #[tokio::test]
     async fn configure_answers_the_redacted_configuration() {
         let svc = memory_tenants();
-        let body = configure_body(json!({"stripeSecretKey": KEY, "paymentMethods": ["Credit Card"]}));
+        let body = configure_body(
+            json!({"stripeSecretKey": KEY, "webhookSigningSecrets": ["whsec_a"], "paymentMethods": ["Credit Card"]}),
+        );
         let (status, answer) = configure(&svc, tenant(), &body).await;
         assert_eq!(status, 200);
         assert_eq!(
             answer,
             json!({"tenantIdentifier": "tenant-a",
-                   "configuration": {"stripeSecretKey": "[redacted]", "paymentMethods": ["Credit Card"]}})
+                   "configuration": {"stripeSecretKey": "[redacted]", "webhookSigningSecrets": ["[redacted]"],
+                                     "paymentMethods": ["Credit Card"]}})
         );
         assert!(!answer.to_string().contains(KEY));
     }
@@ -239,7 +242,17 @@ mod tests {
         let not_json = configure(&svc, tenant(), "{").await;
         let no_configuration = configure(&svc, tenant(), &json!({"data": {}}).to_string()).await;
         let invalid = configure(&svc, tenant(), &configure_body(json!({"stripeSecretKey": "pk_oops"}))).await;
-        for (status, body) in [no_tenant, not_json, no_configuration, invalid] {
+        // Without a webhook signing secret every Stripe webhook would be refused.
+        let no_webhook_secret = configure(&svc, tenant(), &valid).await;
+        assert!(
+            no_webhook_secret
+                .1
+                .to_string()
+                .contains("webhookSigningSecrets is required"),
+            "{}",
+            no_webhook_secret.1
+        );
+        for (status, body) in [no_tenant, not_json, no_configuration, invalid, no_webhook_secret] {
             assert_eq!(status, 422, "{body}");
             assert_eq!(
                 (&body["errors"][0]["code"], &body["errors"][0]["status"]),
@@ -258,7 +271,8 @@ mod tests {
         let (status, _) = disconnect(&svc, tenant()).await;
         assert_eq!(status, 400, "unknown tenant");
 
-        configure(&svc, tenant(), &configure_body(json!({"stripeSecretKey": KEY}))).await;
+        let configuration = json!({"stripeSecretKey": KEY, "webhookSigningSecrets": ["whsec_a"]});
+        configure(&svc, tenant(), &configure_body(configuration)).await;
         let payment = Payment::new(
             "tenant-a".into(),
             "tx-1".into(),

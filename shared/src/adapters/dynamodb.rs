@@ -253,13 +253,23 @@ fn update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-/// The action keeping `payment`'s open marker in step with its status.
+/// The action keeping `payment`'s open marker in step with it.
 fn open_marker(table: &str, payment: &Payment) -> Result<TransactWriteItem, StoreError> {
     let marker = key(
         open_pk(&payment.tenant),
         format!("PAYMENT#{}", part(&payment.transaction_id)),
     );
-    if payment.status.is_open() {
+    marker_action(table, marker, payment.is_open())
+}
+
+/// The open marker of operation `key` while its PSP outcome is unknown (`open`), or its removal.
+fn unsettled_marker(table: &str, tenant: &str, op: &str, open: bool) -> Result<TransactWriteItem, StoreError> {
+    marker_action(table, key(open_pk(tenant), format!("OP#{}", part(op))), open)
+}
+
+/// Puts the open marker `marker`, or deletes it.
+fn marker_action(table: &str, marker: Item, open: bool) -> Result<TransactWriteItem, StoreError> {
+    if open {
         return put(table, marker, None, HashMap::new(), HashMap::new());
     }
     let delete = Delete::builder()
@@ -624,6 +634,8 @@ impl PaymentStore for DynamoStore {
         if let Some(payment) = &record.payment {
             actions.push(self.release_payment(tenant, payment, key)?);
         }
+        // Unsettled money is open business: a disconnect asks for confirmation until it is settled.
+        actions.push(unsettled_marker(&self.table, tenant, key, true)?);
         self.transact(actions)
             .await
             .map_err(|f| f.into_store_error("release operation"))
@@ -659,6 +671,7 @@ impl PaymentStore for DynamoStore {
                 ("token", s(&commit.token)),
             ]),
         )?];
+        actions.push(unsettled_marker(&self.table, &commit.tenant, &commit.key, false)?);
         match &commit.payment {
             Some(PaymentWrite::Replace {
                 payment,

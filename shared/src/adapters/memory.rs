@@ -364,9 +364,10 @@ impl PaymentStore for MemoryStore {
     async fn has_open_payments(&self, tenant: &str) -> Result<bool, StoreError> {
         yield_now().await;
         let s = lock(&self.state);
-        Ok(s.payments
-            .iter()
-            .any(|((t, _), p)| t == tenant && p.payment.status.is_open()))
+        Ok(s.payments.iter().any(|((t, _), p)| t == tenant && p.payment.is_open())
+            || s.operations
+                .values()
+                .any(|op| op.tenant == tenant && op.state == OperationState::InProgress && op.outcome_unknown))
     }
 
     async fn put_inbox(&self, entry: &InboxEntry) -> Result<(), StoreError> {

@@ -727,8 +727,8 @@ pub async fn run_tenant_checks<S: PaymentStore + TenantStore>(store: &S) {
     tenant_records_are_written_conditionally(store).await;
 }
 
-/// A payment counts as open from its insert until a commit moves it to captured (or canceled); other
-/// tenants' payments never count.
+/// A payment counts as open from its insert until a commit moves it to captured (or canceled) with no
+/// refund pending, and an operation while its PSP outcome is unknown; other tenants' never count.
 pub async fn open_payments_follow_their_status<S: PaymentStore>(store: &S) {
     let scope = Scope::new();
     assert_eq!(store.has_open_payments(&scope.tenant).await, Ok(false));
@@ -763,19 +763,53 @@ pub async fn open_payments_follow_their_status<S: PaymentStore>(store: &S) {
         .captured(1000, "2026-01-01 00:00:02")
         .expect("authorized -> captured")
         .expect("a change");
+    let refunding = Payment {
+        refunding: 300,
+        ..captured.clone()
+    };
     let commit = scope.commit(
         "op-2",
         "worker-a",
         Some(PaymentWrite::Replace {
-            payment: captured,
+            payment: refunding.clone(),
             expected_version: authorized.version,
         }),
     );
     assert_eq!(store.commit(&commit).await, Ok(()));
     assert_eq!(
         store.has_open_payments(&scope.tenant).await,
+        Ok(true),
+        "captured with a refund pending is open"
+    );
+
+    // An operation whose PSP outcome is unknown is open until it is settled.
+    let request = scope.claim("op-3", "worker-a", Some("tx-1"), scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+    assert_eq!(store.release_unknown(&scope.tenant, "op-3", "worker-a").await, Ok(()));
+    let settled = Payment {
+        refunding: 0,
+        ..refunding.clone()
+    };
+    let retry = scope.claim("op-3", "worker-b", Some("tx-1"), scope.now + 1);
+    assert!(matches!(claim(store, &retry).await, Claim::Acquired { .. }));
+    assert_eq!(
+        store.has_open_payments(&scope.tenant).await,
+        Ok(true),
+        "an unknown outcome is open"
+    );
+    let commit = scope.commit(
+        "op-3",
+        "worker-b",
+        Some(PaymentWrite::Replace {
+            payment: settled,
+            expected_version: refunding.version,
+        }),
+    );
+    assert_eq!(store.commit(&commit).await, Ok(()));
+    assert_eq!(
+        store.has_open_payments(&scope.tenant).await,
         Ok(false),
-        "captured is closed"
+        "captured and settled is closed"
     );
 }
 

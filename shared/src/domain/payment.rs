@@ -295,6 +295,12 @@ impl Payment {
         Ok(Some(next))
     }
 
+    /// Whether the payment is open business for the tenant: its status is open (contract §5.2), or a
+    /// refund is still pending at the PSP.
+    pub fn is_open(&self) -> bool {
+        self.status.is_open() || self.refunding > 0
+    }
+
     /// The status the payment takes when the PSP reports `reported`. A payment the shopper never paid
     /// ends as a failed authorization when its PaymentIntent is canceled (the shopper canceled, or it
     /// expired): the order failed, nothing was held. After an authorization, canceled means canceled.

@@ -217,6 +217,13 @@ pub fn merge(
     let Some(secret_key) = &secrets.stripe_secret_key else {
         return Err(ConfigErrors(vec![format!("{STRIPE_SECRET_KEY} is required")]));
     };
+    if secrets.webhook_signing_secrets.is_empty() {
+        // Without one, every Stripe webhook would be refused: payments would never be authorized.
+        return Err(ConfigErrors(vec![format!(
+            "{WEBHOOK_SIGNING_SECRETS} is required: the signing secret (whsec_…) of the Stripe webhook endpoint \
+             pointing at this app"
+        )]));
+    }
     // The page's Stripe.js and the app's API calls must work on the same Stripe mode.
     let secret_mode = key_mode(secret_key.expose_secret());
     if let Some(publishable) = publishable_key(&settings)
@@ -381,7 +388,11 @@ mod tests {
         let parse = |v: Value| parse_configuration(&v.to_string());
         assert!(parse(json!({"stripePublishableKey": "sk_test_x"})).is_err());
         assert!(parse(json!({"stripePublishableKey": "pk_x"})).is_err());
-        let test = parse(json!({"stripeSecretKey": "sk_test_a", "stripePublishableKey": "pk_test_b"})).unwrap();
+        let test = parse(
+            json!({"stripeSecretKey": "sk_test_a", "stripePublishableKey": "pk_test_b",
+                                "webhookSigningSecrets": ["whsec_a"]}),
+        )
+        .unwrap();
         let (merged, _) = merge(&Map::new(), &TenantSecrets::default(), &test).unwrap();
         assert_eq!(publishable_key(&merged), Some("pk_test_b"));
         let mixed = parse(json!({"stripeSecretKey": "rk_live_a", "stripePublishableKey": "pk_test_b"})).unwrap();
@@ -389,7 +400,7 @@ mod tests {
         // A key sent later is checked against the stored one.
         let stored = TenantSecrets {
             stripe_secret_key: Some("sk_live_a".into()),
-            webhook_signing_secrets: vec![],
+            webhook_signing_secrets: vec!["whsec_a".into()],
         };
         let later = parse(json!({"stripePublishableKey": "pk_test_b"})).unwrap();
         assert!(merge(&Map::new(), &stored, &later).is_err());
@@ -398,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn merges_over_the_stored_configuration_and_requires_a_key() {
+    fn merges_over_the_stored_configuration_and_requires_a_key_and_a_webhook_secret() {
         let stored = settings(json!({"paymentMethods": ["A"], "mode": "test"}));
         let stored_secrets = TenantSecrets {
             stripe_secret_key: Some("sk_old".into()),
@@ -418,6 +429,17 @@ mod tests {
         assert_eq!(
             merge(&Map::new(), &TenantSecrets::default(), &first).unwrap_err(),
             ConfigErrors(vec!["stripeSecretKey is required".into()])
+        );
+        let without_webhooks = parse_configuration(&json!({"stripeSecretKey": "sk_test_a"}).to_string()).unwrap();
+        let refused = merge(&Map::new(), &TenantSecrets::default(), &without_webhooks).unwrap_err();
+        assert!(
+            refused.0[0].starts_with("webhookSigningSecrets is required"),
+            "{refused:?}"
+        );
+        let removed = parse_configuration(&json!({"webhookSigningSecrets": []}).to_string()).unwrap();
+        assert!(
+            merge(&stored, &stored_secrets, &removed).is_err(),
+            "the last secret cannot be removed"
         );
     }
 
@@ -528,7 +550,7 @@ mod tests {
             let stored_map: Map<String, Value> = stored.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             let update = ConfigUpdate {
                 stripe_secret_key: Some("sk_x".into()),
-                webhook_signing_secrets: None,
+                webhook_signing_secrets: Some(vec!["whsec_x".into()]),
                 settings: sent.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
             };
             let (merged, _) = merge(&stored_map, &TenantSecrets::default(), &update).unwrap();

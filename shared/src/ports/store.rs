@@ -271,8 +271,9 @@ pub trait PaymentStore: Send + Sync {
     /// Marks a completed operation's outbox as published (and settled: out of the attention index).
     fn mark_published(&self, tenant: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Whether `tenant` has a payment that is neither captured nor canceled (strongly consistent: exact
-    /// as of the last commit).
+    /// Whether `tenant` has open business: a payment neither captured nor canceled, a refund pending at
+    /// the PSP, or an operation whose PSP outcome is unknown (strongly consistent: exact as of the last
+    /// write).
     fn has_open_payments(&self, tenant: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Puts an inbox entry, replacing the one with the same tenant, transaction id and event id.
