@@ -144,6 +144,7 @@ async fn items_have_the_documented_layout() {
             },
         },
         attempts: 2,
+        given_up: false,
         expires_at: now + 86_400,
     };
     store.put_inbox(&entry).await.expect("put inbox entry");

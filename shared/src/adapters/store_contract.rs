@@ -678,6 +678,7 @@ pub async fn inbox_keeps_events_per_payment_in_order<S: PaymentStore>(store: &S)
             },
         },
         attempts: 0,
+        given_up: false,
         expires_at: scope.now + 86_400,
     };
     let late = entry("tx#1", "evt_b", scope.now + 5);
@@ -704,6 +705,7 @@ pub async fn inbox_keeps_events_per_payment_in_order<S: PaymentStore>(store: &S)
 
     let retried = InboxEntry {
         attempts: 3,
+        given_up: false,
         ..late.clone()
     };
     assert_eq!(store.put_inbox(&retried).await, Ok(()));

@@ -90,6 +90,9 @@ pub struct InboxEntry {
     pub event: WebhookEvent,
     /// How many times applying it failed.
     pub attempts: u32,
+    /// Applying it failed for good: kept for an operator (an error log says so), skipped by later drains.
+    #[serde(default)]
+    pub given_up: bool,
     /// Unix seconds after which the entry may be deleted (DynamoDB TTL).
     pub expires_at: i64,
 }

@@ -22,8 +22,8 @@ use crate::acp::{OutgoingMessage, PaymentPayload};
 use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::{Clock, EventPublisher, InboxEntry, PaymentStore, StoreError, WebhookChange, WebhookEvent};
 
-/// After this many failed attempts an inbox entry is dropped (with an error log), as ACP's
-/// `processUnprocessedWebhooks` does (contract §5.8).
+/// After this many failed attempts an inbox entry is given up: unlike ACP's `processUnprocessedWebhooks`
+/// (contract §5.8), which drops it, it is kept for an operator with an error log.
 pub const INBOX_MAX_ATTEMPTS: u32 = 9;
 
 /// Why an event was not applied.
@@ -72,8 +72,8 @@ pub struct DrainReport {
     pub applied: usize,
     /// Entries kept for a later drain.
     pub kept: usize,
-    /// Entries dropped: refused, or failed [`INBOX_MAX_ATTEMPTS`] times.
-    pub dropped: usize,
+    /// Entries given up now (refused, or failed [`INBOX_MAX_ATTEMPTS`] times), kept for an operator.
+    pub given_up: usize,
 }
 
 /// Whether an event could be applied now.
@@ -122,6 +122,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                     tenant: tenant.to_string(),
                     event: event.clone(),
                     attempts: 0,
+                    given_up: false,
                     expires_at: self.clock.epoch_seconds() + self.settings.record_ttl_seconds,
                 };
                 self.store.put_inbox(&entry).await?;
@@ -137,11 +138,14 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
 
     /// Applies the inbox of a payment, oldest event first: call it after a payment was created or got
     /// its order. Entries whose payment is still not ready stay; failed ones are retried by the next
-    /// drain, up to [`INBOX_MAX_ATTEMPTS`] times.
+    /// drain, up to [`INBOX_MAX_ATTEMPTS`] times, then kept as given up (never dropped).
     #[tracing::instrument(skip(self))]
     pub async fn drain_inbox(&self, tenant: &str, transaction_id: &str) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         for entry in self.store.inbox(tenant, transaction_id).await? {
+            if entry.given_up {
+                continue;
+            }
             let event_id = entry.event.event_id.as_str();
             match self.apply(tenant, &entry.event).await {
                 Ok(Applied::Done(_)) => {
@@ -152,9 +156,14 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                 Err(error) => {
                     let attempts = entry.attempts + 1;
                     if !error.is_retryable() || attempts >= INBOX_MAX_ATTEMPTS {
-                        tracing::error!(event_id, attempts, %error, "inbox entry dropped");
-                        self.store.delete_inbox(tenant, transaction_id, event_id).await?;
-                        report.dropped += 1;
+                        tracing::error!(event_id, attempts, %error, "inbox entry given up: kept for an operator");
+                        let given_up = InboxEntry {
+                            attempts,
+                            given_up: true,
+                            ..entry
+                        };
+                        self.store.put_inbox(&given_up).await?;
+                        report.given_up += 1;
                     } else {
                         tracing::warn!(event_id, attempts, %error, "inbox entry failed; kept for the next drain");
                         self.store.put_inbox(&InboxEntry { attempts, ..entry }).await?;

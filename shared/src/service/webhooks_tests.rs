@@ -278,7 +278,7 @@ async fn an_event_before_its_payment_waits_in_the_inbox_until_drained() {
         DrainReport {
             applied: 0,
             kept: 2,
-            dropped: 0
+            given_up: 0
         }
     );
     assert!(names(&svc).is_empty());
@@ -295,7 +295,7 @@ async fn an_event_before_its_payment_waits_in_the_inbox_until_drained() {
         DrainReport {
             applied: 2,
             kept: 0,
-            dropped: 0
+            given_up: 0
         }
     );
     assert_eq!(
@@ -316,7 +316,7 @@ async fn an_event_before_its_payment_waits_in_the_inbox_until_drained() {
 }
 
 #[tokio::test]
-async fn an_inbox_entry_failing_nine_times_is_dropped() {
+async fn an_inbox_entry_failing_nine_times_is_given_up_and_kept() {
     let svc = memory_service();
     payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::Captured).await;
     // A refund the app never recorded fails on every attempt.
@@ -333,12 +333,13 @@ async fn an_inbox_entry_failing_nine_times_is_dropped() {
         tenant: TENANT.into(),
         event: unknown_refund.clone(),
         attempts: INBOX_MAX_ATTEMPTS - 2,
+        given_up: false,
         expires_at: 0,
     };
     svc.store.put_inbox(&entry).await.unwrap();
     let service = webhook_service(&svc);
     let kept = service.drain_inbox(TENANT, "tx-1").await.unwrap();
-    assert_eq!((kept.kept, kept.dropped), (1, 0));
+    assert_eq!((kept.kept, kept.given_up), (1, 0));
     let attempts: Vec<u32> = svc
         .store
         .inbox(TENANT, "tx-1")
@@ -348,9 +349,13 @@ async fn an_inbox_entry_failing_nine_times_is_dropped() {
         .map(|e| e.attempts)
         .collect();
     assert_eq!(attempts, vec![INBOX_MAX_ATTEMPTS - 1]);
-    let dropped = service.drain_inbox(TENANT, "tx-1").await.unwrap();
-    assert_eq!((dropped.kept, dropped.dropped), (0, 1));
-    assert_eq!(svc.store.inbox(TENANT, "tx-1").await.unwrap(), vec![]);
+    let given_up = service.drain_inbox(TENANT, "tx-1").await.unwrap();
+    assert_eq!((given_up.kept, given_up.given_up), (0, 1));
+    let kept = svc.store.inbox(TENANT, "tx-1").await.unwrap();
+    assert_eq!(kept.len(), 1, "kept for an operator, not dropped");
+    assert!(kept[0].given_up);
+    let again = service.drain_inbox(TENANT, "tx-1").await.unwrap();
+    assert_eq!(again, DrainReport::default(), "later drains skip it");
 
     // Received directly, the same event is refused for a retry by the PSP.
     let result = service.handle(TENANT, &unknown_refund).await;
