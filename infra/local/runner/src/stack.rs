@@ -776,6 +776,7 @@ mod tests {
                 "MerchantOnboardingFunction",
                 "PaymentPageFunction",
                 "PreOrderPaymentFunction",
+                "ReconcilerFunction",
                 "RefundPaymentFunction",
                 "StripeAccountsWebhookFunction",
                 "StripePaymentIntentsWebhookFunction",
@@ -827,6 +828,11 @@ mod tests {
             by_id["InitializePaymentFunction"].environment["APP_BASE_URL"],
             "http://127.0.0.1:8000"
         );
+        // The reconciler runs on its schedule, read from the template.
+        let reconciler = by_id["ReconcilerFunction"];
+        assert_eq!(reconciler.binary, "reconciler");
+        assert_eq!(reconciler.schedule, Some(std::time::Duration::from_secs(60)));
+        assert!(reconciler.routes.is_empty() && reconciler.sqs.is_none());
         for (id, binary, queue) in [
             ("CapturePaymentFunction", "capture-payment", "CapturePaymentQueue"),
             ("CancelPaymentFunction", "cancel-payment", "CancelPaymentQueue"),
