@@ -686,6 +686,7 @@ pub async fn inbox_keeps_events_per_payment_in_order<S: PaymentStore>(store: &S)
         event: WebhookEvent {
             change: WebhookChange::Refund {
                 refund_id: "refund#1".into(),
+                failure_reason: None,
                 psp_refund_id: "re_1".into(),
                 status: RefundStatus::Succeeded,
             },

@@ -232,6 +232,10 @@ pub struct Payment {
     /// The PSP takes no further capture: a final capture was made.
     #[serde(default)]
     pub capture_closed: bool,
+    /// Why a refund the tenant was told had succeeded failed afterwards at the PSP, and which
+    /// (`{psp refund id}: {reason}`): shown in PaymentUpdated `details` for the shop's staff.
+    #[serde(default)]
+    pub refund_failure: Option<String>,
     /// Optimistic-concurrency version, incremented on every change.
     pub version: u64,
 }
@@ -264,6 +268,7 @@ impl Payment {
             cancel_refunded: 0,
             multicapture: None,
             capture_closed: false,
+            refund_failure: None,
             amount,
             captured: 0,
             refunded: 0,

@@ -39,6 +39,9 @@ pub enum WebhookChange {
         refund_id: String,
         /// The PSP's refund id (`re_…`).
         psp_refund_id: String,
+        /// Why the PSP failed it, when it did (Stripe's `failure_reason`, e.g. `expired_or_canceled_card`).
+        #[serde(default)]
+        failure_reason: Option<String>,
         /// The PSP status mapped onto the domain's.
         status: RefundStatus,
     },

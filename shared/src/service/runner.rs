@@ -106,6 +106,9 @@ fn payment_details(p: &Payment) -> PaymentDetailsPayload {
     if let Some(reason) = p.decline.as_deref().filter(|_| p.status == PaymentStatus::New) {
         details["declineReason"] = serde_json::json!(reason);
     }
+    if let Some(failure) = &p.refund_failure {
+        details["refundFailedAfterSuccess"] = serde_json::json!(failure);
+    }
     PaymentDetailsPayload {
         entity_reference: p.order_reference.clone(),
         payment_reference: p.transaction_id.clone(),

@@ -257,6 +257,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                 refund_id,
                 psp_refund_id,
                 status,
+                failure_reason,
             } => {
                 let refund = self
                     .store
@@ -272,7 +273,8 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                     .await
                     .map_err(|e| e.to_string())?
                     .map(|record| record.key);
-                let mut outcome = refund_outcome(&payment, order_reference, refund, psp_refund_id, *status);
+                let psp_refund = (psp_refund_id.as_str(), failure_reason.as_deref());
+                let mut outcome = refund_outcome(&payment, order_reference, refund, psp_refund, *status);
                 if outcome
                     .messages
                     .iter()
@@ -347,17 +349,18 @@ fn payment_outcome(
 }
 
 /// One of the payment's refunds is in `to` at the PSP.
+/// `psp_refund` is the PSP's id of the refund and, when it failed, why.
 fn refund_outcome(
     payment: &Payment,
     order_reference: String,
     refund: Refund,
-    psp_refund_id: &str,
+    (psp_refund_id, failure_reason): (&str, Option<&str>),
     to: RefundStatus,
 ) -> Outcome {
     if !refund.status.can_move_to(to) {
         return Outcome::changed(payment, None, Vec::new());
     }
-    let next = payment.refund_moved(refund.amount, &refund.order_item_ids, Some(refund.status), to);
+    let mut next = payment.refund_moved(refund.amount, &refund.order_item_ids, Some(refund.status), to);
     // Echo what the RefundPayment asked (decision §9.5).
     let echo = PaymentPayload {
         order_reference,
@@ -369,12 +372,15 @@ fn refund_outcome(
         // Spryker was told the money went back: it hears of the failure through PaymentUpdated (the
         // refunded amount drops), and an operator must settle it with the shopper.
         (RefundStatus::Succeeded, _) => {
+            let reason = failure_reason.unwrap_or("no reason given");
             tracing::error!(
                 refund_id = refund.refund_id,
                 psp_refund_id,
                 amount = refund.amount,
+                reason,
                 "a refund reported as succeeded failed at the PSP: the shopper did not get the money"
             );
+            next.refund_failure = Some(format!("{psp_refund_id}: {reason}"));
             Vec::new()
         }
         (_, RefundStatus::Succeeded) => vec![OutgoingMessage::PaymentRefunded(echo)],

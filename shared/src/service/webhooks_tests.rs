@@ -325,6 +325,7 @@ async fn an_inbox_entry_failing_nine_times_is_given_up_and_kept() {
         "tx-1",
         WebhookChange::Refund {
             refund_id: "no-such-refund".into(),
+            failure_reason: None,
             psp_refund_id: "re_1".into(),
             status: RefundStatus::Succeeded,
         },
@@ -418,6 +419,7 @@ fn refund_event(id: &str, payment: &Payment, refund_id: &str, psp_refund_id: &st
             &payment.transaction_id,
             WebhookChange::Refund {
                 refund_id: refund_id.into(),
+                failure_reason: None,
                 psp_refund_id: psp_refund_id.into(),
                 status: to,
             },
@@ -460,12 +462,24 @@ async fn a_pending_refund_succeeds_through_its_webhook() {
     ));
     // The bank fails the refund after its success: recorded, its amount released, the tenant told by
     // PaymentUpdated (it was told PaymentRefunded already), never a PaymentRefundFailed.
-    let late = refund_event("evt_r3", &payment, &refund_id, &psp_refund_id, RefundStatus::Failed);
+    let late = WebhookEvent {
+        change: WebhookChange::Refund {
+            refund_id: refund_id.clone(),
+            failure_reason: Some("expired_or_canceled_card".into()),
+            psp_refund_id: psp_refund_id.clone(),
+            status: RefundStatus::Failed,
+        },
+        ..refund_event("evt_r3", &payment, &refund_id, &psp_refund_id, RefundStatus::Failed)
+    };
     handle(&svc, &late).await;
     assert_eq!(names(&svc)[5..], ["PaymentUpdated"]);
     let details: serde_json::Value =
         serde_json::from_str(payload(&svc.publisher.published()[5])["details"].as_str().unwrap()).unwrap();
     assert_eq!(details["refundedAmount"], 0);
+    assert_eq!(
+        details["refundFailedAfterSuccess"],
+        format!("{psp_refund_id}: expired_or_canceled_card")
+    );
     let p = stored(&svc, tx).await;
     assert_eq!((p.refunded, p.refundable()), (0, 1000));
     let record = svc.store.get_refund(TENANT, tx, &refund_id).await.unwrap().unwrap();

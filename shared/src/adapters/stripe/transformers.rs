@@ -226,6 +226,9 @@ pub(super) struct StripeRefund {
     /// Lower-case ISO code of `amount`.
     #[serde(default)]
     currency: Option<String>,
+    /// Why a failed refund failed.
+    #[serde(default)]
+    failure_reason: Option<String>,
     /// The refunded PaymentIntent's id (absent for refunds of bare charges).
     #[serde(default)]
     payment_intent: Option<String>,
@@ -400,6 +403,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             };
             let change = WebhookChange::Refund {
                 refund_id,
+                failure_reason: refund.failure_reason.clone(),
                 psp_refund_id: refund.id,
                 status: refund.status.into(),
             };

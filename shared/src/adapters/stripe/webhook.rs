@@ -299,6 +299,7 @@ mod tests {
                 e.change,
                 WebhookChange::Refund {
                     refund_id: "RefundPayment-1".into(),
+                    failure_reason: None,
                     psp_refund_id: "re_1".into(),
                     status: expected,
                 },
@@ -306,6 +307,12 @@ mod tests {
             );
             assert_eq!((e.transaction_id.as_str(), e.psp_reference.as_str()), ("tx-1", "pi_1"));
         }
+        let mut failed = refund("failed");
+        failed["failure_reason"] = json!("lost_or_stolen_card");
+        let e = relevant("refund.failed", failed);
+        assert!(
+            matches!(&e.change, WebhookChange::Refund { failure_reason: Some(r), .. } if r == "lost_or_stolen_card")
+        );
     }
 
     #[test]
