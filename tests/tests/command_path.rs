@@ -167,6 +167,11 @@ fn names(messages: &[(String, Value)]) -> Vec<&str> {
     messages.iter().map(|(n, _)| n.as_str()).collect()
 }
 
+/// Stripe's capture path of `p`'s PaymentIntent, where the proxy injects faults.
+fn capture_path(p: &Payment) -> String {
+    format!("/v1/payment_intents/{}/capture", p.psp_reference)
+}
+
 fn capture(p: &Payment, items: &[i64], amount: i64) -> Value {
     json!({"orderReference": p.order_reference, "orderItemIds": items, "amount": amount, "currencyIsoCode": "EUR"})
 }
@@ -379,7 +384,7 @@ async fn psp_errors_and_timeouts_are_retried_never_reported_as_failures() {
     let (captures, _) = stack.command_queue(5).await;
     let (refunds, _) = stack.command_queue(5).await;
     let paid = stack.order(8_000).await;
-    let capture_path = format!("/v1/payment_intents/{}/capture", paid.psp_reference);
+    let capture_path = capture_path(&paid);
     // Stripe captures but the answer is lost, then it is unreachable for the in-process retries: the
     // first delivery ends unknown; the next one reads the PaymentIntent and finds it captured.
     stack
@@ -619,7 +624,7 @@ async fn a_revoked_key_is_retried_and_a_lost_refund_is_found_again_not_repeated(
     let (captures, _) = stack.command_queue(10).await;
     let (refunds, _) = stack.command_queue(10).await;
     let paid = stack.order(6_000).await;
-    let capture_path = format!("/v1/payment_intents/{}/capture", paid.psp_reference);
+    let capture_path = capture_path(&paid);
     // A rolled key: 401 on every try of the first delivery. Never a failure answer; retried.
     stack
         .proxy
