@@ -173,18 +173,30 @@ async fn run(stack: StackInfo) -> Result<(), String> {
 
     // localstripe sends its own signed payment_intent.succeeded after the capture: already captured,
     // it changes nothing.
-    println!("-- the shop publishes CapturePayment for the first order on payment-commands");
+    println!("-- the first parcel ships: the shop publishes CapturePayment for items 1 and 2 on payment-commands");
     command(
         "CapturePayment",
-        json!({"orderReference": first, "orderItemIds": [1, 2, 3], "amount": 12_000, "currencyIsoCode": "EUR"}),
+        json!({"orderReference": first, "orderItemIds": [1, 2], "amount": 8_000, "currencyIsoCode": "EUR"}),
     )
     .await;
     timeline
         .expect(
-            "capture the first order",
+            "capture the first parcel",
             &first,
             &["PaymentUpdated", "PaymentCaptured"],
         )
+        .await;
+
+    // Without multicapture (localstripe has none) that capture took the whole authorization: the item
+    // never shipped is given back.
+    println!("-- item 3 is out of stock: the shop publishes CancelPayment for it, and its money goes back");
+    command(
+        "CancelPayment",
+        json!({"orderReference": first, "orderItemIds": [3], "amount": 0, "currencyIsoCode": "EUR"}),
+    )
+    .await;
+    timeline
+        .expect("cancel item 3", &first, &["PaymentUpdated", "PaymentCanceled"])
         .await;
 
     println!("-- the shop publishes RefundPayment for item 1 of it");
@@ -193,8 +205,8 @@ async fn run(stack: StackInfo) -> Result<(), String> {
         .expect("refund item 1", &first, &["PaymentUpdated", "PaymentRefunded"])
         .await;
 
-    println!("-- the shop publishes RefundPayment for items 2 and 3, beyond what is left");
-    command("RefundPayment", refund(&[2, 3], -10_000)).await;
+    println!("-- the shop publishes RefundPayment for item 2, beyond what is left");
+    command("RefundPayment", refund(&[2], -6_000)).await;
     timeline
         .expect("refund beyond the captured amount", &first, &["PaymentRefundFailed"])
         .await;
