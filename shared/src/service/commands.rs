@@ -316,10 +316,12 @@ where
                 self.settle(tenant, payment, retrying_unknown, released, call).await
             }
             CancelPlan::ReleaseRemainder => {
-                // A final capture of nothing: the PSP releases what was never captured.
+                // A final capture of nothing: the PSP releases what was never captured. The PaymentIntent
+                // is read first: Stripe may have closed it already (a partly captured authorization that
+                // expired ends `succeeded`), and then nothing is left to release.
                 let released = |intent: &PspPaymentIntent| intent.status == PaymentStatus::Captured;
                 let call = || self.gateway.capture(tenant, psp, money(0), true, &key);
-                self.settle(tenant, payment, retrying_unknown, released, call).await
+                self.settle(tenant, payment, true, released, call).await
             }
         };
         match result {

@@ -493,6 +493,29 @@ async fn a_refund_whose_answer_was_lost_is_found_again_not_refunded_twice_even_a
     assert_eq!(svc.gateway.effects("refund"), 1);
 }
 
+#[tokio::test]
+async fn the_last_open_item_of_an_expired_multicapture_authorization_is_canceled_without_a_capture() {
+    let svc = service();
+    svc.gateway.offer_multicapture(true);
+    let p =
+        crate::service::testing::authorized_order_of_items(&svc, TENANT, "DE--1", 1000, &[(1, 400), (2, 600)]).await;
+    svc.handle(&capture("DE--1", vec![1], Some(400))).await.unwrap();
+    assert_eq!(svc.gateway.intent(&p.psp_reference).unwrap().amount_captured, 400);
+    // Stripe closes the partly captured authorization when it expires (`succeeded`, the rest released).
+    svc.gateway
+        .customer_completes(&p.psp_reference, PaymentStatus::Captured);
+    let mut cancel = cancel("DE--1");
+    if let InboundCommand::CancelPayment(c) = &mut cancel.command {
+        c.order_item_ids = vec![2];
+    }
+    svc.handle(&cancel).await.unwrap();
+    assert_eq!(names(&svc).last().map(String::as_str), Some("PaymentCanceled"));
+    assert_eq!(svc.gateway.effects("capture"), 1, "nothing left to release");
+    let stored = payment(&svc, "DE--1").await;
+    assert!(stored.capture_closed);
+    assert_eq!((stored.status, stored.shop_captured), (PaymentStatus::Captured, 400));
+}
+
 /// `msg` as a new message with Spryker's `transactionId` attribute `id`.
 fn with_message_id(msg: InboundMessage, id: &str) -> InboundMessage {
     InboundMessage {
