@@ -53,10 +53,9 @@ impl Outcome {
             payment: payment.map(|p| PaymentWrite::Release {
                 transaction_id: p.transaction_id.clone(),
             }),
-            refund: None,
-            failed: true,
-            fails: None,
+            ..Outcome::nothing()
         }
+        .as_failure()
     }
 }
 

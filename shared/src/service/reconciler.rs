@@ -12,9 +12,7 @@
 
 use super::commands::CommandService;
 use crate::acp::InboundMessage;
-use crate::ports::{
-    Attention, Clock, EventPublisher, OperationRecord, OperationState, PaymentGateway, PaymentStore, StoreError,
-};
+use crate::ports::{Attention, Clock, EventPublisher, OperationState, PaymentGateway, PaymentStore, StoreError};
 
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,7 +49,7 @@ where
         let now = self.commands.clock.epoch_seconds();
         let mut report = ReconcileReport::default();
         for record in store.due_operations(Attention::Outbox, now, self.batch).await? {
-            match self.publish(&record, now).await {
+            match self.commands.runner().republish(&record).await {
                 Ok(true) => report.published += 1,
                 Ok(false) => {}
                 Err(reason) => {
@@ -97,31 +95,6 @@ where
             }
         }
         Ok(report)
-    }
-
-    /// Publishes `record`'s outbox unless another worker holds its publish lease (`Ok(false)`).
-    async fn publish(&self, record: &OperationRecord, now: i64) -> Result<bool, String> {
-        let store = &self.commands.store;
-        let until = now + self.commands.settings.publish_lease_seconds;
-        if !store
-            .take_publish_lease(&record.tenant, &record.key, now, until)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            return Ok(false);
-        }
-        if !record.events.is_empty() {
-            self.commands
-                .publisher
-                .publish(&record.events)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        store
-            .mark_published(&record.tenant, &record.key)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(true)
     }
 }
 

@@ -355,17 +355,30 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> Runner<'_, S, P, C> {
             OperationState::InProgress => Err(OperationError::InProgress),
             OperationState::Completed if record.published => Ok(OperationReport::Duplicate),
             OperationState::Completed => {
-                let now = self.clock.epoch_seconds();
-                let until = now + self.settings.publish_lease_seconds;
-                if !self.store.take_publish_lease(op.tenant, &id.key, now, until).await? {
+                if !self.republish(&record).await? {
                     return Err(OperationError::InProgress);
                 }
-                self.publish_outbox(op.tenant, &id.key, &record.events).await?;
                 Ok(OperationReport::Republished(
                     record.events.into_iter().map(|e| e.detail_type).collect(),
                 ))
             }
         }
+    }
+
+    /// Publishes the outbox of a completed `record` that was not published, unless another worker holds
+    /// its publish lease (`Ok(false)`). Its events keep their stored ids, so a duplicate is harmless.
+    pub async fn republish(&self, record: &OperationRecord) -> Result<bool, OperationError> {
+        let now = self.clock.epoch_seconds();
+        let until = now + self.settings.publish_lease_seconds;
+        if !self
+            .store
+            .take_publish_lease(&record.tenant, &record.key, now, until)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.publish_outbox(&record.tenant, &record.key, &record.events).await?;
+        Ok(true)
     }
 
     async fn publish_outbox(&self, tenant: &str, key: &str, events: &[BusEvent]) -> Result<(), OperationError> {
