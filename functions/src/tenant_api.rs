@@ -16,7 +16,7 @@ use crate::http::{empty_response, header, json_response, tenant_header};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::ports::{Clock, EventPublisher, PaymentStore, SecretStore, TenantStore};
+use shared::ports::{Clock, EventPublisher, KeyCheck, PaymentStore, SecretStore, TenantStore};
 use shared::service::{TenantError, TenantService};
 
 /// The disconnect confirmation header (contract §5.2).
@@ -105,8 +105,8 @@ fn confirmation_of(request: &Request) -> Option<bool> {
 }
 
 /// Serves one request to `endpoint`. Always an HTTP answer; `Err` only if the answer cannot be built.
-pub async fn handle<S, K, P, C>(
-    service: &TenantService<S, K, P, C>,
+pub async fn handle<S, K, P, C, V>(
+    service: &TenantService<S, K, P, C, V>,
     endpoint: TenantEndpoint,
     request: Request,
 ) -> Result<Response<Body>, Error>
@@ -115,6 +115,7 @@ where
     K: SecretStore,
     P: EventPublisher,
     C: Clock,
+    V: KeyCheck,
 {
     let result = match endpoint {
         TenantEndpoint::Configure => configure(service, &request).await.map(Some),
@@ -130,12 +131,13 @@ where
     }
 }
 
-async fn configure<S, K, P, C>(service: &TenantService<S, K, P, C>, request: &Request) -> Result<Value, Failure>
+async fn configure<S, K, P, C, V>(service: &TenantService<S, K, P, C, V>, request: &Request) -> Result<Value, Failure>
 where
     S: TenantStore + PaymentStore,
     K: SecretStore,
     P: EventPublisher,
     C: Clock,
+    V: KeyCheck,
 {
     let tenant =
         tenant_header(request).ok_or_else(|| Failure::new(422, "422", "the x-tenant-identifier header is missing"))?;
@@ -152,12 +154,13 @@ where
     Ok(json!({"tenantIdentifier": tenant, "configuration": configuration}))
 }
 
-async fn disconnect<S, K, P, C>(service: &TenantService<S, K, P, C>, request: &Request) -> Result<(), Failure>
+async fn disconnect<S, K, P, C, V>(service: &TenantService<S, K, P, C, V>, request: &Request) -> Result<(), Failure>
 where
     S: TenantStore + PaymentStore,
     K: SecretStore,
     P: EventPublisher,
     C: Clock,
+    V: KeyCheck,
 {
     let tenant = tenant_header(request).ok_or_else(|| Failure::new(400, "20000", "Tenant identifier is missing."))?;
     service.disconnect(&tenant, confirmation_of(request)).await?;

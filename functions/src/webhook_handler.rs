@@ -140,6 +140,9 @@ where
                 WebhookReport::Inboxed => {
                     tracing::info!(tenant, event_id = event.event_id, "webhook kept in the inbox")
                 }
+                WebhookReport::NotOurs => {
+                    tracing::info!(tenant, event_id = event.event_id, "webhook about a payment made outside the app")
+                }
             }
             received()
         }

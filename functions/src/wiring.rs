@@ -12,7 +12,7 @@ use shared::adapters::acp_platform::{HttpEventPlatform, SecretsManagerCredential
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::secrets_manager::SecretsManagerStore;
-use shared::adapters::sqs_queues::SqsQueues;
+use shared::adapters::sqs_queues::{SqsDeadLetters, SqsQueues};
 use shared::adapters::stripe::{StripeGateway, Timeouts};
 use shared::adapters::tenant_directory::{DEFAULT_TTL, TenantDirectory};
 use shared::config::{AppConfig, BridgeConfig, ConfigError, WebhookConfig};
@@ -95,17 +95,24 @@ pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
     .await
 }
 
-/// Runs the reconciler function (scheduled every minute), on the command service's adapters.
+/// Runs the reconciler function (scheduled every minute), on the command service's adapters and the
+/// command queues' dead-letter queues (`DEAD_LETTER_QUEUE_URLS`, comma-separated).
 pub async fn run_reconciler_function() -> Result<(), Error> {
     init_tracing();
     let config = AppConfig::from_env()?;
-    let (service, _tenants) = command_service(&config).await?;
+    let (service, tenants) = command_service(&config).await?;
+    let queues = std::env::var("DEAD_LETTER_QUEUE_URLS").unwrap_or_default();
+    let queues = queues.split(',').filter(|q| !q.is_empty()).map(str::to_string).collect();
+    let dead_letters = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&aws().await), queues);
     // A bounded batch per kind and pass keeps a pass well inside the function's timeout.
     let reconciler = Reconciler {
         commands: &service,
         batch: 50,
     };
-    lambda_runtime::run(service_fn(|event| reconciler::handle(&reconciler, event))).await
+    lambda_runtime::run(service_fn(|event| {
+        reconciler::handle(&reconciler, &dead_letters, &tenants, event)
+    }))
+    .await
 }
 
 /// What every Stripe webhook function holds: the tenants' signing secrets (the tenant directory), the
@@ -232,7 +239,9 @@ pub async fn run_tenant_function(endpoint: TenantEndpoint) -> Result<(), Error> 
     init_tracing();
     let config = AppConfig::from_env()?;
     let aws = aws().await;
+    let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
     let service = TenantService {
+        psp: stripe(&config, &tenants)?,
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
         secrets: SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&aws), &config.tenant_secret_prefix),
         publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),

@@ -15,7 +15,9 @@ ignores the card: it only performs the 3-D Secure step of a PaymentIntent alread
   when attached to a customer);
 - an `amount` updated through POST /v1/payment_intents/{id} stays an integer (localstripe stored the text);
 - a partial capture captures that amount and releases the rest, and the charge reports `amount_captured`
-  (localstripe captured everything and refunded the rest).
+  (localstripe captured everything and refunded the rest);
+- GET /v1/account answers the account of the key (localstripe has no accounts): the app checks a tenant's
+  key with it, and localstripe's authentication refuses what Stripe would (401 without a usable `sk_` key).
 
 The page comes from another loopback origin; every call of the addition is a CORS "simple" request
 (form-encoded or no body, no custom header), so localstripe's Access-Control-Allow-Origin is enough and no
@@ -289,6 +291,12 @@ def _capture_like_stripe(self, amount, on_success=None):
     self._trigger_payment(on_success=on_success_capture)
 
 
+async def _account(request):
+    """GET /v1/account: the (only) account, for a key localstripe's auth_middleware accepted."""
+    return web.json_response({"id": "acct_localstripe", "object": "account", "charges_enabled": True,
+                              "details_submitted": True, "type": "standard"})
+
+
 PaymentMethod._charging_is_declined = _charging_is_declined_like_stripe
 Charge._capture = _capture_like_stripe
 PaymentIntent._update = _update_with_integer_amount
@@ -297,6 +305,7 @@ app = server.app
 app.middlewares[app.middlewares.index(server.auth_middleware)] = _auth_middleware
 app.middlewares.append(_with_stripe_js_addition)
 app.router.add_post("/v1/payment_intents/{id}/_confirm_card", _confirm_card)
+app.router.add_get("/v1/account", _account)
 
 if __name__ == "__main__":
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]))

@@ -76,6 +76,8 @@ async fn items_have_the_documented_layout() {
     store.insert_payment(&payment).await.expect("insert");
     let alias = raw("TENANT#t1#ORDER#DE--1".into(), "ORDER").await;
     assert_eq!(s(&alias, "transaction_id").as_deref(), Some("tx1"));
+    let psp_alias = raw("TENANT#t1#PSP#pi_1".into(), "PSP").await;
+    assert_eq!(s(&psp_alias, "transaction_id").as_deref(), Some("tx1"));
     let open = raw("TENANT#t1#OPEN".into(), "PAYMENT#tx1").await;
     assert_eq!(
         s(&open, "pk").as_deref(),
@@ -145,11 +147,15 @@ async fn items_have_the_documented_layout() {
         },
         attempts: 2,
         given_up: false,
+        retry_at: now + 120,
         expires_at: now + 86_400,
     };
     store.put_inbox(&entry).await.expect("put inbox entry");
     let inbox = raw("TENANT#t1#INBOX#tx1".into(), "EVENT#evt_1").await;
     assert_eq!(n(&inbox, "attempts"), Some("2".to_string()));
+    // In the reconciler's index until it is given up.
+    assert_eq!(s(&inbox, "attention").as_deref(), Some("INBOX"));
+    assert_eq!(n(&inbox, "attention_due"), Some((now + 120).to_string()));
     assert_eq!(n(&inbox, "expires_at"), Some((now + 86_400).to_string()));
     assert_eq!(store.inbox("t1", "tx1").await, Ok(vec![entry]));
 }

@@ -68,6 +68,12 @@ async fn configure_reconfigure_disconnect_and_reconnect() {
     assert_eq!(seen[1].payload["config"], answer["configuration"]);
     assert_eq!(seen[1].payload["messageChannels"].as_array().map(Vec::len), Some(5));
 
+    // A key Stripe refuses (localstripe, like Stripe, answers GET /v1/account with 401): a 422 naming the
+    // field, and nothing announced (the next expectation sees only the reconfigure's messages).
+    let (status, refused) = configure(&stack, tenant, &json!({"stripeSecretKey": "rk_test_not_accepted"})).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("stripeSecretKey: Stripe refuses"), "{refused}");
+
     // Reconfigure with another method set: the diff, then the configuration.
     let (status, _) = configure(&stack, tenant, &json!({"paymentMethods": ["Klarna", "PayPal"]})).await;
     assert_eq!(status, 200);

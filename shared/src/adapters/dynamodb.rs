@@ -6,6 +6,7 @@
 //! |-----------|-------------------------------|-----------------|----------------------------------------------|
 //! | payment   | `TENANT#{t}#PAYMENT#{tx}`     | `PAYMENT`       | the [`Payment`] fields, `op_lease`, `op_lease_until` |
 //! | order     | `TENANT#{t}#ORDER#{order}`    | `ORDER`         | `transaction_id`                             |
+//! | psp       | `TENANT#{t}#PSP#{pi}`         | `PSP`           | `transaction_id`                             |
 //! | refund    | `TENANT#{t}#PAYMENT#{tx}`     | `REFUND#{id}`   | the [`Refund`] fields                        |
 //! | operation | `TENANT#{t}#OP#{key}`         | `OP`            | the [`OperationRecord`] fields               |
 //! | inbox     | `TENANT#{t}#INBOX#{tx}`       | `EVENT#{evt}`   | the [`InboxEntry`] fields                    |
@@ -45,6 +46,7 @@ type Item = HashMap<String, AttributeValue>;
 
 const PAYMENT_SK: &str = "PAYMENT";
 const ORDER_SK: &str = "ORDER";
+const PSP_SK: &str = "PSP";
 const OP_SK: &str = "OP";
 const TENANT_SK: &str = "CONFIG";
 
@@ -83,6 +85,10 @@ fn payment_pk(tenant: &str, transaction_id: &str) -> String {
 
 fn order_pk(tenant: &str, order_reference: &str) -> String {
     format!("TENANT#{}#ORDER#{}", part(tenant), part(order_reference))
+}
+
+fn psp_pk(tenant: &str, psp_reference: &str) -> String {
+    format!("TENANT#{}#PSP#{}", part(tenant), part(psp_reference))
 }
 
 fn op_pk(tenant: &str, key: &str) -> String {
@@ -152,6 +158,30 @@ fn attention_value(attention: Attention) -> AttributeValue {
         Attention::InProgress => "IN_PROGRESS",
         Attention::Outbox => "OUTBOX",
     })
+}
+
+/// The "needs attention" kind of a payment whose authorization's end operators are to be warned of.
+const EXPIRY: &str = "EXPIRY";
+/// The "needs attention" kind of an inbox entry to retry.
+const INBOX: &str = "INBOX";
+
+/// `item` in the "needs attention" index as `kind`, due at `due`; out of it when `None`.
+fn with_attention(mut item: Item, kind: &str, due: Option<i64>) -> Item {
+    if let Some(due) = due {
+        item.insert("attention".into(), s(kind));
+        item.insert("attention_due".into(), n(due));
+    }
+    item
+}
+
+/// The item of `payment` (in the index while an expiry warning is due).
+fn payment_item(payment: &Payment) -> Result<Item, StoreError> {
+    let item = item_with_key(
+        "payment",
+        payment,
+        payment_key(&payment.tenant, &payment.transaction_id),
+    )?;
+    Ok(with_attention(item, EXPIRY, payment.expiry_warning_due()))
 }
 
 fn state_value(state: OperationState) -> AttributeValue {
@@ -280,9 +310,9 @@ fn marker_action(table: &str, marker: Item, open: bool) -> Result<TransactWriteI
     Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
-/// The alias item pointing from an order to its payment.
+/// An alias item pointing from an order or a PSP payment to its payment.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct OrderAlias {
+struct Alias {
     transaction_id: String,
 }
 
@@ -398,14 +428,23 @@ impl DynamoStore {
         )
     }
 
-    /// The actions creating `payment` (create-only) and the alias of its order, when it has one.
+    /// The actions creating `payment` (create-only), the alias of its PSP payment, and the alias of its
+    /// order, when it has one.
     fn insert_actions(&self, payment: &Payment) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let item = item_with_key(
-            "payment",
-            payment,
-            payment_key(&payment.tenant, &payment.transaction_id),
+        let item = payment_item(payment)?;
+        let alias = Alias {
+            transaction_id: payment.transaction_id.clone(),
+        };
+        let psp_alias = item_with_key(
+            "PSP alias",
+            &alias,
+            key(psp_pk(&payment.tenant, &payment.psp_reference), PSP_SK),
         )?;
-        let mut actions = vec![put_new(&self.table, item)?, open_marker(&self.table, payment)?];
+        let mut actions = vec![
+            put_new(&self.table, item)?,
+            put(&self.table, psp_alias, None, HashMap::new(), HashMap::new())?,
+            open_marker(&self.table, payment)?,
+        ];
         actions.extend(self.order_alias(payment)?);
         Ok(actions)
     }
@@ -416,7 +455,7 @@ impl DynamoStore {
         let Some(order) = &payment.order_reference else {
             return Ok(None);
         };
-        let alias = OrderAlias {
+        let alias = Alias {
             transaction_id: payment.transaction_id.clone(),
         };
         let item = item_with_key("order alias", &alias, key(order_pk(&payment.tenant, order), ORDER_SK))?;
@@ -438,11 +477,7 @@ impl DynamoStore {
         payment: &Payment,
         expected_version: u64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let item = item_with_key(
-            "payment",
-            payment,
-            payment_key(&payment.tenant, &payment.transaction_id),
-        )?;
+        let item = payment_item(payment)?;
         put(
             &self.table,
             item,
@@ -450,6 +485,30 @@ impl DynamoStore {
             names(&["version", OP_LEASE]),
             values([("expected_version", n(expected_version)), ("key", s(&commit.key))]),
         )
+    }
+
+    /// Items of the "needs attention" index of `kind` due at `now`, oldest due first, at most `limit`.
+    /// The index is eventually consistent: an item settled a moment ago may still show up, and each step
+    /// of the reconciler checks its conditions again.
+    async fn due_items(&self, kind: AttributeValue, now: i64, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ATTENTION_INDEX)
+            .key_condition_expression("#attention = :kind AND #attention_due <= :now")
+            .set_expression_attribute_names(Some(names(&["attention", "attention_due"])))
+            .set_expression_attribute_values(Some(values([("kind", kind), ("now", n(now))])))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| backend("Query", e))?;
+        Ok(out.items.unwrap_or_default())
+    }
+
+    /// [`Self::due_items`] of a kind named by its string.
+    async fn due(&self, kind: &str, now: i64, limit: usize) -> Result<Vec<Item>, StoreError> {
+        self.due_items(s(kind), now, limit).await
     }
 
     /// Runs `operation` (action 0) plus the payment lease (action 1) when the request names a payment.
@@ -544,7 +603,20 @@ impl PaymentStore for DynamoStore {
         let Some(item) = self.get(key(order_pk(tenant, order_reference), ORDER_SK)).await? else {
             return Ok(None);
         };
-        let alias: OrderAlias = decode("order alias", item)?;
+        let alias: Alias = decode("order alias", item)?;
+        self.get_payment(tenant, &alias.transaction_id).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn find_payment_by_psp_reference(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let Some(item) = self.get(key(psp_pk(tenant, psp_reference), PSP_SK)).await? else {
+            return Ok(None);
+        };
+        let alias: Alias = decode("PSP alias", item)?;
         self.get_payment(tenant, &alias.transaction_id).await
     }
 
@@ -767,22 +839,8 @@ impl PaymentStore for DynamoStore {
         now: i64,
         limit: usize,
     ) -> Result<Vec<OperationRecord>, StoreError> {
-        // The index is eventually consistent: a record settled a moment ago may still show up, and each
-        // step of the reconciler checks its conditions again.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(ATTENTION_INDEX)
-            .key_condition_expression("#attention = :kind AND #attention_due <= :now")
-            .set_expression_attribute_names(Some(names(&["attention", "attention_due"])))
-            .set_expression_attribute_values(Some(values([("kind", attention_value(kind)), ("now", n(now))])))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| backend("Query", e))?;
-        out.items
-            .unwrap_or_default()
+        self.due_items(attention_value(kind), now, limit)
+            .await?
             .into_iter()
             .map(|item| decode("operation", item))
             .collect()
@@ -817,6 +875,28 @@ impl PaymentStore for DynamoStore {
         Ok(out.count > 0)
     }
 
+    #[tracing::instrument(skip(self))]
+    async fn due_expiry_warnings(&self, now: i64, limit: usize) -> Result<Vec<Payment>, StoreError> {
+        self.due(EXPIRY, now, limit)
+            .await?
+            .into_iter()
+            .map(|mut item| {
+                item.remove(OP_LEASE);
+                item.remove(OP_LEASE_UNTIL);
+                decode("payment", item)
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn due_inbox(&self, now: i64, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
+        self.due(INBOX, now, limit)
+            .await?
+            .into_iter()
+            .map(|item| decode("inbox entry", item))
+            .collect()
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %entry.tenant, event_id = %entry.event.event_id))]
     async fn put_inbox(&self, entry: &InboxEntry) -> Result<(), StoreError> {
         let item = item_with_key(
@@ -824,6 +904,7 @@ impl PaymentStore for DynamoStore {
             entry,
             inbox_key(&entry.tenant, &entry.event.transaction_id, &entry.event.event_id),
         )?;
+        let item = with_attention(item, INBOX, (!entry.given_up).then_some(entry.retry_at));
         self.client
             .put_item()
             .table_name(&self.table)

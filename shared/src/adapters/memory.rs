@@ -6,11 +6,12 @@ use crate::acp::BusEvent;
 use crate::domain::{Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{
-    Attention, Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, OperationRecord, OperationState,
+    Attention, Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, KeyCheck, KeyCheckError, OperationRecord, OperationState,
     PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError,
     TenantRecord, TenantStore,
 };
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use time::OffsetDateTime;
@@ -102,6 +103,20 @@ impl PaymentStore for MemoryStore {
             .get(&(tenant.to_string(), order_reference.to_string()))
             .and_then(|tx| s.payments.get(&(tenant.to_string(), tx.clone())))
             .map(|p| p.payment.clone()))
+    }
+
+    async fn find_payment_by_psp_reference(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        Ok(s.payments
+            .values()
+            .map(|p| &p.payment)
+            .find(|p| p.tenant == tenant && p.psp_reference == psp_reference)
+            .cloned())
     }
 
     async fn get_refund(
@@ -370,6 +385,35 @@ impl PaymentStore for MemoryStore {
                 .any(|op| op.tenant == tenant && op.state == OperationState::InProgress && op.outcome_unknown))
     }
 
+    async fn due_expiry_warnings(&self, now: i64, limit: usize) -> Result<Vec<Payment>, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        let mut due: Vec<Payment> = s
+            .payments
+            .values()
+            .map(|p| &p.payment)
+            .filter(|p| p.expiry_warning_due().is_some_and(|d| d <= now))
+            .cloned()
+            .collect();
+        due.sort_by_key(Payment::expiry_warning_due);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn due_inbox(&self, now: i64, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
+        yield_now().await;
+        let s = lock(&self.state);
+        let mut due: Vec<InboxEntry> = s
+            .inbox
+            .values()
+            .filter(|e| !e.given_up && e.retry_at <= now)
+            .cloned()
+            .collect();
+        due.sort_by_key(|e| e.retry_at);
+        due.truncate(limit);
+        Ok(due)
+    }
+
     async fn put_inbox(&self, entry: &InboxEntry) -> Result<(), StoreError> {
         yield_now().await;
         let key = (
@@ -512,6 +556,8 @@ struct GatewayState {
     refund_status: Option<RefundStatus>,
     /// Whether new payments may be captured in several parts (Stripe multicapture).
     multicapture: bool,
+    /// Keys the PSP refuses.
+    refused_keys: BTreeSet<String>,
 }
 
 /// A PSP in memory with Stripe's semantics: manual capture, one capture (or several with multicapture,
@@ -531,6 +577,11 @@ impl MemoryGateway {
     /// Forgets every idempotency key, as Stripe does after 24 hours.
     pub fn forget_idempotency_keys(&self) {
         lock(&self.state).idempotency.clear();
+    }
+
+    /// From now on the PSP refuses `key` (as Stripe does a rolled or revoked one).
+    pub fn refuse_key(&self, key: &str) {
+        lock(&self.state).refused_keys.insert(key.to_string());
     }
 
     /// Whether payments created from now on offer multicapture (off unless set).
@@ -674,6 +725,16 @@ fn saved_refund(saved: &Saved) -> Option<Result<PspRefund, PspError>> {
     match saved {
         Saved::Refund(r) => Some(r.clone()),
         Saved::Intent(_) => None,
+    }
+}
+
+impl KeyCheck for MemoryGateway {
+    async fn check_key(&self, key: &SecretString) -> Result<(), KeyCheckError> {
+        yield_now().await;
+        if lock(&self.state).refused_keys.contains(key.expose_secret()) {
+            return Err(KeyCheckError::Refused("the PSP refuses the key".into()));
+        }
+        Ok(())
     }
 }
 

@@ -4,8 +4,8 @@
 use crate::acp::EventDetail;
 use crate::acp::channel::ChannelRecord;
 use crate::ports::event_platform::{DeliveryError, EventPlatform};
-use crate::ports::message_queues::{MessageQueues, QueueTarget, QueuedMessage};
-use std::collections::{BTreeSet, VecDeque};
+use crate::ports::message_queues::{DeadLetter, DeadLetters, MessageQueues, QueueTarget, QueuedMessage};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 /// The event platform, in memory.
@@ -96,5 +96,77 @@ impl MessageQueues for MemoryQueues {
                 Ok(())
             })
             .collect()
+    }
+}
+
+/// The command queues' dead-letter queues, in memory: a letter received or hidden stays hidden until
+/// [`MemoryDeadLetters::reveal`] (its visibility timeout passing).
+#[derive(Default)]
+pub struct MemoryDeadLetters {
+    /// Each letter and whether it is hidden.
+    pub letters: Mutex<Vec<(DeadLetter, bool)>>,
+    /// How long each hide asked for, in order.
+    pub hidden_for: Mutex<Vec<i32>>,
+}
+
+impl MemoryDeadLetters {
+    /// Puts a command (its body and attributes) into the dead-letter queue `queue`.
+    pub fn put(&self, queue: &str, body: &str, attributes: BTreeMap<String, String>) {
+        let mut letters = self.letters.lock().expect("letters");
+        let receipt = format!("receipt-{}", letters.len());
+        letters.push((
+            DeadLetter {
+                queue: queue.to_string(),
+                receipt,
+                body: body.to_string(),
+                attributes,
+            },
+            false,
+        ));
+    }
+
+    /// Makes every letter visible again.
+    pub fn reveal(&self) {
+        for (_, hidden) in self.letters.lock().expect("letters").iter_mut() {
+            *hidden = false;
+        }
+    }
+
+    /// How many letters are left.
+    pub fn len(&self) -> usize {
+        self.letters.lock().expect("letters").len()
+    }
+
+    /// Whether none is left.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl DeadLetters for MemoryDeadLetters {
+    async fn receive(&self, limit: usize) -> Result<Vec<DeadLetter>, String> {
+        let mut letters = self.letters.lock().expect("letters");
+        Ok(letters
+            .iter_mut()
+            .filter(|(_, hidden)| !*hidden)
+            .take(limit)
+            .map(|(letter, hidden)| {
+                *hidden = true;
+                letter.clone()
+            })
+            .collect())
+    }
+
+    async fn delete(&self, letter: &DeadLetter) -> Result<(), String> {
+        self.letters
+            .lock()
+            .expect("letters")
+            .retain(|(l, _)| l.receipt != letter.receipt);
+        Ok(())
+    }
+
+    async fn hide(&self, _letter: &DeadLetter, seconds: i32) -> Result<(), String> {
+        self.hidden_for.lock().expect("hidden_for").push(seconds);
+        Ok(())
     }
 }

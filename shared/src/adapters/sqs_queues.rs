@@ -1,8 +1,9 @@
 //! [`MessageQueues`] on SQS: `SendMessageBatch` in chunks of ten, String message attributes. On a FIFO
 //! queue (a name ending in `.fifo`) every message goes into one group, deduplicated by its id.
+//! [`DeadLetters`] on SQS: the command queues' dead-letter queues, read with `ReceiveMessage`.
 
 use crate::acp::channel::Command;
-use crate::ports::message_queues::{MessageQueues, QueueTarget, QueuedMessage};
+use crate::ports::message_queues::{DeadLetter, DeadLetters, MessageQueues, QueueTarget, QueuedMessage};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
@@ -102,5 +103,79 @@ impl MessageQueues for SqsQueues {
             results.extend(outcome);
         }
         results
+    }
+}
+
+/// The command queues' dead-letter queues.
+#[derive(Clone, Debug)]
+pub struct SqsDeadLetters {
+    client: Client,
+    queues: Vec<String>,
+}
+
+impl SqsDeadLetters {
+    /// The dead-letter queues at `queues` (URLs).
+    pub fn new(client: Client, queues: Vec<String>) -> Self {
+        SqsDeadLetters { client, queues }
+    }
+}
+
+impl DeadLetters for SqsDeadLetters {
+    async fn receive(&self, limit: usize) -> Result<Vec<DeadLetter>, String> {
+        let mut letters = Vec::new();
+        for queue in &self.queues {
+            let wanted = limit.saturating_sub(letters.len()).min(MAX_BATCH);
+            if wanted == 0 {
+                break;
+            }
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(queue)
+                .max_number_of_messages(i32::try_from(wanted).unwrap_or(10))
+                .message_attribute_names("All")
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(|e| format!("ReceiveMessage {queue}: {}", DisplayErrorContext(&e)))?;
+            for message in out.messages.unwrap_or_default() {
+                let attributes = message
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(name, value)| value.string_value.map(|v| (name, v)))
+                    .collect();
+                letters.push(DeadLetter {
+                    queue: queue.clone(),
+                    receipt: message.receipt_handle.unwrap_or_default(),
+                    body: message.body.unwrap_or_default(),
+                    attributes,
+                });
+            }
+        }
+        Ok(letters)
+    }
+
+    async fn delete(&self, letter: &DeadLetter) -> Result<(), String> {
+        self.client
+            .delete_message()
+            .queue_url(&letter.queue)
+            .receipt_handle(&letter.receipt)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("DeleteMessage: {}", DisplayErrorContext(&e)))
+    }
+
+    async fn hide(&self, letter: &DeadLetter, seconds: i32) -> Result<(), String> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&letter.queue)
+            .receipt_handle(&letter.receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("ChangeMessageVisibility: {}", DisplayErrorContext(&e)))
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::acp::BusEvent;
 use crate::domain::tenant::SecretCounts;
+use crate::domain::payment::StatusChange;
 use crate::domain::{Currency, Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::store::{
     Attention, Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
@@ -120,6 +121,7 @@ fn assert_conflict(result: Result<(), StoreError>, what: &str) {
 pub async fn run_all<S: PaymentStore>(store: &S) {
     insert_twice_conflicts(store).await;
     find_by_order(store).await;
+    reconciler_finds_what_is_due(store).await;
     ids_with_separators_stay_apart(store).await;
     claim_lifecycle(store).await;
     claim_without_payment(store).await;
@@ -150,20 +152,29 @@ pub async fn insert_twice_conflicts<S: PaymentStore>(store: &S) {
     assert_eq!(store.get_payment(&scope.tenant, "tx-1").await, Ok(Some(payment)));
 }
 
-/// A payment is found by its order reference, and only in its own tenant.
+/// A payment is found by its order reference and by its PSP payment, and only in its own tenant.
 pub async fn find_by_order<S: PaymentStore>(store: &S) {
     let scope = Scope::new();
     let payment = scope.inserted(store, "tx-1").await;
     let order = payment.order_reference.clone().expect("order reference");
     assert_eq!(
         store.find_payment_by_order(&scope.tenant, &order).await,
-        Ok(Some(payment))
+        Ok(Some(payment.clone()))
     );
     assert_eq!(
         store.find_payment_by_order(&scope.tenant, "no-such-order").await,
         Ok(None)
     );
     assert_eq!(store.find_payment_by_order("other-tenant", &order).await, Ok(None));
+    assert_eq!(
+        store.find_payment_by_psp_reference(&scope.tenant, &payment.psp_reference).await,
+        Ok(Some(payment.clone()))
+    );
+    assert_eq!(
+        store.find_payment_by_psp_reference("other-tenant", &payment.psp_reference).await,
+        Ok(None)
+    );
+    assert_eq!(store.find_payment_by_psp_reference(&scope.tenant, "pi_unknown").await, Ok(None));
 
     let mut headless = scope.payment("tx-headless");
     headless.order_reference = None;
@@ -679,6 +690,7 @@ pub async fn inbox_keeps_events_per_payment_in_order<S: PaymentStore>(store: &S)
         },
         attempts: 0,
         given_up: false,
+        retry_at: scope.now,
         expires_at: scope.now + 86_400,
     };
     let late = entry("tx#1", "evt_b", scope.now + 5);
@@ -714,6 +726,80 @@ pub async fn inbox_keeps_events_per_payment_in_order<S: PaymentStore>(store: &S)
     assert_eq!(store.delete_inbox(&scope.tenant, "tx#1", "evt_c").await, Ok(()));
     assert_eq!(store.inbox(&scope.tenant, "tx#1").await, Ok(vec![retried]));
     assert_eq!(store.inbox(&scope.tenant, "tx").await, Ok(vec![other_payment]));
+}
+
+/// The reconciler's queries of the "needs attention" index: inbox entries whose retry came (not those
+/// given up, not those due later), and authorized payments whose expiry warning is due until it is
+/// recorded.
+pub async fn reconciler_finds_what_is_due<S: PaymentStore>(store: &S) {
+    let scope = Scope::new();
+    let mut authorized = scope.payment("tx-authorized");
+    authorized.status = PaymentStatus::Authorized;
+    authorized.history.push(StatusChange {
+        status: PaymentStatus::Authorized,
+        at: "2020-01-01 00:00:00".into(),
+    });
+    store.insert_payment(&authorized).await.expect("insert authorized payment");
+    scope.inserted(store, "tx-new").await;
+    let due = authorized.expiry_warning_due().expect("an uncaptured authorization");
+    let ours = |payments: Vec<Payment>| -> Vec<String> {
+        payments
+            .into_iter()
+            .filter(|p| p.tenant == scope.tenant)
+            .map(|p| p.transaction_id)
+            .collect()
+    };
+    assert_eq!(store.due_expiry_warnings(due - 1, 1000).await.map(ours), Ok(vec![]));
+    assert_eq!(
+        store.due_expiry_warnings(due, 1000).await.map(ours),
+        Ok(vec!["tx-authorized".to_string()])
+    );
+    let request = scope.claim("warn", "worker-a", Some("tx-authorized"), scope.now);
+    assert_eq!(claim(store, &request).await, FRESH);
+    let write = PaymentWrite::Replace {
+        payment: authorized.expiry_announced(),
+        expected_version: authorized.version,
+    };
+    assert_eq!(store.commit(&scope.commit("warn", "worker-a", Some(write))).await, Ok(()));
+    assert_eq!(store.due_expiry_warnings(due, 1000).await.map(ours), Ok(vec![]));
+
+    let entry = |event_id: &str, retry_at: i64, given_up: bool| InboxEntry {
+        tenant: scope.tenant.clone(),
+        event: WebhookEvent {
+            event_id: event_id.to_string(),
+            created: scope.now,
+            transaction_id: "tx-later".into(),
+            psp_reference: "pi_later".into(),
+            tenant: None,
+            change: WebhookChange::Refunded { amount_refunded: 100 },
+        },
+        attempts: 0,
+        given_up,
+        retry_at,
+        expires_at: scope.now + 86_400,
+    };
+    for e in [
+        entry("evt_due", scope.now, false),
+        entry("evt_later", scope.now + 60, false),
+        entry("evt_given_up", scope.now - 60, true),
+    ] {
+        assert_eq!(store.put_inbox(&e).await, Ok(()));
+    }
+    let due_events = |entries: Vec<InboxEntry>| -> Vec<String> {
+        entries
+            .into_iter()
+            .filter(|e| e.tenant == scope.tenant)
+            .map(|e| e.event.event_id)
+            .collect()
+    };
+    assert_eq!(
+        store.due_inbox(scope.now, 1000).await.map(due_events),
+        Ok(vec!["evt_due".to_string()])
+    );
+    assert_eq!(
+        store.due_inbox(scope.now + 60, 1000).await.map(due_events),
+        Ok(vec!["evt_due".to_string(), "evt_later".to_string()])
+    );
 }
 
 /// The payment after a change: captured, one version on.

@@ -1,13 +1,16 @@
 //! The domain: money, payments, refunds, tenant configuration and the decisions commands take on them. No AWS or HTTP types.
 
+pub mod dispute;
 pub mod money;
 pub mod onboarding;
 pub mod payment;
 pub mod payment_method;
+pub mod psp_facts;
 pub mod refund;
 pub mod shipment;
 pub mod tenant;
 
+pub use dispute::{Dispute, DisputeStatus, PspRefunded};
 pub use money::{Currency, Money, MoneyError};
 pub use onboarding::{
     AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource,

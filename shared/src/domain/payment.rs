@@ -2,6 +2,7 @@
 //! money moves. Every match on a status is exhaustive: adding a status forces a decision everywhere.
 
 use super::TenantId;
+use super::dispute::{Dispute, PspRefunded};
 use super::money::{Currency, Money};
 use super::payment_method::CaptureMode;
 use super::refund::{RefundBucket, RefundStatus};
@@ -236,6 +237,18 @@ pub struct Payment {
     /// (`{psp refund id}: {reason}`): shown in PaymentUpdated `details` for the shop's staff.
     #[serde(default)]
     pub refund_failure: Option<String>,
+    /// The payment's disputes (chargebacks), as the PSP reported them last.
+    #[serde(default)]
+    pub disputes: Vec<Dispute>,
+    /// The refunded total the PSP reported, by anyone (see [`Payment::external_refunded`]).
+    #[serde(default)]
+    pub psp_refunded: PspRefunded,
+    /// Operators were warned that the uncaptured authorization ends within a day.
+    #[serde(default)]
+    pub expiry_warned: bool,
+    /// Why the PSP canceled the payment when no CancelPayment asked it to (shown in `details`).
+    #[serde(default)]
+    pub psp_canceled: Option<String>,
     /// Optimistic-concurrency version, incremented on every change.
     pub version: u64,
 }
@@ -269,6 +282,10 @@ impl Payment {
             multicapture: None,
             capture_closed: false,
             refund_failure: None,
+            disputes: Vec::new(),
+            psp_refunded: PspRefunded::default(),
+            expiry_warned: false,
+            psp_canceled: None,
             amount,
             captured: 0,
             refunded: 0,
@@ -384,12 +401,12 @@ impl Payment {
     }
 
     /// Minor units that may still be refunded: what the shop captured (never more than the PSP holds),
-    /// less the refunds that succeeded or are pending. Money given back for canceled items was never
-    /// the shop's capture and counts on neither side.
+    /// less the refunds that succeeded or are pending and those made outside the app. Money given back
+    /// for canceled items was never the shop's capture and counts on neither side.
     pub fn refundable(&self) -> i64 {
         let shop_refunded = self.refunded - self.cancel_refunded;
         let captured = self.shop_captured.min(self.money_taken() - self.cancel_refunded);
-        captured - shop_refunded - self.refunding
+        (captured - shop_refunded - self.refunding - self.external_refunded()).max(0)
     }
 
     /// The payment after the PSP reported it captured, `amount` in all: its capture is final, and the

@@ -59,10 +59,15 @@ impl TenantSecrets {
             .collect()
     }
 
-    /// Whether both hold the same secrets.
-    pub fn same_as(&self, other: &TenantSecrets) -> bool {
+    /// Whether both hold the same Stripe key.
+    pub fn same_key_as(&self, other: &TenantSecrets) -> bool {
         self.stripe_secret_key.as_ref().map(|s| s.expose_secret())
             == other.stripe_secret_key.as_ref().map(|s| s.expose_secret())
+    }
+
+    /// Whether both hold the same secrets.
+    pub fn same_as(&self, other: &TenantSecrets) -> bool {
+        self.same_key_as(other)
             && self
                 .webhook_signing_secrets
                 .iter()

@@ -2,6 +2,7 @@
 //! payment. Implementations map the PSP's statuses onto the domain's exhaustively.
 
 use crate::domain::{Money, PaymentMethod, PaymentStatus, RefundStatus};
+use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -145,4 +146,21 @@ pub trait PaymentGateway: Send + Sync {
         idempotency_key: &str,
         metadata: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<PspRefund, PspError>> + Send;
+}
+
+/// Why a PSP key was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyCheckError {
+    /// The PSP refused the key (revoked, rolled, mistyped): the configuration is invalid.
+    #[error("{0}")]
+    Refused(String),
+    /// The PSP could not be asked (timeout, 5xx): try again later.
+    #[error("the PSP could not check the key: {0}")]
+    Unavailable(String),
+}
+
+/// Checks a tenant's PSP key before it is stored, with one read-only call.
+pub trait KeyCheck: Send + Sync {
+    /// `Ok` when the PSP accepts `key`.
+    fn check_key(&self, key: &SecretString) -> impl Future<Output = Result<(), KeyCheckError>> + Send;
 }

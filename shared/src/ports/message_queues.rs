@@ -1,4 +1,5 @@
-//! The app's own queues that the ACP bridge fills: each command's queue and a dead-letter queue.
+//! The app's own queues: those the ACP bridge fills (each command's queue and a dead-letter queue),
+//! and the command queues' dead-letter queues the reconciler reads.
 
 use crate::acp::channel::Command;
 use std::collections::BTreeMap;
@@ -44,4 +45,30 @@ pub trait MessageQueues: Send + Sync {
         target: QueueTarget,
         messages: &[QueuedMessage],
     ) -> impl Future<Output = Vec<Result<(), String>>> + Send;
+}
+
+/// A command kept in a command queue's dead-letter queue (it failed every delivery).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The dead-letter queue it is in.
+    pub queue: String,
+    /// The handle that deletes or hides it (SQS receipt handle).
+    pub receipt: String,
+    /// The body, as the command queue received it.
+    pub body: String,
+    /// Its string message attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The command queues' dead-letter queues, read by the reconciler. A letter received is hidden from
+/// other readers for the queue's visibility timeout, so two readers never take the same one.
+pub trait DeadLetters: Send + Sync {
+    /// Up to `limit` letters, across the queues.
+    fn receive(&self, limit: usize) -> impl Future<Output = Result<Vec<DeadLetter>, String>> + Send;
+
+    /// Deletes a letter that got its answer.
+    fn delete(&self, letter: &DeadLetter) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Hides a letter nobody can answer now for `seconds` (it stays for an operator's redrive).
+    fn hide(&self, letter: &DeadLetter, seconds: i32) -> impl Future<Output = Result<(), String>> + Send;
 }

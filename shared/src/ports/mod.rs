@@ -13,8 +13,8 @@ pub mod webhook;
 
 pub use clock::Clock;
 pub use event_platform::{DeliveryError, EventPlatform};
-pub use gateway::{PaymentGateway, PspError, PspPaymentIntent, PspRefund};
-pub use message_queues::{MessageQueues, QueueTarget, QueuedMessage};
+pub use gateway::{KeyCheck, KeyCheckError, PaymentGateway, PspError, PspPaymentIntent, PspRefund};
+pub use message_queues::{DeadLetter, DeadLetters, MessageQueues, QueueTarget, QueuedMessage};
 pub use onboarding::{AccountEvent, CreateAccount, MerchantAccounts, OnboardingStore, OnboardingUrls, PspAccount};
 pub use publisher::{EventPublisher, PublishError};
 pub use store::{

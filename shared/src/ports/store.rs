@@ -199,7 +199,7 @@ pub enum StoreError {
 
 /// Payments, refunds and operation records.
 pub trait PaymentStore: Send + Sync {
-    /// Inserts a new payment (and its order alias). `Conflict` if it exists.
+    /// Inserts a new payment (and the aliases of its order and PSP payment). `Conflict` if it exists.
     fn insert_payment(&self, payment: &Payment) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Reads a payment by its transaction id (strongly consistent).
@@ -214,6 +214,14 @@ pub trait PaymentStore: Send + Sync {
         &self,
         tenant: &str,
         order_reference: &str,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+
+    /// Reads the payment whose PSP payment is `psp_reference` (for PSP events whose object names only
+    /// that: disputes, charges).
+    fn find_payment_by_psp_reference(
+        &self,
+        tenant: &str,
+        psp_reference: &str,
     ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
     /// Reads a refund record.
@@ -275,6 +283,18 @@ pub trait PaymentStore: Send + Sync {
     /// the PSP, or an operation whose PSP outcome is unknown (strongly consistent: exact as of the last
     /// write).
     fn has_open_payments(&self, tenant: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Payments whose authorization ends within a day and whose operators were not warned yet
+    /// ([`Payment::expiry_warning_due`] at `now`), at most `limit` (a query of the same index).
+    fn due_expiry_warnings(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
+
+    /// Inbox entries, not given up, whose `retry_at` has come, oldest first, at most `limit` (a query of
+    /// the same index).
+    fn due_inbox(&self, now: i64, limit: usize) -> impl Future<Output = Result<Vec<InboxEntry>, StoreError>> + Send;
 
     /// Puts an inbox entry, replacing the one with the same tenant, transaction id and event id.
     fn put_inbox(&self, entry: &InboxEntry) -> impl Future<Output = Result<(), StoreError>> + Send;

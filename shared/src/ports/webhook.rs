@@ -2,7 +2,7 @@
 //! PSP event says about a payment or one of its refunds, in PSP-neutral terms. The PSP adapter turns its
 //! own events into a [`WebhookEvent`]; the webhook service applies it.
 
-use crate::domain::{PaymentStatus, RefundStatus, TenantId};
+use crate::domain::{DisputeStatus, PaymentStatus, RefundStatus, TenantId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -45,6 +45,23 @@ pub enum WebhookChange {
         /// The PSP status mapped onto the domain's.
         status: RefundStatus,
     },
+    /// One of the payment's disputes (chargebacks) is in `status` at the PSP.
+    Dispute {
+        /// The PSP's dispute id (`du_…`).
+        dispute_id: String,
+        /// Minor units disputed.
+        amount: i64,
+        /// The shopper's stated reason.
+        reason: String,
+        /// The PSP status mapped onto the domain's.
+        status: DisputeStatus,
+    },
+    /// The PSP's refunded total for the payment, by anyone: the app's refunds and refunds made outside
+    /// the app (the Stripe Dashboard).
+    Refunded {
+        /// Minor units refunded at the PSP.
+        amount_refunded: i64,
+    },
 }
 
 impl WebhookChange {
@@ -62,7 +79,9 @@ impl WebhookChange {
                 status.as_str(),
                 decline.as_deref().unwrap_or_default()
             ),
-            WebhookChange::Refund { .. } => format!("webhook-{event_id}"),
+            WebhookChange::Refund { .. } | WebhookChange::Dispute { .. } | WebhookChange::Refunded { .. } => {
+                format!("webhook-{event_id}")
+            }
         }
     }
 }
@@ -74,7 +93,9 @@ pub struct WebhookEvent {
     pub event_id: String,
     /// When the PSP created the event (Unix seconds): the inbox applies events in this order.
     pub created: i64,
-    /// The payment's `transactionId`, from the PSP object's metadata.
+    /// The payment's `transactionId`, from the PSP object's metadata. Empty when the object carries
+    /// none (a dispute; a charge): [`crate::service::WebhookService`] then finds the payment by its
+    /// `psp_reference` before anything else.
     pub transaction_id: String,
     /// The PSP's payment id (`pi_…`), checked against the stored payment.
     pub psp_reference: String,
@@ -96,6 +117,9 @@ pub struct InboxEntry {
     /// Applying it failed for good: kept for an operator (an error log says so), skipped by later drains.
     #[serde(default)]
     pub given_up: bool,
+    /// Unix seconds from which the reconciler tries it again (unless given up).
+    #[serde(default)]
+    pub retry_at: i64,
     /// Unix seconds after which the entry may be deleted (DynamoDB TTL).
     pub expires_at: i64,
 }

@@ -18,7 +18,7 @@ pub mod webhooks;
 pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
 pub use commands::CommandService;
 pub use onboarding::{AccountReport, MerchantOnboarder, OnboardingError, OnboardingLink, OnboardingRequest};
-pub use reconciler::{ReconcileReport, Reconciler};
+pub use reconciler::{DeadLetterReport, ReconcileReport, Reconciler};
 pub use runner::{OperationError, OperationReport};
 pub use settings::Settings;
 pub use tenants::{TenantError, TenantService};

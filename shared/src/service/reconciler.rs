@@ -6,13 +6,33 @@
 //!   published under its stored event ids, so a duplicate is harmless;
 //! - **in flight**: a command still in progress long after its lease (its worker died, or its PSP outcome
 //!   stayed unknown past the queue's redeliveries) is run again from its stored message: the takeover
-//!   reads the PSP first, and the command gets its answer or stays pending with a logged reason.
+//!   reads the PSP first, and the command gets its answer or stays pending with a logged reason;
+//! - **inbox**: PSP events kept until their payment was known are applied once it is (entries given up
+//!   stay for an operator);
+//! - **authorizations near their end**: operators are warned (log, `AuthorizationExpiring` metric,
+//!   PaymentUpdated with `authorizationExpiresAt`) a day before the PSP cancels an uncaptured one.
 //!
-//! Two passes at once do nothing twice: the publish lease and the operation claim let one of them act.
+//! [`Reconciler::settle_dead_letters`] reads the command queues' dead-letter queues: each command gets its
+//! answer where one can be given (re-reading the PSP for a payment the app knows), or stays, logged.
+//!
+//! Two passes at once do nothing twice: the publish lease, the operation claim and the payment lease let
+//! one of them act, and a dead letter received by one is hidden from the other.
 
 use super::commands::CommandService;
-use crate::acp::InboundMessage;
-use crate::ports::{Attention, Clock, EventPublisher, OperationState, PaymentGateway, PaymentStore, StoreError};
+use super::operation::OperationId;
+use super::runner::{Operation, OperationError, OperationReport, Outcome};
+use super::webhooks::WebhookService;
+use crate::acp::{InboundMessage, parse_record};
+use crate::domain::Payment;
+use crate::metrics;
+use crate::ports::{
+    Attention, Clock, DeadLetter, DeadLetters, EventPublisher, OperationState, PaymentGateway, PaymentStore,
+    StoreError, TenantAccess, Tenants,
+};
+use std::collections::BTreeSet;
+
+/// How long a dead letter nobody can answer now stays hidden before it is looked at (and logged) again.
+const DEAD_LETTER_HOLD_SECONDS: i32 = 3600;
 
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,6 +45,23 @@ pub struct ReconcileReport {
     pub pending: usize,
     /// Operations nobody can run again (their caller retries them), taken out of the index.
     pub released: usize,
+    /// Inbox entries applied.
+    pub inbox_applied: usize,
+    /// Inbox entries given up in this pass (kept for an operator).
+    pub inbox_given_up: usize,
+    /// Authorizations whose end was announced.
+    pub expiry_warnings: usize,
+}
+
+/// What one pass over the dead-letter queues did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeadLetterReport {
+    /// Commands answered (their letters deleted).
+    pub answered: usize,
+    /// Commands nobody can answer now (unreadable, tenant not configured): kept, hidden for an hour.
+    pub held: usize,
+    /// Commands whose answer is still unknown: tried again next pass.
+    pub pending: usize,
 }
 
 /// The reconciler, on a command service's store, PSP, bus and clock.
@@ -94,8 +131,146 @@ where
                 }
             }
         }
+        let webhooks = WebhookService::of(self.commands);
+        let mut drained = BTreeSet::new();
+        for entry in store.due_inbox(now, self.batch).await? {
+            if !drained.insert((entry.tenant.clone(), entry.event.transaction_id.clone())) {
+                continue;
+            }
+            let drain = webhooks.drain_inbox(&entry.tenant, &entry.event.transaction_id).await?;
+            report.inbox_applied += drain.applied;
+            report.inbox_given_up += drain.given_up;
+        }
+        for payment in store.due_expiry_warnings(now, self.batch).await? {
+            match self.announce_expiry(&payment, now).await {
+                Ok(true) => report.expiry_warnings += 1,
+                Ok(false) => {}
+                Err(reason) => {
+                    tracing::warn!(tenant = payment.tenant, transaction_id = payment.transaction_id, %reason, "expiry warning not recorded yet");
+                    report.pending += 1;
+                }
+            }
+        }
         Ok(report)
     }
+
+    /// Warns that `payment`'s uncaptured authorization ends within a day, once: an operation on the
+    /// payment's lease records it and tells the shop (PaymentUpdated, `authorizationExpiresAt`).
+    async fn announce_expiry(&self, payment: &Payment, now: i64) -> Result<bool, OperationError> {
+        let id = OperationId::keyed(format!("expiry-warning-{}", payment.transaction_id));
+        let op = Operation {
+            tenant: &payment.tenant,
+            id: &id,
+            correlation_id: None,
+            payment: Some(payment.transaction_id.clone()),
+            refused: Vec::new(),
+            request: None,
+        };
+        let report = self
+            .commands
+            .runner()
+            .run(op, |current, _| async move {
+                let current = current.ok_or("the payment disappeared")?;
+                let Some(end) = current.authorization_expires_at() else {
+                    return Ok(Outcome::changed(&current, None, Vec::new()));
+                };
+                if current.expiry_warning_due().is_none_or(|due| due > now) {
+                    return Ok(Outcome::changed(&current, None, Vec::new()));
+                }
+                tracing::warn!(
+                    tenant = current.tenant,
+                    transaction_id = current.transaction_id,
+                    order_reference = current.order_reference,
+                    expires_at = end,
+                    open_amount = current.open_amount(),
+                    "uncaptured authorization ends within a day: capture or cancel it, or the PSP cancels it"
+                );
+                metrics::count("AuthorizationExpiring", 1);
+                Ok(Outcome::changed(&current, Some(current.expiry_announced()), Vec::new()))
+            })
+            .await?;
+        Ok(matches!(report, OperationReport::Completed(messages) if !messages.is_empty()))
+    }
+
+    /// Reads up to `batch` letters of the command dead-letter queues and gives each command its answer
+    /// where one can be given: run again (a takeover re-reads the PSP for a payment the app knows), its
+    /// letter deleted once answered. A letter nobody can answer now (unreadable; the tenant is not
+    /// configured) is logged at error and hidden for an hour; one whose tenant disconnected is dropped as
+    /// its command function would.
+    pub async fn settle_dead_letters<Q: DeadLetters, T: Tenants>(
+        &self,
+        letters: &Q,
+        tenants: &T,
+    ) -> Result<DeadLetterReport, String> {
+        let mut report = DeadLetterReport::default();
+        for letter in letters.receive(self.batch).await? {
+            match self.settle_dead_letter(&letter, tenants).await {
+                Letter::Answered => {
+                    letters.delete(&letter).await?;
+                    report.answered += 1;
+                }
+                Letter::Held => {
+                    letters.hide(&letter, DEAD_LETTER_HOLD_SECONDS).await?;
+                    report.held += 1;
+                }
+                Letter::Pending => report.pending += 1,
+            }
+        }
+        if report.held + report.pending > 0 {
+            metrics::count("DeadLettersUnanswered", (report.held + report.pending) as u64);
+        }
+        Ok(report)
+    }
+
+    async fn settle_dead_letter<T: Tenants>(&self, letter: &DeadLetter, tenants: &T) -> Letter {
+        let msg = match parse_record(&letter.body, &letter.attributes) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::error!(queue = letter.queue, error = %e, "unreadable command in a dead-letter queue: kept for an operator");
+                return Letter::Held;
+            }
+        };
+        let tenant = msg.tenant_identifier.as_str();
+        let command = msg.command.name();
+        let order_reference = msg.command.order_reference();
+        match tenants.access(tenant).await {
+            Ok(TenantAccess::Active) => {}
+            Ok(TenantAccess::Disconnected) => {
+                tracing::warn!(tenant, command, order_reference, "dead letter of a disconnected tenant dropped");
+                return Letter::Answered;
+            }
+            Ok(TenantAccess::NotConfigured) => {
+                tracing::error!(
+                    tenant,
+                    command,
+                    order_reference,
+                    "command of a tenant that is not configured: kept in its dead-letter queue (redrive it once configured)"
+                );
+                return Letter::Held;
+            }
+            Err(e) => {
+                tracing::warn!(tenant, command, error = %e, "tenant unavailable: dead letter tried again next pass");
+                return Letter::Pending;
+            }
+        }
+        match self.commands.handle(&msg).await {
+            Ok(report) => {
+                tracing::info!(tenant, command, order_reference, ?report, "dead-lettered command answered");
+                Letter::Answered
+            }
+            Err(reason) => {
+                tracing::warn!(tenant, command, order_reference, %reason, "dead-lettered command still unanswered");
+                Letter::Pending
+            }
+        }
+    }
+}
+
+/// What became of one dead letter.
+enum Letter {
+    Answered,
+    Held,
+    Pending,
 }
 
 #[cfg(test)]

@@ -139,3 +139,69 @@ async fn two_passes_at_once_publish_an_outbox_once() {
     assert_eq!(a.unwrap().published + b.unwrap().published, 1);
     assert_eq!(names(&svc), ["PaymentUpdated", "PaymentCaptured"]);
 }
+
+#[tokio::test]
+async fn an_uncaptured_authorization_is_announced_once_a_day_before_it_ends() {
+    let svc = memory_service();
+    let seeded = authorized_order(&svc, TENANT, "DE--1", 1000).await;
+    // Authorized now (the seed's history has no real time).
+    let mut payment = svc.store.get_payment(TENANT, &seeded.transaction_id).await.unwrap().unwrap();
+    payment.history.last_mut().unwrap().at = super::super::runner::history_time(&svc.clock);
+    let store = crate::adapters::memory::MemoryStore::new();
+    store.insert_payment(&payment).await.unwrap();
+    let svc = crate::service::CommandService { store, ..svc };
+    svc.clock.advance(6 * 86400 - 1);
+    assert_eq!(reconciler(&svc).run().await.unwrap().expiry_warnings, 0, "not due yet");
+    svc.clock.advance(1);
+    let report = reconciler(&svc).run().await.unwrap();
+    assert_eq!(report.expiry_warnings, 1);
+    assert_eq!(names(&svc), ["PaymentUpdated"]);
+    let details = svc.publisher.published()[0].parsed_detail().unwrap().payload["details"].clone();
+    let details: serde_json::Value = serde_json::from_str(details.as_str().unwrap()).unwrap();
+    assert!(details["authorizationExpiresAt"].is_string(), "{details}");
+    // Once.
+    svc.clock.advance(3600);
+    assert_eq!(reconciler(&svc).run().await.unwrap(), ReconcileReport::default());
+    assert_eq!(names(&svc).len(), 1);
+}
+
+#[tokio::test]
+async fn a_kept_webhook_is_applied_once_its_payment_exists_even_if_no_drain_comes() {
+    let svc = memory_service();
+    let payment = authorized_order(&svc, TENANT, "DE--1", 1000).await;
+    // The event of a payment the app does not know yet is kept.
+    let event = crate::ports::WebhookEvent {
+        event_id: "evt_1".into(),
+        created: 1,
+        transaction_id: "tx-later".into(),
+        psp_reference: payment.psp_reference.clone(),
+        tenant: None,
+        change: crate::ports::WebhookChange::Payment {
+            status: crate::domain::PaymentStatus::Captured,
+            amount_captured: 1000,
+            decline: None,
+        },
+    };
+    let webhooks = super::super::webhooks::WebhookService::of(&svc);
+    assert_eq!(
+        webhooks.handle(TENANT, &event).await.unwrap(),
+        crate::service::WebhookReport::Inboxed
+    );
+    svc.clock.advance(300);
+    // Still unknown: kept and tried later, not every minute.
+    assert_eq!(reconciler(&svc).run().await.unwrap().inbox_applied, 0);
+    let entries = svc.store.inbox(TENANT, "tx-later").await.unwrap();
+    assert_eq!(entries[0].retry_at, svc.clock.epoch_seconds() + 300);
+    // The payment appears (written by a path that drains nothing).
+    let later = Payment {
+        transaction_id: "tx-later".into(),
+        order_reference: Some("DE--2".into()),
+        ..payment
+    };
+    svc.store.insert_payment(&later).await.unwrap();
+    svc.clock.advance(300);
+    let report = reconciler(&svc).run().await.unwrap();
+    assert_eq!(report.inbox_applied, 1);
+    assert_eq!(names(&svc), ["PaymentUpdated", "PaymentCaptured"]);
+    assert!(svc.store.inbox(TENANT, "tx-later").await.unwrap().is_empty());
+}

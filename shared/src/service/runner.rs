@@ -82,8 +82,13 @@ const MAX_ATTEMPTS: u32 = 100;
 
 /// The status-history timestamp (`YYYY-MM-DD HH:MM:SS` UTC) for a change happening now.
 pub fn history_time<C: Clock>(clock: &C) -> String {
+    formatted(clock.now())
+}
+
+/// `at` as `YYYY-MM-DD HH:MM:SS` UTC.
+fn formatted(at: time::OffsetDateTime) -> String {
     let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    clock.now().format(&format).unwrap_or_default()
+    at.format(&format).unwrap_or_default()
 }
 
 /// The PaymentCreated / PaymentUpdated payload of `p`; `details` carries the PSP id, amounts and status history.
@@ -108,6 +113,24 @@ fn payment_details(p: &Payment) -> PaymentDetailsPayload {
     }
     if let Some(failure) = &p.refund_failure {
         details["refundFailedAfterSuccess"] = serde_json::json!(failure);
+    }
+    if let Some(why) = &p.psp_canceled {
+        details["canceledAtPsp"] = serde_json::json!(why);
+    }
+    let expiring = p.authorization_expires_at().filter(|_| p.expiry_warned);
+    if let Some(end) = expiring.and_then(|end| time::OffsetDateTime::from_unix_timestamp(end).ok()) {
+        details["authorizationExpiresAt"] = serde_json::json!(formatted(end));
+    }
+    if p.external_refunded() > 0 {
+        details["externalRefundedAmount"] = serde_json::json!(p.external_refunded());
+    }
+    if !p.disputes.is_empty() {
+        let disputes: Vec<_> = p
+            .disputes
+            .iter()
+            .map(|d| serde_json::json!({"id": d.id, "amount": d.amount, "reason": d.reason, "status": d.status.as_str()}))
+            .collect();
+        details["disputes"] = serde_json::json!(disputes);
     }
     PaymentDetailsPayload {
         entity_reference: p.order_reference.clone(),

@@ -1,7 +1,8 @@
 //! Configure and disconnect a tenant (contract §5.1, §5.2, decision §9.9).
 //!
-//! **Configure** merges the sent configuration over the stored one, keeps the secrets in the secret
-//! store (a new version when they changed) and the rest in the tenant record, and tells the tenant, in
+//! **Configure** merges the sent configuration over the stored one, checks a new Stripe key with Stripe
+//! (`GET /v1/account`: a key Stripe refuses is a 422), keeps the secrets in the secret store (a new
+//! version when they changed) and the rest in the tenant record, and tells the tenant, in
 //! this order: Add/Update/DeletePaymentMethod for the change of its payment methods (§3.4),
 //! ReadyForMerchantAppOnboarding when it runs a marketplace (§3.5), AppConfigUpdated (§3.6).
 //!
@@ -20,10 +21,12 @@ use crate::acp::{
     OutgoingMessage, PaymentMethodPayload, ReadyForMerchantAppOnboarding,
 };
 use crate::domain::tenant::{
-    self, ConfigErrors, MethodChange, PROVIDER_NAME, SecretCounts, TenantSecrets, method_changes, payment_method,
-    redacted,
+    self, ConfigErrors, MethodChange, PROVIDER_NAME, STRIPE_SECRET_KEY, SecretCounts, TenantSecrets, method_changes,
+    payment_method, redacted,
 };
-use crate::ports::{Clock, EventPublisher, PaymentStore, SecretStore, StoreError, TenantRecord, TenantStore};
+use crate::ports::{
+    Clock, EventPublisher, KeyCheck, KeyCheckError, PaymentStore, SecretStore, StoreError, TenantRecord, TenantStore,
+};
 use serde_json::{Map, Value};
 
 /// Every channel the app uses, announced in AppConfigUpdated (decision §9.9, contract §1.4).
@@ -72,7 +75,7 @@ impl From<StoreError> for TenantError {
 }
 
 /// Configures and disconnects tenants. `S` holds both the tenant records and the payments.
-pub struct TenantService<S, K, P, C> {
+pub struct TenantService<S, K, P, C, V> {
     /// Tenant records and payments.
     pub store: S,
     /// The tenants' PSP secrets.
@@ -85,6 +88,8 @@ pub struct TenantService<S, K, P, C> {
     pub app_identifier: String,
     /// The app's base URL (`APP_BASE_URL`): payment methods and onboarding point below it.
     pub app_base_url: String,
+    /// Checks a new Stripe key with the PSP before it is stored.
+    pub psp: V,
 }
 
 /// What a record write decides: the new record, its messages.
@@ -93,12 +98,13 @@ struct Change {
     messages: Vec<OutgoingMessage>,
 }
 
-impl<S, K, P, C> TenantService<S, K, P, C>
+impl<S, K, P, C, V> TenantService<S, K, P, C, V>
 where
     S: TenantStore + PaymentStore,
     K: SecretStore,
     P: EventPublisher,
     C: Clock,
+    V: KeyCheck,
 {
     /// `POST /private/configure`: `configuration` is the JSON string of `data.attributes.configuration`.
     /// Returns the merged configuration, secrets redacted.
@@ -114,6 +120,14 @@ where
                 let empty = Map::new();
                 let stored_settings = stored.as_ref().map_or(&empty, |r| &r.settings);
                 let (settings, secrets) = tenant::merge(stored_settings, &stored_secrets, update)?;
+                if let Some(key) = secrets.stripe_secret_key.as_ref().filter(|_| !secrets.same_key_as(&stored_secrets)) {
+                    self.psp.check_key(key).await.map_err(|e| match e {
+                        KeyCheckError::Refused(why) => TenantError::Invalid(ConfigErrors(vec![format!(
+                            "{STRIPE_SECRET_KEY}: {why}"
+                        )])),
+                        KeyCheckError::Unavailable(why) => TenantError::Unavailable(why),
+                    })?;
+                }
                 let reference = match stored.as_ref().and_then(|r| r.secrets.clone()) {
                     Some(reference) if secrets.same_as(&stored_secrets) => reference,
                     Some(_) | None => self

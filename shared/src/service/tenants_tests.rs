@@ -230,3 +230,34 @@ async fn concurrent_configures_lose_no_update() {
     assert_eq!((&record.settings["a"], &record.settings["b"]), (&json!(1), &json!(2)));
     assert_eq!(record.version, 3);
 }
+
+#[tokio::test]
+async fn a_key_stripe_refuses_is_a_clear_422_and_stores_nothing() {
+    let svc = memory_tenants();
+    svc.psp.refuse_key(KEY);
+    let refused = svc.configure(TENANT, &full(&["Credit Card"], false)).await;
+    match refused {
+        Err(TenantError::Invalid(errors)) => {
+            assert_eq!(errors.0.len(), 1);
+            assert!(errors.0[0].starts_with("stripeSecretKey: "), "{errors}");
+            assert!(!errors.0[0].contains(KEY), "never the key itself");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(published(&svc).is_empty());
+    assert_eq!(svc.store.get_tenant(TENANT).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn only_a_new_key_is_checked() {
+    let svc = memory_tenants();
+    svc.configure(TENANT, &full(&["Credit Card"], false)).await.unwrap();
+    // Stripe now refuses the stored key, yet a change of the methods alone needs no call.
+    svc.psp.refuse_key(KEY);
+    svc.configure(TENANT, &configuration(json!({"paymentMethods": ["Credit Card", "Klarna"]})))
+        .await
+        .unwrap();
+    let other = configuration(json!({"stripeSecretKey": "sk_test_other"}));
+    svc.psp.refuse_key("sk_test_other");
+    assert!(matches!(svc.configure(TENANT, &other).await, Err(TenantError::Invalid(_))));
+}

@@ -117,7 +117,8 @@ pub fn webhook_service(svc: &MemoryCommandService) -> WebhookService<'_, MemoryS
 }
 
 /// The tenant service on the in-memory twins.
-pub type MemoryTenantService = TenantService<MemoryStore, MemorySecretStore, MemoryPublisher, FixedClock>;
+pub type MemoryTenantService =
+    TenantService<MemoryStore, MemorySecretStore, MemoryPublisher, FixedClock, MemoryGateway>;
 
 /// A fresh in-memory tenant service as app `app-test` at `https://app.example.com`.
 pub fn memory_tenants() -> MemoryTenantService {
@@ -128,6 +129,7 @@ pub fn memory_tenants() -> MemoryTenantService {
         clock: FixedClock::at(datetime!(2026-01-01 00:00 UTC)),
         app_identifier: "app-test".into(),
         app_base_url: "https://app.example.com".into(),
+        psp: MemoryGateway::new(),
     }
 }
 

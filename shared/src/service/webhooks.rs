@@ -12,6 +12,7 @@
 //!   waits in the inbox until [`WebhookService::drain_inbox`] applies it.
 
 use super::checkout::{ListenerError, PaymentKnownListener};
+use crate::metrics;
 use super::commands::CommandService;
 use super::operation::OperationId;
 use super::runner::{
@@ -19,12 +20,21 @@ use super::runner::{
 };
 use super::settings::Settings;
 use crate::acp::{OutgoingMessage, PaymentPayload};
-use crate::domain::{Payment, PaymentStatus, Refund, RefundStatus};
+use crate::domain::{Dispute, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::{Clock, EventPublisher, InboxEntry, PaymentStore, StoreError, WebhookChange, WebhookEvent};
 
 /// After this many failed attempts an inbox entry is given up: unlike ACP's `processUnprocessedWebhooks`
 /// (contract §5.8), which drops it, it is kept for an operator with an error log.
 pub const INBOX_MAX_ATTEMPTS: u32 = 9;
+
+/// How long a new inbox entry waits before the reconciler tries it (a drain usually applies it first),
+/// and how long an entry whose payment is still not ready waits again.
+const INBOX_RETRY_SECONDS: i64 = 300;
+
+/// When an inbox entry that failed `attempts` times is tried again: 1, 2, 4, ... minutes, at most an hour.
+fn inbox_retry_at(now: i64, attempts: u32) -> i64 {
+    now + (60_i64 << attempts.min(6)).min(3600)
+}
 
 /// Why an event was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +73,8 @@ pub enum WebhookReport {
     Applied(OperationReport),
     /// Kept in the inbox until its payment is known and has an order.
     Inboxed,
+    /// About a PSP payment none of the tenant's payments has (a payment made outside the app): ignored.
+    NotOurs,
 }
 
 /// What draining an inbox did.
@@ -115,6 +127,25 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
         if event.tenant.as_deref().is_some_and(|t| t != tenant) {
             return Err(WebhookError::Mismatch("the object belongs to another tenant"));
         }
+        let named;
+        let event = if event.transaction_id.is_empty() {
+            // A dispute or a charge names only the PaymentIntent.
+            match self.store.find_payment_by_psp_reference(tenant, &event.psp_reference).await? {
+                Some(payment) => {
+                    named = WebhookEvent {
+                        transaction_id: payment.transaction_id,
+                        ..event.clone()
+                    };
+                    &named
+                }
+                None => {
+                    tracing::info!(psp_reference = %event.psp_reference, "no payment of the tenant has this PSP payment: ignored");
+                    return Ok(WebhookReport::NotOurs);
+                }
+            }
+        } else {
+            event
+        };
         match self.apply(tenant, event).await? {
             Applied::Done(report) => Ok(WebhookReport::Applied(report)),
             Applied::NotReady => {
@@ -123,6 +154,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                     event: event.clone(),
                     attempts: 0,
                     given_up: false,
+                    retry_at: self.clock.epoch_seconds() + INBOX_RETRY_SECONDS,
                     expires_at: self.clock.epoch_seconds() + self.settings.record_ttl_seconds,
                 };
                 self.store.put_inbox(&entry).await?;
@@ -137,11 +169,13 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
     }
 
     /// Applies the inbox of a payment, oldest event first: call it after a payment was created or got
-    /// its order. Entries whose payment is still not ready stay; failed ones are retried by the next
-    /// drain, up to [`INBOX_MAX_ATTEMPTS`] times, then kept as given up (never dropped).
+    /// its order (the reconciler calls it too, for entries whose `retry_at` came). Entries whose payment
+    /// is still not ready stay; failed ones are retried by a later drain, up to [`INBOX_MAX_ATTEMPTS`]
+    /// times, then kept as given up (never dropped; an error log and the `InboxGivenUp` metric say so).
     #[tracing::instrument(skip(self))]
     pub async fn drain_inbox(&self, tenant: &str, transaction_id: &str) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
+        let now = self.clock.epoch_seconds();
         for entry in self.store.inbox(tenant, transaction_id).await? {
             if entry.given_up {
                 continue;
@@ -152,11 +186,18 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                     self.store.delete_inbox(tenant, transaction_id, event_id).await?;
                     report.applied += 1;
                 }
-                Ok(Applied::NotReady) => report.kept += 1,
+                Ok(Applied::NotReady) => {
+                    if entry.retry_at <= now {
+                        let retry_at = now + INBOX_RETRY_SECONDS;
+                        self.store.put_inbox(&InboxEntry { retry_at, ..entry }).await?;
+                    }
+                    report.kept += 1;
+                }
                 Err(error) => {
                     let attempts = entry.attempts + 1;
                     if !error.is_retryable() || attempts >= INBOX_MAX_ATTEMPTS {
                         tracing::error!(event_id, attempts, %error, "inbox entry given up: kept for an operator");
+                        metrics::count("InboxGivenUp", 1);
                         let given_up = InboxEntry {
                             attempts,
                             given_up: true,
@@ -166,7 +207,14 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                         report.given_up += 1;
                     } else {
                         tracing::warn!(event_id, attempts, %error, "inbox entry failed; kept for the next drain");
-                        self.store.put_inbox(&InboxEntry { attempts, ..entry }).await?;
+                        let retry_at = inbox_retry_at(now, attempts);
+                        self.store
+                            .put_inbox(&InboxEntry {
+                                attempts,
+                                retry_at,
+                                ..entry
+                            })
+                            .await?;
                         report.kept += 1;
                     }
                 }
@@ -251,7 +299,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                 payment.status_reported_by_psp(*status),
                 *amount_captured,
                 decline.as_deref(),
-                &history_time(self.clock),
+                (&history_time(self.clock), self.clock.epoch_seconds()),
             )),
             WebhookChange::Refund {
                 refund_id,
@@ -284,44 +332,86 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                 }
                 Ok(outcome)
             }
+            WebhookChange::Dispute {
+                dispute_id,
+                amount,
+                reason,
+                status,
+            } => {
+                let dispute = Dispute {
+                    id: dispute_id.clone(),
+                    amount: *amount,
+                    reason: reason.clone(),
+                    status: *status,
+                    reported_at: event.created,
+                };
+                let next = payment.disputed(dispute);
+                if next.is_some() {
+                    // Operators answer disputes (evidence, deadlines) in the PSP's dashboard.
+                    tracing::warn!(
+                        transaction_id = payment.transaction_id,
+                        order_reference,
+                        dispute_id,
+                        amount,
+                        reason,
+                        status = status.as_str(),
+                        "payment disputed"
+                    );
+                }
+                Ok(Outcome::changed(&payment, next, Vec::new()))
+            }
+            WebhookChange::Refunded { amount_refunded } => {
+                let next = payment.psp_refunded_reported(*amount_refunded, event.created);
+                if let Some(next) = next.as_ref().filter(|n| n.external_refunded() != payment.external_refunded()) {
+                    tracing::warn!(
+                        transaction_id = payment.transaction_id,
+                        order_reference,
+                        external_refunded = next.external_refunded(),
+                        "money refunded at the PSP outside the app (no RefundPayment asked for it)"
+                    );
+                }
+                Ok(Outcome::changed(&payment, next, Vec::new()))
+            }
         }
     }
 }
 
-/// The payment is in `status` at the PSP; `decline` says why its last attempt was declined.
+/// The payment is in `status` at the PSP; `decline` says why its last attempt was declined; `(at, now)`
+/// is the time of the change, for the history and in Unix seconds.
 fn payment_outcome(
     payment: &Payment,
     order_reference: String,
     status: PaymentStatus,
     amount_captured: i64,
     decline: Option<&str>,
-    at: &str,
+    (at, now): (&str, i64),
 ) -> Outcome {
     let next = match status {
         PaymentStatus::Captured => payment.captured(amount_captured, at),
+        PaymentStatus::Canceled => payment.canceled_at_psp(at, now),
         PaymentStatus::New
         | PaymentStatus::Authorized
         | PaymentStatus::AuthorizationFailed
         | PaymentStatus::CaptureRequested
         | PaymentStatus::CaptureFailed
-        | PaymentStatus::Canceled
         | PaymentStatus::CancellationFailed => payment.moved_to(status, at),
     };
     match next {
         Ok(Some(next)) => {
-            let amount = match status {
-                PaymentStatus::Captured => next.captured,
+            let (amount, order_item_ids) = match status {
+                PaymentStatus::Captured => (next.captured, next.order_item_ids.clone()),
+                // Only what was still open is canceled: items captured or canceled before keep their answer.
+                PaymentStatus::Canceled => (payment.open_amount(), payment.open_items().into_iter().collect()),
                 PaymentStatus::New
                 | PaymentStatus::Authorized
                 | PaymentStatus::AuthorizationFailed
                 | PaymentStatus::CaptureRequested
                 | PaymentStatus::CaptureFailed
-                | PaymentStatus::Canceled
-                | PaymentStatus::CancellationFailed => next.amount.minor,
+                | PaymentStatus::CancellationFailed => (next.amount.minor, next.order_item_ids.clone()),
             };
             let payload = PaymentPayload {
                 order_reference,
-                order_item_ids: next.order_item_ids.clone(),
+                order_item_ids,
                 amount: Some(amount),
                 currency_iso_code: Some(next.amount.currency.code().to_string()),
             };

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::acp::{BusEvent, InboundCommand, InboundMessage, RefundOrderItem, RefundPayment};
-use crate::domain::{Currency, Money};
+use crate::domain::{Currency, DisputeStatus, Money};
 use crate::service::testing::{MemoryCommandService, authorized_order, memory_service, webhook_service};
 
 type Svc = MemoryCommandService;
@@ -335,6 +335,7 @@ async fn an_inbox_entry_failing_nine_times_is_given_up_and_kept() {
         event: unknown_refund.clone(),
         attempts: INBOX_MAX_ATTEMPTS - 2,
         given_up: false,
+        retry_at: 0,
         expires_at: 0,
     };
     svc.store.put_inbox(&entry).await.unwrap();
@@ -563,4 +564,116 @@ async fn failed_statuses_accept_the_psps_later_facts() {
     }
     let captured = stored(&svc, "tx-cf").await;
     assert_eq!((captured.captured, captured.shop_captured), (1000, 1000));
+}
+
+/// An event whose object names only the PaymentIntent (a dispute, a charge).
+fn by_payment_intent(id: &str, psp_reference: &str, change: WebhookChange) -> WebhookEvent {
+    WebhookEvent {
+        transaction_id: String::new(),
+        psp_reference: psp_reference.into(),
+        tenant: None,
+        ..event(id, "", change)
+    }
+}
+
+/// The `details` of the last PaymentUpdated published.
+fn last_details(svc: &Svc) -> serde_json::Value {
+    let published = svc.publisher.published();
+    let updated = published
+        .iter()
+        .rev()
+        .find(|e| e.detail_type == "PaymentUpdated")
+        .unwrap();
+    serde_json::from_str(payload(updated)["details"].as_str().unwrap()).unwrap()
+}
+
+fn dispute(status: DisputeStatus) -> WebhookChange {
+    WebhookChange::Dispute {
+        dispute_id: "du_1".into(),
+        amount: 1000,
+        reason: "fraudulent".into(),
+        status,
+    }
+}
+
+#[tokio::test]
+async fn a_dispute_is_recorded_and_shown_and_a_foreign_one_ignored() {
+    let svc = memory_service();
+    let p = payment_in(&svc, Some("DE--1"), "tx-1", PaymentStatus::Captured).await;
+    let opened = by_payment_intent("evt_1", &p.psp_reference, dispute(DisputeStatus::NeedsResponse));
+    assert!(matches!(handle(&svc, &opened).await, WebhookReport::Applied(_)));
+    assert_eq!(names(&svc), ["PaymentUpdated"], "never a refund message");
+    let shown = last_details(&svc)["disputes"].clone();
+    assert_eq!(
+        shown,
+        serde_json::json!([{"id": "du_1", "amount": 1000, "reason": "fraudulent", "status": "needs_response"}])
+    );
+    // Stripe's retry of the same state (another event id) tells nothing new.
+    handle(&svc, &by_payment_intent("evt_2", &p.psp_reference, dispute(DisputeStatus::NeedsResponse))).await;
+    assert_eq!(names(&svc).len(), 1);
+    let lost = WebhookEvent {
+        created: opened.created + 60,
+        ..by_payment_intent("evt_3", &p.psp_reference, dispute(DisputeStatus::Lost))
+    };
+    handle(&svc, &lost).await;
+    assert_eq!(last_details(&svc)["disputes"][0]["status"], "lost");
+    assert_eq!(stored(&svc, "tx-1").await.disputes.len(), 1);
+    // A dispute of a payment made outside the app.
+    let foreign = by_payment_intent("evt_4", "pi_not_ours", dispute(DisputeStatus::NeedsResponse));
+    assert_eq!(handle(&svc, &foreign).await, WebhookReport::NotOurs);
+    assert_eq!(names(&svc).len(), 2);
+}
+
+#[tokio::test]
+async fn a_refund_made_outside_the_app_is_recorded_and_counts_against_the_refundable_amount() {
+    let svc = memory_service();
+    let (payment, _) = pending_refund(&svc).await;
+    let refunded = |id: &str, amount: i64, created: i64| WebhookEvent {
+        created,
+        ..by_payment_intent(id, &payment.psp_reference, WebhookChange::Refunded { amount_refunded: amount })
+    };
+    // Stripe's charge.refunded for the app's own refund: nothing outside the app.
+    handle(&svc, &refunded("evt_1", 300, 100)).await;
+    assert_eq!(stored(&svc, "tx-DE--1").await.external_refunded(), 0);
+    assert!(last_details(&svc).get("externalRefundedAmount").is_none());
+    // 200 more refunded in the Dashboard.
+    handle(&svc, &refunded("evt_2", 500, 200)).await;
+    let p = stored(&svc, "tx-DE--1").await;
+    assert_eq!((p.external_refunded(), p.refundable()), (200, 500));
+    assert_eq!(last_details(&svc)["externalRefundedAmount"], 200);
+    assert!(!names(&svc).iter().any(|n| n == "PaymentRefunded"), "Spryker named no items");
+    // An older report changes nothing.
+    let before = names(&svc).len();
+    handle(&svc, &refunded("evt_0", 300, 50)).await;
+    assert_eq!((names(&svc).len(), stored(&svc, "tx-DE--1").await.external_refunded()), (before, 200));
+    // A RefundPayment beyond what is left is refused.
+    svc.handle(&refund_payment(2, -600)).await.unwrap();
+    assert_eq!(names(&svc).last().map(String::as_str), Some("PaymentRefundFailed"));
+}
+
+#[tokio::test]
+async fn an_authorization_the_psp_canceled_cancels_the_open_items_and_says_why() {
+    let svc = memory_service();
+    let mut p = Payment::new(
+        TENANT.into(),
+        "tx-1".into(),
+        Some("DE--1".into()),
+        "pi_tx-1".into(),
+        Money::new(1000, Currency::parse("EUR").unwrap()),
+        "t0",
+    );
+    p.status = PaymentStatus::Authorized;
+    p.order_item_ids = vec![1, 2];
+    p.item_amounts = [(1, 400), (2, 600)].into();
+    // Item 1 was canceled before (its amount no longer to capture).
+    p.canceled_item_ids.insert(1);
+    p.canceled = 400;
+    svc.store.insert_payment(&p).await.unwrap();
+    handle(&svc, &event("evt_1", "tx-1", status(PaymentStatus::Canceled, 0))).await;
+    assert_eq!(names(&svc), ["PaymentUpdated", "PaymentCanceled"]);
+    let canceled = payload(&svc.publisher.published()[1]);
+    assert_eq!(canceled["orderItemIds"], serde_json::json!([2]), "item 1 was canceled before");
+    assert_eq!(canceled["amount"], 600);
+    assert_eq!(last_details(&svc)["canceledAtPsp"], "canceled at the PSP, not by a CancelPayment");
+    assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::Canceled);
 }

@@ -13,7 +13,7 @@ mod transformers;
 pub mod webhook;
 
 use crate::domain::Money;
-use crate::ports::gateway::{CreatePayment, PaymentGateway, PspError, PspPaymentIntent, PspRefund};
+use crate::ports::gateway::{CreatePayment, KeyCheck, KeyCheckError, PaymentGateway, PspError, PspPaymentIntent, PspRefund};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -118,6 +118,14 @@ impl<K: ApiKeys> StripeGateway<K> {
         url
     }
 
+    /// A request to `url` authenticated with `key`, on the pinned API version.
+    fn request(&self, method: Method, url: Url, key: &SecretString) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, url)
+            .bearer_auth(key.expose_secret())
+            .header("Stripe-Version", STRIPE_API_VERSION)
+    }
+
     /// Sends one request and decodes a 2xx body as `T`; anything else is classified into a [`PspError`].
     /// `POST /v1/payment_intents/{id}` with `form` (fields to change; naturally idempotent, no key).
     async fn update_intent(
@@ -163,11 +171,7 @@ impl<K: ApiKeys> StripeGateway<K> {
         let named_object = url
             .path_segments()
             .is_some_and(|s| s.skip_while(|p| *p != "v1").filter(|p| !p.is_empty()).count() >= 3);
-        let mut request = self
-            .client
-            .request(method, url)
-            .bearer_auth(key.expose_secret())
-            .header("Stripe-Version", STRIPE_API_VERSION);
+        let mut request = self.request(method, url, &key);
         if let Some(form) = form {
             request = request.form(form);
         }
@@ -211,6 +215,30 @@ fn transport_error(error: reqwest::Error) -> PspError {
         "transport error"
     };
     PspError::Unknown(format!("{kind} talking to Stripe: {error}"))
+}
+
+/// `GET /v1/account`, the one read every secret key may make: 401 means Stripe refuses the key. A
+/// restricted key (`rk_…`) without the account read permission gets 403: it is accepted (with a warning),
+/// since the calls the app makes may still be allowed.
+impl<K: ApiKeys> KeyCheck for StripeGateway<K> {
+    async fn check_key(&self, key: &SecretString) -> Result<(), KeyCheckError> {
+        let response = self
+            .request(Method::GET, self.url(&["v1", "account"]), key)
+            .send()
+            .await
+            .map_err(|e| KeyCheckError::Unavailable(transport_error(e).to_string()))?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            reqwest::StatusCode::UNAUTHORIZED => Err(KeyCheckError::Refused(
+                "Stripe refuses the secret key (401 Unauthorized): it is mistyped, rolled or revoked".into(),
+            )),
+            reqwest::StatusCode::FORBIDDEN => {
+                tracing::warn!("the Stripe key may not read its account (403): accepted, restricted keys may");
+                Ok(())
+            }
+            status => Err(KeyCheckError::Unavailable(format!("Stripe answered HTTP {status}"))),
+        }
+    }
 }
 
 impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
@@ -523,6 +551,37 @@ mod tests {
                 ("final_capture", "false")
             ])
         );
+    }
+
+    #[tokio::test]
+    async fn a_key_is_checked_by_reading_its_account() {
+        let answers = [
+            (200, Ok(())),
+            // A restricted key that may not read its account.
+            (403, Ok(())),
+            (401, Err("refused")),
+            (500, Err("unavailable")),
+        ];
+        for (status, expected) in answers {
+            let server = MockServer::start().await;
+            Mock::given(method("GET"))
+                .and(path("/v1/account"))
+                .and(header("authorization", "Bearer sk_test_new"))
+                .and(header("stripe-version", STRIPE_API_VERSION))
+                .respond_with(ResponseTemplate::new(status).set_body_json(json!({"id": "acct_1"})))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let checked = gateway(&server).check_key(&SecretString::from("sk_test_new")).await;
+            let kind = checked.map_err(|e| match e {
+                KeyCheckError::Refused(why) => {
+                    assert!(why.contains("401"), "{why}");
+                    "refused"
+                }
+                KeyCheckError::Unavailable(_) => "unavailable",
+            });
+            assert_eq!(kind, expected, "HTTP {status}");
+        }
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! Stripe status maps onto the domain's in one exhaustive `match`, so a new status forces a decision.
 
 use super::currency::from_wire;
-use crate::domain::{CaptureMode, Currency, PaymentMethod, PaymentStatus, RefundStatus};
+use crate::domain::{CaptureMode, Currency, DisputeStatus, PaymentMethod, PaymentStatus, RefundStatus};
 use crate::ports::gateway::{CreatePayment, PspError, PspPaymentIntent, PspRefund};
 use crate::ports::webhook::{WebhookChange, WebhookEvent};
 use reqwest::StatusCode;
@@ -177,10 +177,10 @@ impl From<StripePaymentIntent> for PspPaymentIntent {
             },
         };
         // Stripe's wire amounts, back in the app's minor units.
-        let (amount, amount_captured) = match Currency::parse(&pi.currency) {
-            Ok(c) => (from_wire(pi.amount, c), from_wire(amount_captured, c)),
-            Err(_) => (pi.amount, amount_captured),
-        };
+        let (amount, amount_captured) = (
+            minor_units(pi.amount, &pi.currency),
+            minor_units(amount_captured, &pi.currency),
+        );
         PspPaymentIntent {
             id: pi.id,
             status,
@@ -249,6 +249,71 @@ impl StripeRefund {
     }
 }
 
+/// `Dispute.status` (https://docs.stripe.com/api/disputes/object#dispute_object-status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StripeDisputeStatus {
+    WarningNeedsResponse,
+    WarningUnderReview,
+    WarningClosed,
+    NeedsResponse,
+    UnderReview,
+    Won,
+    Lost,
+    Prevented,
+}
+
+impl From<StripeDisputeStatus> for DisputeStatus {
+    fn from(status: StripeDisputeStatus) -> Self {
+        match status {
+            // An inquiry (`warning_*`) is answered like a chargeback; it only closes differently.
+            StripeDisputeStatus::WarningNeedsResponse | StripeDisputeStatus::NeedsResponse => {
+                DisputeStatus::NeedsResponse
+            }
+            StripeDisputeStatus::WarningUnderReview | StripeDisputeStatus::UnderReview => DisputeStatus::UnderReview,
+            StripeDisputeStatus::Won => DisputeStatus::Won,
+            StripeDisputeStatus::Lost => DisputeStatus::Lost,
+            // Stripe prevented it (the issuer withdrew it): no money moved.
+            StripeDisputeStatus::WarningClosed | StripeDisputeStatus::Prevented => DisputeStatus::Closed,
+        }
+    }
+}
+
+/// The fields of a Dispute the app reads. Its metadata is never the app's: the payment is found by
+/// its PaymentIntent.
+#[derive(Debug, Deserialize)]
+struct StripeDispute {
+    id: String,
+    amount: i64,
+    currency: String,
+    reason: String,
+    status: StripeDisputeStatus,
+    /// Absent for disputes of bare charges (never the app's).
+    #[serde(default)]
+    payment_intent: Option<String>,
+}
+
+/// The fields of a Charge the app reads (`charge.refunded`).
+#[derive(Debug, Deserialize)]
+struct StripeCharge {
+    amount_refunded: i64,
+    currency: String,
+    #[serde(default)]
+    payment_intent: Option<String>,
+    /// Stripe copies the PaymentIntent's metadata; when it does not, the payment is found by its
+    /// PaymentIntent.
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+/// `amount` in `currency` (Stripe's lower-case code) back in the app's minor units.
+fn minor_units(amount: i64, currency: &str) -> i64 {
+    match Currency::parse(currency) {
+        Ok(c) => from_wire(amount, c),
+        Err(_) => amount,
+    }
+}
+
 /// A page of a Stripe list (`GET /v1/refunds`).
 #[derive(Debug, Deserialize)]
 pub(super) struct StripeList<T> {
@@ -259,9 +324,9 @@ pub(super) struct StripeList<T> {
 
 impl From<StripeRefund> for PspRefund {
     fn from(refund: StripeRefund) -> Self {
-        let amount = match refund.currency.as_deref().map(Currency::parse) {
-            Some(Ok(c)) => from_wire(refund.amount, c),
-            Some(Err(_)) | None => refund.amount,
+        let amount = match refund.currency.as_deref() {
+            Some(currency) => minor_units(refund.amount, currency),
+            None => refund.amount,
         };
         PspRefund {
             id: refund.id,
@@ -295,6 +360,14 @@ pub(super) enum StripeEventType {
     RefundUpdated,
     #[serde(rename = "refund.failed")]
     RefundFailed,
+    #[serde(rename = "charge.refunded")]
+    ChargeRefunded,
+    #[serde(rename = "charge.dispute.created")]
+    ChargeDisputeCreated,
+    #[serde(rename = "charge.dispute.updated")]
+    ChargeDisputeUpdated,
+    #[serde(rename = "charge.dispute.closed")]
+    ChargeDisputeClosed,
     #[serde(other)]
     Other,
 }
@@ -303,6 +376,8 @@ pub(super) enum StripeEventType {
 enum EventObject {
     PaymentIntent,
     Refund,
+    Charge,
+    Dispute,
     Ignored,
 }
 
@@ -321,6 +396,10 @@ impl StripeEventType {
             | StripeEventType::RefundCreated
             | StripeEventType::RefundUpdated
             | StripeEventType::RefundFailed => EventObject::Refund,
+            StripeEventType::ChargeRefunded => EventObject::Charge,
+            StripeEventType::ChargeDisputeCreated
+            | StripeEventType::ChargeDisputeUpdated
+            | StripeEventType::ChargeDisputeClosed => EventObject::Dispute,
             StripeEventType::Other => EventObject::Ignored,
         }
     }
@@ -409,9 +488,38 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             };
             (metadata, payment_intent, change)
         }
+        EventObject::Charge => {
+            let charge: StripeCharge = serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let Some(payment_intent) = charge.payment_intent else {
+                return Ok(ignored("charge without a payment_intent"));
+            };
+            let change = WebhookChange::Refunded {
+                amount_refunded: minor_units(charge.amount_refunded, &charge.currency),
+            };
+            (charge.metadata, payment_intent, change)
+        }
+        EventObject::Dispute => {
+            let dispute: StripeDispute =
+                serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let Some(payment_intent) = dispute.payment_intent else {
+                return Ok(ignored("dispute without a payment_intent"));
+            };
+            let change = WebhookChange::Dispute {
+                dispute_id: dispute.id,
+                amount: minor_units(dispute.amount, &dispute.currency),
+                reason: dispute.reason,
+                status: dispute.status.into(),
+            };
+            (BTreeMap::new(), payment_intent, change)
+        }
     };
-    let Some(transaction_id) = metadata.remove("transactionId") else {
-        return Ok(ignored("object not created by the app (no metadata.transactionId)"));
+    let transaction_id = match (metadata.remove("transactionId"), kind.object()) {
+        (Some(transaction_id), _) => transaction_id,
+        // Named by its PaymentIntent only: the webhook service finds the payment, if it is the app's.
+        (None, EventObject::Charge | EventObject::Dispute) => String::new(),
+        (None, EventObject::PaymentIntent | EventObject::Refund | EventObject::Ignored) => {
+            return Ok(ignored("object not created by the app (no metadata.transactionId)"));
+        }
     };
     Ok(ParsedEvent::Relevant(WebhookEvent {
         event_id: event.id,

@@ -96,7 +96,7 @@ pub fn signature_header(secrets: &[&str], timestamp: i64, body: &[u8]) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{PaymentStatus, RefundStatus};
+    use crate::domain::{DisputeStatus, PaymentStatus, RefundStatus};
     use crate::ports::webhook::{WebhookChange, WebhookEvent};
     use serde_json::json;
 
@@ -315,11 +315,56 @@ mod tests {
         );
     }
 
+    /// Disputes and refunded charges name the PaymentIntent; the charge may carry the app's metadata.
+    #[test]
+    fn disputes_and_refunded_charges_map_onto_the_domain() {
+        let dispute = |status: &str| {
+            json!({"id": "du_1", "object": "dispute", "amount": 1000, "currency": "eur", "reason": "fraudulent",
+                   "status": status, "charge": "ch_1", "payment_intent": "pi_1", "metadata": {}})
+        };
+        let statuses = [
+            ("charge.dispute.created", "warning_needs_response", DisputeStatus::NeedsResponse),
+            ("charge.dispute.created", "needs_response", DisputeStatus::NeedsResponse),
+            ("charge.dispute.updated", "warning_under_review", DisputeStatus::UnderReview),
+            ("charge.dispute.updated", "under_review", DisputeStatus::UnderReview),
+            ("charge.dispute.closed", "won", DisputeStatus::Won),
+            ("charge.dispute.closed", "lost", DisputeStatus::Lost),
+            ("charge.dispute.closed", "warning_closed", DisputeStatus::Closed),
+            ("charge.dispute.closed", "prevented", DisputeStatus::Closed),
+        ];
+        for (event_type, status, expected) in statuses {
+            let e = relevant(event_type, dispute(status));
+            assert_eq!(
+                e.change,
+                WebhookChange::Dispute {
+                    dispute_id: "du_1".into(),
+                    amount: 1000,
+                    reason: "fraudulent".into(),
+                    status: expected,
+                },
+                "{event_type} {status}"
+            );
+            assert_eq!((e.transaction_id.as_str(), e.psp_reference.as_str()), ("", "pi_1"));
+        }
+        // Amounts come back in the app's minor units (Stripe's ISK is in hundredths of whole krónur).
+        let charge = json!({"id": "ch_1", "object": "charge", "amount_refunded": 50000, "currency": "isk",
+                            "payment_intent": "pi_1", "metadata": {"transactionId": "tx-1"}});
+        let e = relevant("charge.refunded", charge);
+        assert_eq!(e.change, WebhookChange::Refunded { amount_refunded: 500 });
+        assert_eq!((e.transaction_id.as_str(), e.psp_reference.as_str()), ("tx-1", "pi_1"));
+        let unknown = dispute("escalated_to_the_moon");
+        assert!(parse_event(&event("charge.dispute.updated", unknown)).is_err());
+    }
+
     #[test]
     fn unknown_types_and_foreign_objects_are_ignored() {
         let ignored = |body: Vec<u8>| matches!(parse_event(&body), Ok(ParsedEvent::Ignored { .. }));
         assert!(ignored(event("customer.created", json!({"id": "cus_1"}))));
-        assert!(ignored(event("charge.refunded", json!({"id": "ch_1"}))));
+        let bare_charge = json!({"id": "ch_1", "amount_refunded": 100, "currency": "eur", "payment_intent": null});
+        assert!(ignored(event("charge.refunded", bare_charge)));
+        let bare_dispute = json!({"id": "du_1", "amount": 100, "currency": "eur", "reason": "fraudulent",
+                                  "status": "needs_response", "charge": "ch_1", "payment_intent": null});
+        assert!(ignored(event("charge.dispute.created", bare_dispute)));
         let mut foreign = intent("succeeded", json!({}));
         foreign["metadata"] = json!({});
         assert!(ignored(event("payment_intent.succeeded", foreign)));
