@@ -12,6 +12,7 @@ use integration_tests::stripe_customer::{LOCALSTRIPE_API_KEY, StripeCustomer, st
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::eventbridge::EventBridgePublisher;
+use shared::adapters::sqs_queues::SqsDeadLetters;
 use shared::adapters::stripe::{StripeGateway, Timeouts};
 use shared::domain::{Payment, PaymentStatus};
 use shared::ports::clock::SystemClock;
@@ -667,16 +668,22 @@ async fn a_capture_unsettled_when_its_message_went_to_the_dlq_is_answered_by_the
     stack
         .run(&captures, "CapturePayment", &capture(&paid, &[1], 4_000))
         .await;
-    let dead = stack
-        .sqs
-        .receive_message()
-        .queue_url(&dlq)
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .expect("receive from the DLQ");
-    assert_eq!(dead.messages().len(), 1, "the queue gave up on the command");
-    // Stripe answers again: the reconciler finds the command through the index and runs it again.
+    let depth = |sqs: aws_sdk_sqs::Client, dlq: String| async move {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(dlq)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .expect("DLQ attributes");
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    assert_eq!(depth(stack.sqs.clone(), dlq.clone()).await, Some(1), "the queue gave up on the command");
+    // Stripe answers again: the reconciler finds the command through the index and runs it again, then
+    // finds its letter in the DLQ (answered now: a duplicate) and deletes it.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let reconciler = Reconciler {
         commands: &stack.service,
@@ -684,8 +691,42 @@ async fn a_capture_unsettled_when_its_message_went_to_the_dlq_is_answered_by_the
     };
     let report = reconciler.run().await.expect("a pass");
     assert!(report.settled >= 1, "{report:?}");
+    let letters = SqsDeadLetters::new(stack.sqs.clone(), vec![dlq.clone()]);
+    let letters_report = reconciler
+        .settle_dead_letters(&letters, &stack.tenants)
+        .await
+        .expect("the DLQ is readable");
+    assert_eq!((letters_report.answered, letters_report.held), (1, 0), "{letters_report:?}");
+    assert_eq!(depth(stack.sqs.clone(), dlq).await, Some(0), "the answered letter is gone");
     let bus = stack.bus_messages(2).await;
     assert_eq!(names(&bus), vec!["PaymentUpdated", "PaymentCaptured"]);
     assert_eq!(proxy.forwarded("POST", &capture_path), 1, "captured once");
     assert_eq!(stack.stored(&paid).await.status, PaymentStatus::Captured);
+}
+
+#[tokio::test]
+async fn a_dead_lettered_command_nobody_answered_gets_its_answer_and_one_of_an_unknown_tenant_waits() {
+    let stack = Stack::new().await;
+    let (_, dlq) = stack.command_queue(1).await;
+    let paid = stack.order(2_500).await;
+    // The command went to the DLQ before any worker claimed it (the tenant was being configured).
+    send_command(&stack.sqs, &dlq, "CapturePayment", TENANT, &capture(&paid, &[1], 2_500)).await;
+    let stranger = "tenant-nobody-configured";
+    send_command(&stack.sqs, &dlq, "CapturePayment", stranger, &capture(&paid, &[1], 2_500)).await;
+    let reconciler = Reconciler {
+        commands: &stack.service,
+        batch: 10,
+    };
+    let letters = SqsDeadLetters::new(stack.sqs.clone(), vec![dlq.clone()]);
+    let report = reconciler
+        .settle_dead_letters(&letters, &stack.tenants)
+        .await
+        .expect("the DLQ is readable");
+    assert_eq!((report.answered, report.held, report.pending), (1, 1, 0), "{report:?}");
+    let bus = stack.bus_messages(2).await;
+    assert_eq!(names(&bus), vec!["PaymentUpdated", "PaymentCaptured"]);
+    assert_eq!(stack.stored(&paid).await.status, PaymentStatus::Captured);
+    // The unknown tenant's command stays, hidden for an hour: a second pass finds nothing to do.
+    let again = reconciler.settle_dead_letters(&letters, &stack.tenants).await.expect("readable");
+    assert_eq!(again, Default::default());
 }

@@ -5,7 +5,7 @@ use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::stripe_customer::{CustomerError, LOCALSTRIPE_API_KEY, StripeCustomer, stripe_api_base};
 use shared::adapters::stripe::{StaticApiKey, StripeGateway, Timeouts};
 use shared::domain::{Currency, Money, PaymentMethod, PaymentStatus, RefundStatus};
-use shared::ports::gateway::{CreatePayment, PaymentGateway, PspError};
+use shared::ports::gateway::{CreatePayment, KeyCheck, KeyCheckError, PaymentGateway, PspError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -234,4 +234,22 @@ async fn a_timeout_is_unknown_although_the_capture_happened() {
     let retried = gateway.capture(TENANT, &intent, eur(600), true, &key).await.unwrap();
     assert_eq!(retried.status, PaymentStatus::Captured);
     assert_eq!(proxy.forwarded("POST", &capture_path(&intent)), 1);
+}
+
+#[tokio::test]
+async fn a_key_is_checked_with_one_read_of_its_account() {
+    let stripe = gateway(&stripe_api_base(), Duration::from_secs(5));
+    let key = |k: &str| secrecy::SecretString::from(k.to_string());
+    assert_eq!(stripe.check_key(&key(LOCALSTRIPE_API_KEY)).await, Ok(()));
+    // localstripe, like Stripe, answers 401 to a key it does not take.
+    assert!(matches!(
+        stripe.check_key(&key("rk_test_not_accepted")).await,
+        Err(KeyCheckError::Refused(_))
+    ));
+    // Nobody answering is not a refusal.
+    let nowhere = gateway("http://127.0.0.1:9", Duration::from_secs(1));
+    assert!(matches!(
+        nowhere.check_key(&key(LOCALSTRIPE_API_KEY)).await,
+        Err(KeyCheckError::Unavailable(_))
+    ));
 }
