@@ -366,3 +366,52 @@ async fn the_same_event_concurrently_on_both_routes_moves_the_payment_once() {
     );
     w.nothing_more("one event, one effect").await;
 }
+
+/// The `details` of a PaymentUpdated.
+fn details(message: &BusMessage) -> Value {
+    serde_json::from_str(message.payload["details"].as_str().expect("details")).expect("details JSON")
+}
+
+#[tokio::test]
+async fn a_dashboard_refund_and_a_dispute_are_recorded_and_shown_never_answered_as_refunds() {
+    let w = Watched::new().await;
+    let tenant = w.tenant.as_str();
+    let (order, intent) = w.captured_order(5_000, &[1, 2]).await;
+    // Someone refunds 1500 in the Stripe Dashboard: a refund without the app's metadata.
+    let refund: Value = reqwest::Client::new()
+        .post(format!("{}/v1/refunds", w.stack.stripe_base_url))
+        .bearer_auth(LOCALSTRIPE_API_KEY)
+        .form(&[("payment_intent", intent.as_str()), ("amount", "1500")])
+        .send()
+        .await
+        .expect("localstripe answers")
+        .json()
+        .await
+        .expect("a refund");
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    // localstripe sends no charge.refunded: Stripe's event, with the charge's refunded total.
+    let charge = json!({"id": unique_name("ch"), "object": "charge", "amount_refunded": 1500, "currency": "eur",
+                        "payment_intent": intent, "metadata": {}});
+    let event = stripe_event("charge.refunded", &charge);
+    assert_eq!(w.stack.deliver_signed(tenant, "refunds", &event).await, 200);
+    let updated = w.next(1).await;
+    assert_eq!(names(&updated), ["PaymentUpdated"]);
+    assert_eq!(details(&updated[0])["externalRefundedAmount"], 1500);
+
+    // The shopper disputes the rest with their bank.
+    let dispute = json!({"id": unique_name("du"), "object": "dispute", "amount": 3500, "currency": "eur",
+                         "reason": "fraudulent", "status": "needs_response", "charge": charge["id"],
+                         "payment_intent": intent, "metadata": {}});
+    let event = stripe_event("charge.dispute.created", &dispute);
+    assert_eq!(w.stack.deliver_signed(tenant, "payment-intents", &event).await, 200);
+    let updated = w.next(1).await;
+    assert_eq!(names(&updated), ["PaymentUpdated"]);
+    let disputes = details(&updated[0])["disputes"].clone();
+    assert_eq!((&disputes[0]["status"], &disputes[0]["amount"]), (&json!("needs_response"), &json!(3500)));
+
+    // 3500 may still be refunded: a RefundPayment of 4000 is refused, and no PaymentRefunded was invented.
+    w.command("RefundPayment", &refund_payment(&order, &[1, 2], -4_000)).await;
+    let answer = w.next(1).await;
+    assert_eq!(names(&answer), ["PaymentRefundFailed"]);
+    w.nothing_more("nothing else").await;
+}
