@@ -57,7 +57,9 @@ mod tests {
             ("tenantIdentifier".to_string(), tenant.to_string()),
             ("timestamp".to_string(), "2026-01-01T00:00:00.000000".to_string()),
         ]);
-        let body = format!(r#"{{"orderReference": "{order}", "orderItemIds": [1], "amount": 1000, "currencyIsoCode": "EUR"}}"#);
+        let body = format!(
+            r#"{{"orderReference": "{order}", "orderItemIds": [1], "amount": 1000, "currencyIsoCode": "EUR"}}"#
+        );
         letters.put("capture-payment-dlq", &body, attributes);
     }
 
@@ -95,7 +97,10 @@ mod tests {
         let event = LambdaEvent::new(serde_json::from_str(EVENT).unwrap(), lambda_runtime::Context::default());
         let answer = handle(&reconciler, &letters, &tenants, event).await.unwrap();
         assert_eq!(answer["published"], 1);
-        assert_eq!((answer["deadLettersAnswered"].clone(), answer["deadLettersHeld"].clone()), (1.into(), 1.into()));
+        assert_eq!(
+            (answer["deadLettersAnswered"].clone(), answer["deadLettersHeld"].clone()),
+            (1.into(), 1.into())
+        );
         let captured: Vec<String> = svc
             .publisher
             .published()
@@ -103,7 +108,10 @@ mod tests {
             .filter(|e| e.detail_type == "PaymentCaptured")
             .map(|e| {
                 let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap();
-                detail["payload"]["orderReference"].as_str().unwrap_or_default().to_string()
+                detail["payload"]["orderReference"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
             })
             .collect();
         assert_eq!(captured, ["DE--1", "DE--2"]);

@@ -141,7 +141,11 @@ where
                     tracing::info!(tenant, event_id = event.event_id, "webhook kept in the inbox")
                 }
                 WebhookReport::NotOurs => {
-                    tracing::info!(tenant, event_id = event.event_id, "webhook about a payment made outside the app")
+                    tracing::info!(
+                        tenant,
+                        event_id = event.event_id,
+                        "webhook about a payment made outside the app"
+                    )
                 }
             }
             received()

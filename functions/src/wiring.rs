@@ -102,7 +102,11 @@ pub async fn run_reconciler_function() -> Result<(), Error> {
     let config = AppConfig::from_env()?;
     let (service, tenants) = command_service(&config).await?;
     let queues = std::env::var("DEAD_LETTER_QUEUE_URLS").unwrap_or_default();
-    let queues = queues.split(',').filter(|q| !q.is_empty()).map(str::to_string).collect();
+    let queues = queues
+        .split(',')
+        .filter(|q| !q.is_empty())
+        .map(str::to_string)
+        .collect();
     let dead_letters = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&aws().await), queues);
     // A bounded batch per kind and pass keeps a pass well inside the function's timeout.
     let reconciler = Reconciler {

@@ -46,7 +46,10 @@ mod tests {
         assert_eq!(parsed["_aws"]["Timestamp"], 1_700_000_000_000_u64);
         let directive = &parsed["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], NAMESPACE);
-        assert_eq!(directive["Metrics"][0], json!({"Name": "InboxGivenUp", "Unit": "Count"}));
+        assert_eq!(
+            directive["Metrics"][0],
+            json!({"Name": "InboxGivenUp", "Unit": "Count"})
+        );
         assert_eq!(directive["Dimensions"], json!([[]]));
     }
 }

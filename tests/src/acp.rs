@@ -28,6 +28,20 @@ pub async fn send_message(
     payload: &Value,
     message_id: Option<&str>,
 ) {
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    send_identified(sqs, queue_url, name, tenant, payload, message_id, &correlation_id).await;
+}
+
+/// Like [`send_message`], with the given `correlationId` (the answers carry it).
+pub async fn send_identified(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    name: &str,
+    tenant: &str,
+    payload: &Value,
+    message_id: Option<&str>,
+    correlation_id: &str,
+) {
     let attribute = |v: &str| {
         MessageAttributeValue::builder()
             .data_type("String")
@@ -41,7 +55,7 @@ pub async fn send_message(
         .message_body(payload.to_string())
         .message_attributes("transferName", attribute(name))
         .message_attributes("tenantIdentifier", attribute(tenant))
-        .message_attributes("correlationId", attribute(&uuid::Uuid::new_v4().to_string()));
+        .message_attributes("correlationId", attribute(correlation_id));
     if let Some(id) = message_id {
         request = request.message_attributes("transactionId", attribute(id));
     }
@@ -62,6 +76,18 @@ pub struct BusMessage {
 }
 
 impl BusMessage {
+    /// Reads one EventBridge event as a bus rule delivers it to SQS.
+    pub fn parse(body: &str) -> BusMessage {
+        let event: Value = serde_json::from_str(body).expect("bus event JSON");
+        let detail = &event["detail"];
+        BusMessage {
+            name: event["detail-type"].as_str().unwrap_or_default().to_string(),
+            attributes: detail["messageAttributes"].clone(),
+            payload: detail["payload"].clone(),
+            channel: detail["channel"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+
     /// The order a payment message is about: its `orderReference`, or the `entityReference` of
     /// PaymentCreated and PaymentUpdated.
     pub fn order(&self) -> Option<&str> {
@@ -89,16 +115,7 @@ pub async fn bus_messages(
     loop {
         let bodies = take_bodies(sqs, queue_url).await;
         let quiet = bodies.is_empty();
-        for body in bodies {
-            let event: Value = serde_json::from_str(&body).expect("bus event JSON");
-            let detail = &event["detail"];
-            seen.push(BusMessage {
-                name: event["detail-type"].as_str().unwrap_or_default().to_string(),
-                attributes: detail["messageAttributes"].clone(),
-                payload: detail["payload"].clone(),
-                channel: detail["channel"].as_str().unwrap_or_default().to_string(),
-            });
-        }
+        seen.extend(bodies.iter().map(|body| BusMessage::parse(body)));
         if quiet && (seen.len() >= at_least || Instant::now() > deadline) {
             return seen;
         }

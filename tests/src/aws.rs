@@ -153,16 +153,25 @@ pub async fn take_bodies(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Stri
         .await
         .expect("receive messages");
     let mut bodies = Vec::new();
-    for message in out.messages() {
+    let mut received = Vec::new();
+    for (i, message) in out.messages().iter().enumerate() {
         bodies.extend(message.body().map(str::to_string));
         if let Some(handle) = message.receipt_handle() {
-            sqs.delete_message()
-                .queue_url(queue_url)
+            let entry = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
                 .receipt_handle(handle)
-                .send()
-                .await
-                .expect("delete message");
+                .build()
+                .expect("delete entry");
+            received.push(entry);
         }
+    }
+    if !received.is_empty() {
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(received))
+            .send()
+            .await
+            .expect("delete messages");
     }
     bodies
 }

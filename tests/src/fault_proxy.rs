@@ -11,6 +11,7 @@
 //!   path or body gets 400 `idempotency_error`; a key whose first request is still upstream gets 409. A
 //!   fault before forwarding saves nothing, so the retry goes through.
 //! * Counters of the requests forwarded upstream per method and path.
+//! * Random faults (the chaos run): a share of the requests no rule matches gets one of the three faults.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -57,9 +58,17 @@ impl FaultProxy {
     /// # Panics
     /// When no loopback port can be bound: a test cannot run without its proxy.
     pub async fn start(upstream: &str) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        FaultProxy::start_on(0, upstream).await
+    }
+
+    /// Like [`FaultProxy::start`], on `port` (0: a free one): for clients configured before it starts.
+    ///
+    /// # Panics
+    /// When the port cannot be bound.
+    pub async fn start_on(port: u16, upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
-            .unwrap_or_else(|e| panic!("FaultProxy cannot bind 127.0.0.1:0: {e}"));
+            .unwrap_or_else(|e| panic!("FaultProxy cannot bind 127.0.0.1:{port}: {e}"));
         let address = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("FaultProxy has no local address: {e}"));
@@ -90,6 +99,23 @@ impl FaultProxy {
             fault,
             remaining: times,
         });
+    }
+
+    /// From now on a share `rate` (0 to 1) of the requests no rule matches gets a fault, drawn from
+    /// `seed`: a 5xx before forwarding, an answer lost after forwarding (500), or an answer delayed by
+    /// `delay` (past the client's timeout). A rate of 0 stops them.
+    pub fn random_faults(&self, rate: f64, delay: Duration, seed: u64) {
+        self.shared.state().random = Some(RandomFaults {
+            rate,
+            delay,
+            rng: fastrand::Rng::with_seed(seed),
+            injected: 0,
+        });
+    }
+
+    /// How many random faults were injected.
+    pub fn random_faults_injected(&self) -> usize {
+        self.shared.state().random.as_ref().map_or(0, |r| r.injected)
     }
 
     /// How many `method` requests for exactly `path` (no query) were forwarded upstream.
@@ -140,9 +166,32 @@ enum Claim {
     Mismatch,
 }
 
+/// The random faults' settings and draws.
+struct RandomFaults {
+    rate: f64,
+    delay: Duration,
+    rng: fastrand::Rng,
+    injected: usize,
+}
+
+impl RandomFaults {
+    fn draw(&mut self) -> Option<Fault> {
+        if self.rng.f64() >= self.rate {
+            return None;
+        }
+        self.injected += 1;
+        Some(match self.rng.u8(0..3) {
+            0 => Fault::FailBeforeForwarding { status: 503 },
+            1 => Fault::FailAfterForwarding { status: 500 },
+            _ => Fault::DelayAfterForwarding(self.delay),
+        })
+    }
+}
+
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
+    random: Option<RandomFaults>,
     keys: HashMap<String, KeyState>,
     forwarded: HashMap<(String, String), usize>,
 }
@@ -164,9 +213,14 @@ impl Shared {
         let rule = state
             .rules
             .iter_mut()
-            .find(|r| r.remaining > 0 && r.method == method.as_str() && path.contains(&r.path_contains))?;
-        rule.remaining -= 1;
-        Some(rule.fault)
+            .find(|r| r.remaining > 0 && r.method == method.as_str() && path.contains(&r.path_contains));
+        match rule {
+            Some(rule) => {
+                rule.remaining -= 1;
+                Some(rule.fault)
+            }
+            None => state.random.as_mut().and_then(RandomFaults::draw),
+        }
     }
 
     fn claim(&self, key: &str, fingerprint: &Fingerprint) -> Claim {

@@ -16,6 +16,7 @@
 pub mod acp;
 pub mod aws;
 pub mod browser;
+pub mod chaos;
 pub mod fault_proxy;
 pub mod local_stack;
 pub mod shop;

@@ -82,6 +82,17 @@ impl StackInfo {
     /// A rule on the app's bus (its source) into a new queue of the caller: where the app's messages show.
     /// Returns (rule name, queue URL).
     pub async fn watch_bus(&self, aws: &aws_config::SdkConfig) -> (String, String) {
+        self.watch_bus_matching(aws, json!({"source": [self.app_identifier]}))
+            .await
+    }
+
+    /// Like [`StackInfo::watch_bus`], for the messages named `names` only.
+    pub async fn watch_messages(&self, aws: &aws_config::SdkConfig, names: &[&str]) -> (String, String) {
+        self.watch_bus_matching(aws, json!({"source": [self.app_identifier], "detail-type": names}))
+            .await
+    }
+
+    async fn watch_bus_matching(&self, aws: &aws_config::SdkConfig, pattern: Value) -> (String, String) {
         let sqs = aws_sdk_sqs::Client::new(aws);
         let eb = aws_sdk_eventbridge::Client::new(aws);
         let queue = sqs
@@ -92,11 +103,10 @@ impl StackInfo {
             .expect("create queue");
         let queue = queue.queue_url.expect("queue url");
         let rule = unique_name("watch");
-        let pattern = json!({"source": [self.app_identifier]}).to_string();
         eb.put_rule()
             .name(&rule)
             .event_bus_name(&self.bus_name)
-            .event_pattern(pattern)
+            .event_pattern(pattern.to_string())
             .send()
             .await
             .expect("rule");

@@ -681,7 +681,11 @@ async fn a_capture_unsettled_when_its_message_went_to_the_dlq_is_answered_by_the
             .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
             .and_then(|n| n.parse::<usize>().ok())
     };
-    assert_eq!(depth(stack.sqs.clone(), dlq.clone()).await, Some(1), "the queue gave up on the command");
+    assert_eq!(
+        depth(stack.sqs.clone(), dlq.clone()).await,
+        Some(1),
+        "the queue gave up on the command"
+    );
     // Stripe answers again: the reconciler finds the command through the index and runs it again, then
     // finds its letter in the DLQ (answered now: a duplicate) and deletes it.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -696,8 +700,16 @@ async fn a_capture_unsettled_when_its_message_went_to_the_dlq_is_answered_by_the
         .settle_dead_letters(&letters, &stack.tenants)
         .await
         .expect("the DLQ is readable");
-    assert_eq!((letters_report.answered, letters_report.held), (1, 0), "{letters_report:?}");
-    assert_eq!(depth(stack.sqs.clone(), dlq).await, Some(0), "the answered letter is gone");
+    assert_eq!(
+        (letters_report.answered, letters_report.held),
+        (1, 0),
+        "{letters_report:?}"
+    );
+    assert_eq!(
+        depth(stack.sqs.clone(), dlq).await,
+        Some(0),
+        "the answered letter is gone"
+    );
     let bus = stack.bus_messages(2).await;
     assert_eq!(names(&bus), vec!["PaymentUpdated", "PaymentCaptured"]);
     assert_eq!(proxy.forwarded("POST", &capture_path), 1, "captured once");
@@ -712,7 +724,14 @@ async fn a_dead_lettered_command_nobody_answered_gets_its_answer_and_one_of_an_u
     // The command went to the DLQ before any worker claimed it (the tenant was being configured).
     send_command(&stack.sqs, &dlq, "CapturePayment", TENANT, &capture(&paid, &[1], 2_500)).await;
     let stranger = "tenant-nobody-configured";
-    send_command(&stack.sqs, &dlq, "CapturePayment", stranger, &capture(&paid, &[1], 2_500)).await;
+    send_command(
+        &stack.sqs,
+        &dlq,
+        "CapturePayment",
+        stranger,
+        &capture(&paid, &[1], 2_500),
+    )
+    .await;
     let reconciler = Reconciler {
         commands: &stack.service,
         batch: 10,
@@ -727,6 +746,9 @@ async fn a_dead_lettered_command_nobody_answered_gets_its_answer_and_one_of_an_u
     assert_eq!(names(&bus), vec!["PaymentUpdated", "PaymentCaptured"]);
     assert_eq!(stack.stored(&paid).await.status, PaymentStatus::Captured);
     // The unknown tenant's command stays, hidden for an hour: a second pass finds nothing to do.
-    let again = reconciler.settle_dead_letters(&letters, &stack.tenants).await.expect("readable");
+    let again = reconciler
+        .settle_dead_letters(&letters, &stack.tenants)
+        .await
+        .expect("readable");
     assert_eq!(again, Default::default());
 }

@@ -72,7 +72,10 @@ async fn configure_reconfigure_disconnect_and_reconnect() {
     // field, and nothing announced (the next expectation sees only the reconfigure's messages).
     let (status, refused) = configure(&stack, tenant, &json!({"stripeSecretKey": "rk_test_not_accepted"})).await;
     assert_eq!(status, 422, "{refused}");
-    assert!(refused.to_string().contains("stripeSecretKey: Stripe refuses"), "{refused}");
+    assert!(
+        refused.to_string().contains("stripeSecretKey: Stripe refuses"),
+        "{refused}"
+    );
 
     // Reconfigure with another method set: the diff, then the configuration.
     let (status, _) = configure(&stack, tenant, &json!({"paymentMethods": ["Klarna", "PayPal"]})).await;

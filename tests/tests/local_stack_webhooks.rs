@@ -407,10 +407,14 @@ async fn a_dashboard_refund_and_a_dispute_are_recorded_and_shown_never_answered_
     let updated = w.next(1).await;
     assert_eq!(names(&updated), ["PaymentUpdated"]);
     let disputes = details(&updated[0])["disputes"].clone();
-    assert_eq!((&disputes[0]["status"], &disputes[0]["amount"]), (&json!("needs_response"), &json!(3500)));
+    assert_eq!(
+        (&disputes[0]["status"], &disputes[0]["amount"]),
+        (&json!("needs_response"), &json!(3500))
+    );
 
     // 3500 may still be refunded: a RefundPayment of 4000 is refused, and no PaymentRefunded was invented.
-    w.command("RefundPayment", &refund_payment(&order, &[1, 2], -4_000)).await;
+    w.command("RefundPayment", &refund_payment(&order, &[1, 2], -4_000))
+        .await;
     let answer = w.next(1).await;
     assert_eq!(names(&answer), ["PaymentRefundFailed"]);
     w.nothing_more("nothing else").await;

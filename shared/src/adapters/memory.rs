@@ -6,9 +6,9 @@ use crate::acp::BusEvent;
 use crate::domain::{Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{
-    Attention, Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, KeyCheck, KeyCheckError, OperationRecord, OperationState,
-    PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund, PublishError, StoreError,
-    TenantRecord, TenantStore,
+    Attention, Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, KeyCheck, KeyCheckError,
+    OperationRecord, OperationState, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund,
+    PublishError, StoreError, TenantRecord, TenantStore,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

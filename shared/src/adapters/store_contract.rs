@@ -7,8 +7,8 @@
 //! real TTL never removes the records under test. Call [`run_all`], or one check at a time.
 
 use crate::acp::BusEvent;
-use crate::domain::tenant::SecretCounts;
 use crate::domain::payment::StatusChange;
+use crate::domain::tenant::SecretCounts;
 use crate::domain::{Currency, Money, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::ports::store::{
     Attention, Claim, ClaimRequest, Commit, OperationRecord, OperationState, PaymentStore, PaymentWrite, StoreError,
@@ -167,14 +167,21 @@ pub async fn find_by_order<S: PaymentStore>(store: &S) {
     );
     assert_eq!(store.find_payment_by_order("other-tenant", &order).await, Ok(None));
     assert_eq!(
-        store.find_payment_by_psp_reference(&scope.tenant, &payment.psp_reference).await,
+        store
+            .find_payment_by_psp_reference(&scope.tenant, &payment.psp_reference)
+            .await,
         Ok(Some(payment.clone()))
     );
     assert_eq!(
-        store.find_payment_by_psp_reference("other-tenant", &payment.psp_reference).await,
+        store
+            .find_payment_by_psp_reference("other-tenant", &payment.psp_reference)
+            .await,
         Ok(None)
     );
-    assert_eq!(store.find_payment_by_psp_reference(&scope.tenant, "pi_unknown").await, Ok(None));
+    assert_eq!(
+        store.find_payment_by_psp_reference(&scope.tenant, "pi_unknown").await,
+        Ok(None)
+    );
 
     let mut headless = scope.payment("tx-headless");
     headless.order_reference = None;
@@ -739,7 +746,10 @@ pub async fn reconciler_finds_what_is_due<S: PaymentStore>(store: &S) {
         status: PaymentStatus::Authorized,
         at: "2020-01-01 00:00:00".into(),
     });
-    store.insert_payment(&authorized).await.expect("insert authorized payment");
+    store
+        .insert_payment(&authorized)
+        .await
+        .expect("insert authorized payment");
     scope.inserted(store, "tx-new").await;
     let due = authorized.expiry_warning_due().expect("an uncaptured authorization");
     let ours = |payments: Vec<Payment>| -> Vec<String> {
@@ -760,7 +770,10 @@ pub async fn reconciler_finds_what_is_due<S: PaymentStore>(store: &S) {
         payment: authorized.expiry_announced(),
         expected_version: authorized.version,
     };
-    assert_eq!(store.commit(&scope.commit("warn", "worker-a", Some(write))).await, Ok(()));
+    assert_eq!(
+        store.commit(&scope.commit("warn", "worker-a", Some(write))).await,
+        Ok(())
+    );
     assert_eq!(store.due_expiry_warnings(due, 1000).await.map(ours), Ok(vec![]));
 
     let entry = |event_id: &str, retry_at: i64, given_up: bool| InboxEntry {

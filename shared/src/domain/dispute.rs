@@ -56,4 +56,3 @@ pub struct PspRefunded {
     /// When the PSP reported it (Unix seconds).
     pub reported_at: i64,
 }
-

@@ -49,7 +49,11 @@ impl Payment {
     /// When the payment was authorized (Unix seconds), from its status history.
     pub fn authorized_at(&self) -> Option<i64> {
         let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        let entry = self.history.iter().rev().find(|h| h.status == PaymentStatus::Authorized)?;
+        let entry = self
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.status == PaymentStatus::Authorized)?;
         let at = PrimitiveDateTime::parse(&entry.at, &format).ok()?;
         Some(at.assume_utc().unix_timestamp())
     }
@@ -57,7 +61,10 @@ impl Payment {
     /// When the PSP will cancel the uncaptured authorization, while it waits for a capture.
     pub fn authorization_expires_at(&self) -> Option<i64> {
         let waiting = self.status == PaymentStatus::Authorized && self.capture == CaptureMode::Manual;
-        waiting.then(|| self.authorized_at()).flatten().map(|at| at + AUTHORIZATION_LIFETIME_SECONDS)
+        waiting
+            .then(|| self.authorized_at())
+            .flatten()
+            .map(|at| at + AUTHORIZATION_LIFETIME_SECONDS)
     }
 
     /// When operators are to be warned of the authorization's end; `None` once they were.
@@ -85,7 +92,9 @@ impl Payment {
         };
         next.canceled_item_ids.extend(self.open_items());
         next.canceled = self.amount.minor - self.shop_captured;
-        let expired = self.authorization_expires_at().is_some_and(|end| now >= end - EXPIRY_WARNING_SECONDS);
+        let expired = self
+            .authorization_expires_at()
+            .is_some_and(|end| now >= end - EXPIRY_WARNING_SECONDS);
         next.psp_canceled = Some(
             if expired {
                 "the authorization expired at the PSP before it was captured"
@@ -140,10 +149,16 @@ mod tests {
         let opened = p.disputed(dispute(DisputeStatus::NeedsResponse, 10)).unwrap();
         assert_eq!(opened.disputes, vec![dispute(DisputeStatus::NeedsResponse, 10)]);
         assert_eq!(opened.version, p.version + 1);
-        assert!(opened.disputed(dispute(DisputeStatus::NeedsResponse, 11)).is_none(), "same state");
+        assert!(
+            opened.disputed(dispute(DisputeStatus::NeedsResponse, 11)).is_none(),
+            "same state"
+        );
         let lost = opened.disputed(dispute(DisputeStatus::Lost, 20)).unwrap();
         assert_eq!(lost.disputes, vec![dispute(DisputeStatus::Lost, 20)]);
-        assert!(lost.disputed(dispute(DisputeStatus::UnderReview, 15)).is_none(), "older report");
+        assert!(
+            lost.disputed(dispute(DisputeStatus::UnderReview, 15)).is_none(),
+            "older report"
+        );
         let second = Dispute {
             id: "du_2".into(),
             ..dispute(DisputeStatus::NeedsResponse, 30)
@@ -175,14 +190,29 @@ mod tests {
         p.order_item_ids = vec![1, 2, 3];
         p.canceled_item_ids.insert(1);
         p.canceled = 2000;
-        let expired = p.canceled_at_psp("2026-12-11 10:00:06", authorized + 7 * 86400).unwrap().unwrap();
+        let expired = p
+            .canceled_at_psp("2026-12-11 10:00:06", authorized + 7 * 86400)
+            .unwrap()
+            .unwrap();
         assert_eq!(expired.status, PaymentStatus::Canceled);
         assert_eq!(expired.canceled_item_ids.len(), 3);
         assert_eq!(expired.canceled, 10000);
         assert!(expired.psp_canceled.as_deref().unwrap().contains("expired"));
-        let by_hand = p.canceled_at_psp("2026-12-05 10:00:00", authorized + 86400).unwrap().unwrap();
-        assert!(by_hand.psp_canceled.as_deref().unwrap().contains("not by a CancelPayment"));
-        assert_eq!(expired.canceled_at_psp("2026-12-11 10:00:07", authorized + 7 * 86400), Ok(None));
+        let by_hand = p
+            .canceled_at_psp("2026-12-05 10:00:00", authorized + 86400)
+            .unwrap()
+            .unwrap();
+        assert!(
+            by_hand
+                .psp_canceled
+                .as_deref()
+                .unwrap()
+                .contains("not by a CancelPayment")
+        );
+        assert_eq!(
+            expired.canceled_at_psp("2026-12-11 10:00:07", authorized + 7 * 86400),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -236,7 +236,12 @@ where
         match tenants.access(tenant).await {
             Ok(TenantAccess::Active) => {}
             Ok(TenantAccess::Disconnected) => {
-                tracing::warn!(tenant, command, order_reference, "dead letter of a disconnected tenant dropped");
+                tracing::warn!(
+                    tenant,
+                    command,
+                    order_reference,
+                    "dead letter of a disconnected tenant dropped"
+                );
                 return Letter::Answered;
             }
             Ok(TenantAccess::NotConfigured) => {
@@ -255,7 +260,13 @@ where
         }
         match self.commands.handle(&msg).await {
             Ok(report) => {
-                tracing::info!(tenant, command, order_reference, ?report, "dead-lettered command answered");
+                tracing::info!(
+                    tenant,
+                    command,
+                    order_reference,
+                    ?report,
+                    "dead-lettered command answered"
+                );
                 Letter::Answered
             }
             Err(reason) => {

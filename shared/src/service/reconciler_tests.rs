@@ -145,7 +145,12 @@ async fn an_uncaptured_authorization_is_announced_once_a_day_before_it_ends() {
     let svc = memory_service();
     let seeded = authorized_order(&svc, TENANT, "DE--1", 1000).await;
     // Authorized now (the seed's history has no real time).
-    let mut payment = svc.store.get_payment(TENANT, &seeded.transaction_id).await.unwrap().unwrap();
+    let mut payment = svc
+        .store
+        .get_payment(TENANT, &seeded.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
     payment.history.last_mut().unwrap().at = super::super::runner::history_time(&svc.clock);
     let store = crate::adapters::memory::MemoryStore::new();
     store.insert_payment(&payment).await.unwrap();

@@ -120,11 +120,15 @@ where
                 let empty = Map::new();
                 let stored_settings = stored.as_ref().map_or(&empty, |r| &r.settings);
                 let (settings, secrets) = tenant::merge(stored_settings, &stored_secrets, update)?;
-                if let Some(key) = secrets.stripe_secret_key.as_ref().filter(|_| !secrets.same_key_as(&stored_secrets)) {
+                if let Some(key) = secrets
+                    .stripe_secret_key
+                    .as_ref()
+                    .filter(|_| !secrets.same_key_as(&stored_secrets))
+                {
                     self.psp.check_key(key).await.map_err(|e| match e {
-                        KeyCheckError::Refused(why) => TenantError::Invalid(ConfigErrors(vec![format!(
-                            "{STRIPE_SECRET_KEY}: {why}"
-                        )])),
+                        KeyCheckError::Refused(why) => {
+                            TenantError::Invalid(ConfigErrors(vec![format!("{STRIPE_SECRET_KEY}: {why}")]))
+                        }
                         KeyCheckError::Unavailable(why) => TenantError::Unavailable(why),
                     })?;
                 }

@@ -254,10 +254,16 @@ async fn only_a_new_key_is_checked() {
     svc.configure(TENANT, &full(&["Credit Card"], false)).await.unwrap();
     // Stripe now refuses the stored key, yet a change of the methods alone needs no call.
     svc.psp.refuse_key(KEY);
-    svc.configure(TENANT, &configuration(json!({"paymentMethods": ["Credit Card", "Klarna"]})))
-        .await
-        .unwrap();
+    svc.configure(
+        TENANT,
+        &configuration(json!({"paymentMethods": ["Credit Card", "Klarna"]})),
+    )
+    .await
+    .unwrap();
     let other = configuration(json!({"stripeSecretKey": "sk_test_other"}));
     svc.psp.refuse_key("sk_test_other");
-    assert!(matches!(svc.configure(TENANT, &other).await, Err(TenantError::Invalid(_))));
+    assert!(matches!(
+        svc.configure(TENANT, &other).await,
+        Err(TenantError::Invalid(_))
+    ));
 }

@@ -12,7 +12,6 @@
 //!   waits in the inbox until [`WebhookService::drain_inbox`] applies it.
 
 use super::checkout::{ListenerError, PaymentKnownListener};
-use crate::metrics;
 use super::commands::CommandService;
 use super::operation::OperationId;
 use super::runner::{
@@ -21,6 +20,7 @@ use super::runner::{
 use super::settings::Settings;
 use crate::acp::{OutgoingMessage, PaymentPayload};
 use crate::domain::{Dispute, Payment, PaymentStatus, Refund, RefundStatus};
+use crate::metrics;
 use crate::ports::{Clock, EventPublisher, InboxEntry, PaymentStore, StoreError, WebhookChange, WebhookEvent};
 
 /// After this many failed attempts an inbox entry is given up: unlike ACP's `processUnprocessedWebhooks`
@@ -130,7 +130,11 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
         let named;
         let event = if event.transaction_id.is_empty() {
             // A dispute or a charge names only the PaymentIntent.
-            match self.store.find_payment_by_psp_reference(tenant, &event.psp_reference).await? {
+            match self
+                .store
+                .find_payment_by_psp_reference(tenant, &event.psp_reference)
+                .await?
+            {
                 Some(payment) => {
                     named = WebhookEvent {
                         transaction_id: payment.transaction_id,
@@ -362,7 +366,10 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
             }
             WebhookChange::Refunded { amount_refunded } => {
                 let next = payment.psp_refunded_reported(*amount_refunded, event.created);
-                if let Some(next) = next.as_ref().filter(|n| n.external_refunded() != payment.external_refunded()) {
+                if let Some(next) = next
+                    .as_ref()
+                    .filter(|n| n.external_refunded() != payment.external_refunded())
+                {
                     tracing::warn!(
                         transaction_id = payment.transaction_id,
                         order_reference,

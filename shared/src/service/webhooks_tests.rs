@@ -609,7 +609,11 @@ async fn a_dispute_is_recorded_and_shown_and_a_foreign_one_ignored() {
         serde_json::json!([{"id": "du_1", "amount": 1000, "reason": "fraudulent", "status": "needs_response"}])
     );
     // Stripe's retry of the same state (another event id) tells nothing new.
-    handle(&svc, &by_payment_intent("evt_2", &p.psp_reference, dispute(DisputeStatus::NeedsResponse))).await;
+    handle(
+        &svc,
+        &by_payment_intent("evt_2", &p.psp_reference, dispute(DisputeStatus::NeedsResponse)),
+    )
+    .await;
     assert_eq!(names(&svc).len(), 1);
     let lost = WebhookEvent {
         created: opened.created + 60,
@@ -630,7 +634,13 @@ async fn a_refund_made_outside_the_app_is_recorded_and_counts_against_the_refund
     let (payment, _) = pending_refund(&svc).await;
     let refunded = |id: &str, amount: i64, created: i64| WebhookEvent {
         created,
-        ..by_payment_intent(id, &payment.psp_reference, WebhookChange::Refunded { amount_refunded: amount })
+        ..by_payment_intent(
+            id,
+            &payment.psp_reference,
+            WebhookChange::Refunded {
+                amount_refunded: amount,
+            },
+        )
     };
     // Stripe's charge.refunded for the app's own refund: nothing outside the app.
     handle(&svc, &refunded("evt_1", 300, 100)).await;
@@ -641,11 +651,17 @@ async fn a_refund_made_outside_the_app_is_recorded_and_counts_against_the_refund
     let p = stored(&svc, "tx-DE--1").await;
     assert_eq!((p.external_refunded(), p.refundable()), (200, 500));
     assert_eq!(last_details(&svc)["externalRefundedAmount"], 200);
-    assert!(!names(&svc).iter().any(|n| n == "PaymentRefunded"), "Spryker named no items");
+    assert!(
+        !names(&svc).iter().any(|n| n == "PaymentRefunded"),
+        "Spryker named no items"
+    );
     // An older report changes nothing.
     let before = names(&svc).len();
     handle(&svc, &refunded("evt_0", 300, 50)).await;
-    assert_eq!((names(&svc).len(), stored(&svc, "tx-DE--1").await.external_refunded()), (before, 200));
+    assert_eq!(
+        (names(&svc).len(), stored(&svc, "tx-DE--1").await.external_refunded()),
+        (before, 200)
+    );
     // A RefundPayment beyond what is left is refused.
     svc.handle(&refund_payment(2, -600)).await.unwrap();
     assert_eq!(names(&svc).last().map(String::as_str), Some("PaymentRefundFailed"));
@@ -672,8 +688,15 @@ async fn an_authorization_the_psp_canceled_cancels_the_open_items_and_says_why()
     handle(&svc, &event("evt_1", "tx-1", status(PaymentStatus::Canceled, 0))).await;
     assert_eq!(names(&svc), ["PaymentUpdated", "PaymentCanceled"]);
     let canceled = payload(&svc.publisher.published()[1]);
-    assert_eq!(canceled["orderItemIds"], serde_json::json!([2]), "item 1 was canceled before");
+    assert_eq!(
+        canceled["orderItemIds"],
+        serde_json::json!([2]),
+        "item 1 was canceled before"
+    );
     assert_eq!(canceled["amount"], 600);
-    assert_eq!(last_details(&svc)["canceledAtPsp"], "canceled at the PSP, not by a CancelPayment");
+    assert_eq!(
+        last_details(&svc)["canceledAtPsp"],
+        "canceled at the PSP, not by a CancelPayment"
+    );
     assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::Canceled);
 }

@@ -24,6 +24,11 @@ pub struct Emulator {
     /// Its log file.
     pub log: PathBuf,
     child: Child,
+    /// What it was started with, to start it again.
+    workspace: Workspace,
+    environment: BTreeMap<String, String>,
+    /// How much of the log [`Emulator::crashed`] has read.
+    log_read: u64,
 }
 
 /// Files and tools the emulators use.
@@ -65,6 +70,18 @@ impl Emulator {
         port: u16,
         environment: &BTreeMap<String, String>,
     ) -> Result<Self> {
+        Self::launch(workspace, function_id, binary, port, environment, false)
+    }
+
+    /// [`Emulator::start`]; `append` goes on in the log instead of starting a new one.
+    fn launch(
+        workspace: &Workspace,
+        function_id: &str,
+        binary: &str,
+        port: u16,
+        environment: &BTreeMap<String, String>,
+        append: bool,
+    ) -> Result<Self> {
         for dir in [&workspace.log_dir, &workspace.pid_dir, &workspace.env_dir] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -78,7 +95,14 @@ impl Emulator {
         let env_file = workspace.env_dir.join(format!("{function_id}.env"));
         write_private(&env_file, &env_text)?;
         let log = workspace.log_dir.join(format!("lambda-{function_id}.log"));
-        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        // A new log per stack; a restarted function goes on in its log.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let err = out.try_clone()?;
         let child = Command::new(&workspace.cargo_lambda)
             // --ignore-changes: a reload rebuilds behind the shared target dir's lock (minutes while tests
@@ -125,7 +149,32 @@ impl Emulator {
             port,
             log,
             child,
+            workspace: workspace.clone(),
+            environment: environment.clone(),
+            log_read: 0,
         })
+    }
+
+    /// Stops it and starts it again on the same port with the same environment (a new log).
+    pub async fn restart(&mut self) -> Result<()> {
+        if let Some(pid) = self.child.id() {
+            signal_group(pid, "KILL");
+        }
+        let _ = self.child.wait().await;
+        let read = std::fs::metadata(&self.log).map_or(self.log_read, |m| m.len());
+        let fresh = Emulator::launch(
+            &self.workspace,
+            &self.function_id,
+            &self.binary,
+            self.port,
+            &self.environment,
+            true,
+        )?;
+        *self = Emulator {
+            log_read: read,
+            ..fresh
+        };
+        Ok(())
     }
 
     /// The invoke target of this function.
@@ -146,10 +195,26 @@ impl Emulator {
     }
 
     /// Whether the emulator is gone (it exits quietly, status 0, when its port is taken) or its function
-    /// process exited with an error (the emulator then leaves invocations hanging).
+    /// process exited or was killed (the emulator then leaves invocations hanging). Reads only what the
+    /// log gained since the last call.
     pub fn crashed(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
-            || std::fs::read_to_string(&self.log).is_ok_and(|t| t.contains("command exited code="))
+        use std::io::{Read, Seek, SeekFrom};
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return true;
+        }
+        let Ok(mut file) = std::fs::File::open(&self.log) else {
+            return false;
+        };
+        let mut fresh = String::new();
+        if file.seek(SeekFrom::Start(self.log_read)).is_err() || file.read_to_string(&mut fresh).is_err() {
+            return false;
+        }
+        // Whole lines only: a marker may be half written.
+        let complete = fresh.rfind('\n').map_or(0, |i| i + 1);
+        self.log_read += complete as u64;
+        fresh[..complete]
+            .lines()
+            .any(|l| l.contains("command exited code=") || l.contains("command killed"))
     }
 
     /// What cargo is doing, from the log (the last `Compiling`/`Finished`/`Running` line).

@@ -5,7 +5,9 @@
 //! ```
 //! Reads `template.yaml` and `infra/local/parameters.json` under the root (default: the current
 //! directory), AWS_ENDPOINT_URL / AWS_REGION / STRIPE_API_BASE from the environment, and the
-//! `cargo-lambda` executable from CARGO_LAMBDA (default: `cargo-lambda` on PATH). Writes
+//! `cargo-lambda` executable from CARGO_LAMBDA (default: `cargo-lambda` on PATH), and optionally
+//! LOCAL_STACK_PSP_URL / LOCAL_STACK_PSP_TIMEOUT_MS (where the functions reach Stripe instead of
+//! localstripe itself, e.g. the chaos run's fault proxy, and their PSP timeout). Writes
 //! `.local/stack.json` once every function answered, and runs until SIGTERM or SIGINT. `--transport`
 //! overrides the template's `AcpTransport` (the wiring to the local ACP event platform).
 
@@ -34,6 +36,10 @@ fn settings(root: PathBuf, transport: Option<String>) -> Result<Settings> {
         aws_endpoint_url: env("AWS_ENDPOINT_URL")?,
         region: env("AWS_REGION")?,
         stripe_base_url: env("STRIPE_API_BASE")?,
+        functions_psp: std::env::var("LOCAL_STACK_PSP_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(|url| (url, std::env::var("LOCAL_STACK_PSP_TIMEOUT_MS").ok())),
         transport,
     })
 }

@@ -51,6 +51,10 @@ pub struct Settings {
     pub region: String,
     /// localstripe.
     pub stripe_base_url: String,
+    /// Where the functions reach Stripe when not at localstripe itself (a fault-injecting proxy in front
+    /// of it: the chaos run), and their PSP timeout then (`LOCAL_STACK_PSP_URL`,
+    /// `LOCAL_STACK_PSP_TIMEOUT_MS`).
+    pub functions_psp: Option<(String, Option<String>)>,
     /// `AcpTransport` for this run (`http-sqs`), over the parameters file's.
     pub transport: Option<String>,
 }
@@ -231,8 +235,12 @@ impl Provisioned {
 }
 
 /// The local values every function gets on top of the template's environment.
-fn local_environment(settings: &Settings, http_base_url: &str) -> [(&'static str, String); 10] {
-    [
+fn local_environment(settings: &Settings, http_base_url: &str) -> Vec<(&'static str, String)> {
+    let (psp_url, psp_timeout) = match &settings.functions_psp {
+        Some((url, timeout)) => (url.clone(), timeout.clone()),
+        None => (settings.stripe_base_url.clone(), None),
+    };
+    let mut environment = vec![
         ("APP_BASE_URL", http_base_url.to_string()),
         ("AWS_ENDPOINT_URL", settings.aws_endpoint_url.clone()),
         ("AWS_REGION", settings.region.clone()),
@@ -240,14 +248,16 @@ fn local_environment(settings: &Settings, http_base_url: &str) -> [(&'static str
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ("STRIPE_API_BASE", settings.stripe_base_url.clone()),
+        ("STRIPE_API_BASE", psp_url),
         // The payment page loads localstripe's Stripe.js stand-in (infra/local/localstripe_server.py).
         (
             "STRIPE_JS_URL",
             format!("{}/js.stripe.com/v3/", settings.stripe_base_url),
         ),
         ("RUST_BACKTRACE", "1".into()),
-    ]
+    ];
+    environment.extend(psp_timeout.map(|ms| ("PSP_TIMEOUT_MS", ms)));
+    environment
 }
 
 /// Makes localstripe deliver its own signed PaymentIntent events to the local tenant's webhook route,
@@ -707,6 +717,10 @@ pub async fn run(settings: Settings) -> Result<()> {
         settings.stack_file.display()
     ));
 
+    let emulators: Vec<Emulator> = emulators.into_iter().map(|(emulator, _)| emulator).collect();
+    let emulators = Arc::new(tokio::sync::Mutex::new(emulators));
+    tasks.spawn(supervise(Arc::clone(&emulators)));
+
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => {}
@@ -714,10 +728,31 @@ pub async fn run(settings: Settings) -> Result<()> {
     }
     log("stopping");
     tasks.abort_all();
-    for (emulator, _) in emulators {
+    for emulator in std::mem::take(&mut *emulators.lock().await) {
         emulator.stop().await;
     }
     Ok(())
+}
+
+/// Restarts a function whose process died (killed, crashed) as Lambda starts a new instance: `cargo lambda
+/// watch` would leave its invocations hanging. The invocation it was working on fails (its caller retries
+/// it: an SQS record comes back after its visibility timeout, Stripe retries a webhook).
+async fn supervise(emulators: Arc<tokio::sync::Mutex<Vec<Emulator>>>) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        ticks.tick().await;
+        for emulator in emulators.lock().await.iter_mut() {
+            if emulator.crashed() {
+                log(format!(
+                    "{}: its process died; starting a new one",
+                    emulator.function_id
+                ));
+                if let Err(e) = emulator.restart().await {
+                    log(format!("{}: restart failed: {e:#}", emulator.function_id));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1038,6 +1073,7 @@ mod tests {
             aws_endpoint_url: "http://127.0.0.1:1".into(),
             region: "eu-central-1".into(),
             stripe_base_url: "http://127.0.0.1:2".into(),
+            functions_psp: None,
             transport: None,
         };
         let file = p

@@ -13,7 +13,9 @@ mod transformers;
 pub mod webhook;
 
 use crate::domain::Money;
-use crate::ports::gateway::{CreatePayment, KeyCheck, KeyCheckError, PaymentGateway, PspError, PspPaymentIntent, PspRefund};
+use crate::ports::gateway::{
+    CreatePayment, KeyCheck, KeyCheckError, PaymentGateway, PspError, PspPaymentIntent, PspRefund,
+};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;

@@ -499,8 +499,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             (charge.metadata, payment_intent, change)
         }
         EventObject::Dispute => {
-            let dispute: StripeDispute =
-                serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let dispute: StripeDispute = serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
             let Some(payment_intent) = dispute.payment_intent else {
                 return Ok(ignored("dispute without a payment_intent"));
             };

@@ -323,9 +323,17 @@ mod tests {
                    "status": status, "charge": "ch_1", "payment_intent": "pi_1", "metadata": {}})
         };
         let statuses = [
-            ("charge.dispute.created", "warning_needs_response", DisputeStatus::NeedsResponse),
+            (
+                "charge.dispute.created",
+                "warning_needs_response",
+                DisputeStatus::NeedsResponse,
+            ),
             ("charge.dispute.created", "needs_response", DisputeStatus::NeedsResponse),
-            ("charge.dispute.updated", "warning_under_review", DisputeStatus::UnderReview),
+            (
+                "charge.dispute.updated",
+                "warning_under_review",
+                DisputeStatus::UnderReview,
+            ),
             ("charge.dispute.updated", "under_review", DisputeStatus::UnderReview),
             ("charge.dispute.closed", "won", DisputeStatus::Won),
             ("charge.dispute.closed", "lost", DisputeStatus::Lost),
