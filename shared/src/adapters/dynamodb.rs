@@ -487,6 +487,15 @@ impl DynamoStore {
         )
     }
 
+    /// The payment the alias item at `alias` points to.
+    async fn payment_by_alias(&self, tenant: &str, alias: Item) -> Result<Option<Payment>, StoreError> {
+        let Some(item) = self.get(alias).await? else {
+            return Ok(None);
+        };
+        let alias: Alias = decode("alias", item)?;
+        self.get_payment(tenant, &alias.transaction_id).await
+    }
+
     /// Items of the "needs attention" index of `kind` due at `now`, oldest due first, at most `limit`.
     /// The index is eventually consistent: an item settled a moment ago may still show up, and each step
     /// of the reconciler checks its conditions again.
@@ -600,11 +609,8 @@ impl PaymentStore for DynamoStore {
 
     #[tracing::instrument(skip(self))]
     async fn find_payment_by_order(&self, tenant: &str, order_reference: &str) -> Result<Option<Payment>, StoreError> {
-        let Some(item) = self.get(key(order_pk(tenant, order_reference), ORDER_SK)).await? else {
-            return Ok(None);
-        };
-        let alias: Alias = decode("order alias", item)?;
-        self.get_payment(tenant, &alias.transaction_id).await
+        self.payment_by_alias(tenant, key(order_pk(tenant, order_reference), ORDER_SK))
+            .await
     }
 
     #[tracing::instrument(skip(self))]
@@ -613,11 +619,8 @@ impl PaymentStore for DynamoStore {
         tenant: &str,
         psp_reference: &str,
     ) -> Result<Option<Payment>, StoreError> {
-        let Some(item) = self.get(key(psp_pk(tenant, psp_reference), PSP_SK)).await? else {
-            return Ok(None);
-        };
-        let alias: Alias = decode("PSP alias", item)?;
-        self.get_payment(tenant, &alias.transaction_id).await
+        self.payment_by_alias(tenant, key(psp_pk(tenant, psp_reference), PSP_SK))
+            .await
     }
 
     #[tracing::instrument(skip(self))]

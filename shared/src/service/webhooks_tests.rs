@@ -26,6 +26,18 @@ async fn payment_in(svc: &Svc, order: Option<&str>, tx: &str, status: PaymentSta
     p
 }
 
+/// A new payment `tx-1` of 1000 EUR cents for order `DE--1`, PSP id `pi_tx-1` (not stored).
+fn new_payment() -> Payment {
+    Payment::new(
+        TENANT.into(),
+        "tx-1".into(),
+        Some("DE--1".into()),
+        "pi_tx-1".into(),
+        Money::new(1000, Currency::parse("EUR").unwrap()),
+        "t0",
+    )
+}
+
 fn event(id: &str, tx: &str, change: WebhookChange) -> WebhookEvent {
     WebhookEvent {
         event_id: id.into(),
@@ -63,14 +75,7 @@ async fn handle(svc: &Svc, e: &WebhookEvent) -> WebhookReport {
 
 /// The `declineReason` of the last PaymentUpdated published.
 fn last_decline(svc: &Svc) -> serde_json::Value {
-    let published = svc.publisher.published();
-    let updated = published
-        .iter()
-        .rev()
-        .find(|e| e.detail_type == "PaymentUpdated")
-        .unwrap();
-    let details: serde_json::Value = serde_json::from_str(payload(updated)["details"].as_str().unwrap()).unwrap();
-    details["declineReason"].clone()
+    last_details(svc)["declineReason"].clone()
 }
 
 #[tokio::test]
@@ -107,14 +112,7 @@ async fn a_decline_is_not_the_end_and_its_reason_goes_once_the_shopper_tries_aga
 #[tokio::test]
 async fn a_method_captured_when_paid_is_reported_authorized_when_its_money_arrives() {
     let svc = memory_service();
-    let mut payment = Payment::new(
-        TENANT.into(),
-        "tx-1".into(),
-        Some("DE--1".into()),
-        "pi_tx-1".into(),
-        Money::new(1000, Currency::parse("EUR").unwrap()),
-        "t0",
-    );
+    let mut payment = new_payment();
     payment.capture = crate::domain::CaptureMode::Automatic;
     svc.store.insert_payment(&payment).await.unwrap();
     handle(&svc, &event("evt_1", "tx-1", status(PaymentStatus::Captured, 1000))).await;
@@ -670,14 +668,7 @@ async fn a_refund_made_outside_the_app_is_recorded_and_counts_against_the_refund
 #[tokio::test]
 async fn an_authorization_the_psp_canceled_cancels_the_open_items_and_says_why() {
     let svc = memory_service();
-    let mut p = Payment::new(
-        TENANT.into(),
-        "tx-1".into(),
-        Some("DE--1".into()),
-        "pi_tx-1".into(),
-        Money::new(1000, Currency::parse("EUR").unwrap()),
-        "t0",
-    );
+    let mut p = new_payment();
     p.status = PaymentStatus::Authorized;
     p.order_item_ids = vec![1, 2];
     p.item_amounts = [(1, 400), (2, 600)].into();
