@@ -132,11 +132,16 @@ impl Command {
 
     /// The messages that answer this command.
     pub fn answers(&self) -> [&'static str; 2] {
-        match self.name {
-            "CapturePayment" => ["PaymentCaptured", "PaymentCaptureFailed"],
-            "CancelPayment" => ["PaymentCanceled", "PaymentCancellationFailed"],
-            _ => ["PaymentRefunded", "PaymentRefundFailed"],
-        }
+        answers_to(self.name)
+    }
+}
+
+/// The messages that answer the command `name`.
+fn answers_to(name: &str) -> [&'static str; 2] {
+    match name {
+        "CapturePayment" => ["PaymentCaptured", "PaymentCaptureFailed"],
+        "CancelPayment" => ["PaymentCanceled", "PaymentCancellationFailed"],
+        _ => ["PaymentRefunded", "PaymentRefundFailed"],
     }
 }
 
@@ -357,7 +362,7 @@ pub async fn run(stack: &StackInfo, proxy_port: u16, scale: Scale, seed: u64) ->
     let aws = stack.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let answer_names = ["CapturePayment", "CancelPayment", "RefundPayment"]
-        .map(|name| Command::new(name, Value::Null).answers())
+        .map(answers_to)
         .concat();
     let (rule, watch) = stack.watch_messages(&aws, &answer_names).await;
     let mut rng = fastrand::Rng::with_seed(seed);

@@ -515,11 +515,6 @@ impl DynamoStore {
         Ok(out.items.unwrap_or_default())
     }
 
-    /// [`Self::due_items`] of a kind named by its string.
-    async fn due(&self, kind: &str, now: i64, limit: usize) -> Result<Vec<Item>, StoreError> {
-        self.due_items(s(kind), now, limit).await
-    }
-
     /// Runs `operation` (action 0) plus the payment lease (action 1) when the request names a payment.
     async fn claim_with(
         &self,
@@ -880,7 +875,7 @@ impl PaymentStore for DynamoStore {
 
     #[tracing::instrument(skip(self))]
     async fn due_expiry_warnings(&self, now: i64, limit: usize) -> Result<Vec<Payment>, StoreError> {
-        self.due(EXPIRY, now, limit)
+        self.due_items(s(EXPIRY), now, limit)
             .await?
             .into_iter()
             .map(|mut item| {
@@ -893,7 +888,7 @@ impl PaymentStore for DynamoStore {
 
     #[tracing::instrument(skip(self))]
     async fn due_inbox(&self, now: i64, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
-        self.due(INBOX, now, limit)
+        self.due_items(s(INBOX), now, limit)
             .await?
             .into_iter()
             .map(|item| decode("inbox entry", item))
