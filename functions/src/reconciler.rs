@@ -22,8 +22,10 @@ where
     Q: DeadLetters,
     T: Tenants,
 {
-    let report = reconciler.run().await?;
-    let letters = reconciler.settle_dead_letters(dead_letters, tenants).await?;
+    // Boxed: each pass is a deep stack of generic futures, and the compiler's layout query for
+    // one future holding both overflows its depth limit.
+    let report = Box::pin(reconciler.run()).await?;
+    let letters = Box::pin(reconciler.settle_dead_letters(dead_letters, tenants)).await?;
     let answer = serde_json::json!({
         "published": report.published,
         "settled": report.settled,
