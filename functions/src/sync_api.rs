@@ -406,7 +406,11 @@ mod tests {
         let data = &body["preOrderPaymentData"];
         let tx = data["transactionId"].as_str().unwrap().to_string();
         assert!(data["clientSecret"].as_str().unwrap().contains("_secret"));
-        assert!(svc.commands.publisher.published().is_empty());
+        assert_eq!(
+            svc.commands.publisher.published().len(),
+            1,
+            "PaymentCreated, without an entity"
+        );
 
         let payment = svc.commands.store.get_payment("tenant-a", &tx).await.unwrap().unwrap();
         svc.commands
@@ -429,7 +433,7 @@ mod tests {
             .into_iter()
             .map(|e| e.detail_type)
             .collect();
-        assert_eq!(names, vec!["PaymentUpdated", "PaymentAuthorized"]);
+        assert_eq!(names, vec!["PaymentCreated", "PaymentUpdated", "PaymentAuthorized"]);
 
         // Unknown payment: 400 with the confirm/cancel error shape.
         let (status, body) = call(

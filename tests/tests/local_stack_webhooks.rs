@@ -262,8 +262,8 @@ async fn a_pending_refund_is_settled_by_the_refunds_webhook() {
     assert_eq!((payment.refunded, payment.refunding), (6_000, 0));
 }
 
-/// The headless flow (contract §5.4): `pre-order-payment` creates a payment without an order (nothing
-/// on the bus); Stripe's signed `payment_intent.amount_capturable_updated` arrives before the tenant
+/// The headless flow (contract §5.4): `pre-order-payment` creates a payment without an order (PaymentCreated
+/// without an entity); Stripe's signed `payment_intent.amount_capturable_updated` arrives before the tenant
 /// confirms: acknowledged (200), kept in the inbox, nothing emitted. `confirm-pre-order-payment` gives
 /// the payment its order (PaymentUpdated; Stripe's PaymentIntent, read at confirm, has no decision yet)
 /// and drains the inbox: the kept event authorizes it (PaymentUpdated, PaymentAuthorized).
@@ -293,7 +293,14 @@ async fn a_webhook_before_a_headless_payment_has_an_order_is_applied_by_the_conf
         .expect("read")
         .expect("the payment");
     assert_eq!(payment.order_reference, None);
-    w.nothing_more("a payment without an order is not announced").await;
+    let created = w.next(1).await;
+    assert_eq!(names(&created), ["PaymentCreated"]);
+    assert_eq!(created[0].payload["paymentReference"], json!(tx));
+    assert!(
+        created[0].payload.get("entityReference").is_none(),
+        "no entity before the order"
+    );
+    w.nothing_more("announced once").await;
 
     let authorized = w
         .stack

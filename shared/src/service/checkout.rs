@@ -373,7 +373,7 @@ where
     }
 
     /// Runs the creation of `new`: the PaymentIntent (manual capture, reconciliation metadata), then the
-    /// payment in status `new` with PaymentCreated when it has an order (§3.2 suppresses it otherwise).
+    /// payment in status `new` with PaymentCreated.
     async fn create(&self, new: &NewPayment<'_>, reference: Option<&str>) -> Result<(), CheckoutError> {
         let declined = OnceLock::new();
         let declined_reason = &declined;
@@ -425,12 +425,10 @@ where
                     payment.item_amounts = item_amounts(&new.order.items);
                     payment.return_urls = new.return_urls.clone();
                     payment.capture = new.method.capture();
-                    let messages = match reference {
-                        Some(_) => vec![payment_created(&payment)],
-                        None => vec![],
-                    };
+                    // PaymentCreated for a pre-order payment too (§3.2: only `tmp-` ids are left out), so
+                    // the shop's back office shows it; without `entityReference` until the order exists.
                     Ok(Outcome {
-                        messages,
+                        messages: vec![payment_created(&payment)],
                         payment: Some(PaymentWrite::Insert(payment)),
                         ..Outcome::nothing()
                     })

@@ -207,7 +207,7 @@ async fn invalid_orders_and_psp_declines_are_refused() {
 }
 
 #[tokio::test]
-async fn pre_order_creates_a_payment_without_order_and_without_payment_created() {
+async fn pre_order_creates_a_payment_without_order_announced_by_payment_created() {
     let svc = memory_checkout();
     let created = svc.pre_order_payment(TENANT, &pre_order(None)).await.unwrap();
     assert!(!created.has_order);
@@ -218,10 +218,11 @@ async fn pre_order_creates_a_payment_without_order_and_without_payment_created()
     );
     let secret = created.client_secret.unwrap();
     assert_eq!(secret.expose_secret(), format!("{}_secret", payment.psp_reference));
-    assert!(
-        published(&svc).is_empty(),
-        "PaymentCreated is suppressed without an order"
-    );
+    // The back office shows it (§3.2): PaymentCreated with the payment's reference and no entity yet.
+    assert_eq!(published(&svc), vec!["PaymentCreated"]);
+    let created_payload = payload_of(&svc, "PaymentCreated");
+    assert_eq!(created_payload["paymentReference"], payment.transaction_id.as_str());
+    assert!(created_payload.get("entityReference").is_none(), "{created_payload}");
     assert_eq!(
         svc.commands
             .gateway
@@ -323,7 +324,11 @@ async fn a_cart_whose_total_changed_reprices_its_unpaid_pre_order_payment() {
             .unwrap();
         assert_eq!(intent.amount, total, "the authorization matches the cart");
     }
-    assert!(published(&svc).is_empty(), "no events for a payment without an order");
+    assert_eq!(
+        published(&svc),
+        vec!["PaymentCreated"],
+        "repricing a payment without an order is no PaymentUpdated (it needs entityReference)"
+    );
 }
 
 #[tokio::test]
@@ -349,7 +354,7 @@ async fn initialize_without_an_order_reference_is_a_pre_order_payment() {
     let created = svc.initialize_payment(TENANT, &request).await.unwrap();
     assert!(!created.has_order);
     assert!(created.client_secret.is_some());
-    assert!(published(&svc).is_empty());
+    assert_eq!(published(&svc), vec!["PaymentCreated"]);
 }
 
 #[tokio::test]
@@ -368,7 +373,10 @@ async fn confirm_of_an_authorized_intent_attaches_the_order_and_tells_the_tenant
         svc.commands.store.find_payment_by_order(TENANT, "DE--7").await.unwrap(),
         Some(payment.clone())
     );
-    assert_eq!(published(&svc), vec!["PaymentUpdated", "PaymentAuthorized"]);
+    assert_eq!(
+        published(&svc),
+        vec!["PaymentCreated", "PaymentUpdated", "PaymentAuthorized"]
+    );
     assert_eq!(payload_of(&svc, "PaymentUpdated")["entityReference"], "DE--7");
     assert_eq!(
         payload_of(&svc, "PaymentAuthorized"),
@@ -396,7 +404,7 @@ async fn confirm_of_an_authorized_intent_attaches_the_order_and_tells_the_tenant
     )
     .await
     .unwrap();
-    assert_eq!(published(&svc).len(), 2);
+    assert_eq!(published(&svc).len(), 3);
 }
 
 #[tokio::test]
@@ -423,7 +431,7 @@ async fn confirm_before_the_customer_paid_attaches_the_order_and_waits_for_the_w
         (payment.status, payment.order_reference.as_deref()),
         (PaymentStatus::New, Some("DE--9"))
     );
-    assert_eq!(published(&svc), vec!["PaymentUpdated"]);
+    assert_eq!(published(&svc), vec!["PaymentCreated", "PaymentUpdated"]);
 }
 
 #[tokio::test]
@@ -437,7 +445,10 @@ async fn confirm_of_a_failed_authorization_is_refused_and_reported() {
         )
         .await;
     assert!(matches!(result, Err(CheckoutError::Refused(_))), "{result:?}");
-    assert_eq!(published(&svc), vec!["PaymentUpdated", "PaymentAuthorizationFailed"]);
+    assert_eq!(
+        published(&svc),
+        vec!["PaymentCreated", "PaymentUpdated", "PaymentAuthorizationFailed"]
+    );
 }
 
 #[tokio::test]
@@ -483,12 +494,14 @@ async fn cancel_cancels_the_intent_and_the_payment() {
         svc.commands.gateway.intent(&payment.psp_reference).unwrap().status,
         PaymentStatus::Canceled
     );
-    assert_eq!(published(&svc), vec!["PaymentUpdated"]);
+    // The shop's PaymentUpdated handler needs an entityReference, which a payment without an order has
+    // not: nothing is announced.
+    assert_eq!(published(&svc), vec!["PaymentCreated"]);
 
     // Again: nothing more happens, still a success.
     svc.cancel_pre_order_payment(TENANT, &request).await.unwrap();
     assert_eq!(svc.commands.gateway.effects("cancel"), 1);
-    assert_eq!(published(&svc), vec!["PaymentUpdated"]);
+    assert_eq!(published(&svc), vec!["PaymentCreated"]);
 }
 
 #[tokio::test]

@@ -167,7 +167,14 @@ impl Outcome {
     pub fn changed(before: &Payment, after: Option<Payment>, messages: Vec<OutgoingMessage>) -> Self {
         let (messages, payment) = match after {
             Some(next) => {
-                let mut all = vec![payment_updated(&next)];
+                // PaymentUpdated requires `entityReference` (§3.2): a payment without an order (a pre-order
+                // payment not confirmed yet) is not announced as updated.
+                let mut all: Vec<OutgoingMessage> = next
+                    .order_reference
+                    .is_some()
+                    .then(|| payment_updated(&next))
+                    .into_iter()
+                    .collect();
                 all.extend(messages);
                 (
                     all,
