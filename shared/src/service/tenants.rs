@@ -17,8 +17,9 @@
 
 use crate::acp::event::event_id;
 use crate::acp::{
-    AppConfigStatus, AppConfigUpdated, BusEvent, Channel, DeletePaymentMethod, Onboarding, OnboardingStrategy,
-    OutgoingMessage, PaymentMethodPayload, ReadyForMerchantAppOnboarding,
+    AppConfigStatus, AppConfigUpdated, BusEvent, Channel, DeletePaymentMethod, MerchantOnboardingState,
+    MerchantOnboardingStatus, Onboarding, OnboardingStrategy, OutgoingMessage, PaymentMethodPayload,
+    ReadyForMerchantAppOnboarding,
 };
 use crate::domain::tenant::{
     self, ConfigErrors, MethodChange, PROVIDER_NAME, STRIPE_SECRET_KEY, SecretCounts, TenantSecrets, method_changes,
@@ -28,6 +29,7 @@ use crate::ports::{
     Clock, EventPublisher, KeyCheck, KeyCheckError, PaymentStore, SecretStore, StoreError, TenantRecord, TenantStore,
 };
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// Every channel the app uses, announced in AppConfigUpdated (decision §9.9, contract §1.4).
 pub const APP_CHANNELS: [Channel; 5] = [
@@ -328,9 +330,90 @@ where
             app_name: PROVIDER_NAME.into(),
             app_identifier: self.app_identifier.clone(),
             additional_links: None,
-            merchant_onboarding_states: None,
+            merchant_onboarding_states: Some(onboarding_states()),
         })
     }
+}
+
+/// What the Merchant Portal tells a merchant in each onboarding status: `displayText`, and for the
+/// statuses where the merchant can act at Stripe, the onboarding button's `buttonText` and `buttonInfo`
+/// (the portal hides the button for `completed` and `rejected`).
+fn onboarding_texts(status: MerchantOnboardingStatus) -> (&'static str, Option<(&'static str, &'static str)>) {
+    use MerchantOnboardingStatus as S;
+    match status {
+        S::Incomplete => (
+            "You started your onboarding at Stripe but have not finished it. Continue where you left off to \
+             receive your payouts.",
+            Some((
+                "Continue Onboarding",
+                "Stripe asks for the rest of your business details.",
+            )),
+        ),
+        S::Pending => (
+            "Stripe is reviewing the details you submitted. Your payouts start once Stripe has verified them; \
+             there is nothing to do for now.",
+            Some((
+                "View Onboarding",
+                "Stripe may ask for more details while it reviews yours.",
+            )),
+        ),
+        S::Enabled => (
+            "You can take payments. Your payouts start once Stripe has verified your payout details.",
+            Some(("Continue Onboarding", "Add or verify your payout details at Stripe.")),
+        ),
+        S::Completed => (
+            "Your Stripe account is ready: you take payments and receive your payouts.",
+            None,
+        ),
+        S::Restricted => (
+            "Stripe has paused payments or payouts to your account until you provide the details it asks for.",
+            Some((
+                "Update Details",
+                "Provide the missing details at Stripe to lift the restriction.",
+            )),
+        ),
+        S::RestrictedSoon => (
+            "Stripe needs more details from you. Provide them before the deadline, or Stripe will pause \
+             payments and payouts to your account.",
+            Some((
+                "Update Details",
+                "Provide the details Stripe asks for before the deadline.",
+            )),
+        ),
+        S::Rejected => (
+            "Stripe has declined your account, so you cannot be paid out through it. Please contact the \
+             marketplace operator.",
+            None,
+        ),
+    }
+}
+
+/// The `merchantOnboardingStates` of ReadyForMerchantAppOnboarding: the texts of every status.
+fn onboarding_states() -> Vec<MerchantOnboardingState> {
+    use MerchantOnboardingStatus as S;
+    [
+        S::Incomplete,
+        S::Pending,
+        S::Enabled,
+        S::Completed,
+        S::Restricted,
+        S::RestrictedSoon,
+        S::Rejected,
+    ]
+    .into_iter()
+    .map(|status| {
+        let (display, button) = onboarding_texts(status);
+        let mut attributes = BTreeMap::from([("displayText".to_string(), display.to_string())]);
+        if let Some((text, info)) = button {
+            attributes.insert("buttonText".to_string(), text.to_string());
+            attributes.insert("buttonInfo".to_string(), info.to_string());
+        }
+        MerchantOnboardingState {
+            name: status,
+            attributes: Some(attributes),
+        }
+    })
+    .collect()
 }
 
 #[cfg(test)]

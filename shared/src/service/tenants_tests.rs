@@ -116,11 +116,50 @@ async fn a_marketplace_is_told_where_merchants_onboard() {
         names(&messages),
         vec!["ReadyForMerchantAppOnboarding", "AppConfigUpdated"]
     );
+    let mut ready = messages[0].1.clone();
+    let states = ready
+        .as_object_mut()
+        .and_then(|m| m.remove("merchantOnboardingStates"))
+        .expect("merchantOnboardingStates");
     assert_eq!(
-        messages[0].1,
+        ready,
         json!({"onboarding": {"url": "https://app.example.com/private/merchants/onboarding", "strategy": "api"},
                "type": "payment", "appName": "Stripe", "appIdentifier": "app-test"})
     );
+    // A text for every status, named exactly as the Merchant Portal matches it; a button where the
+    // merchant can act at Stripe.
+    let states = states.as_array().expect("a list");
+    let names: Vec<&str> = states.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "incomplete",
+            "pending",
+            "enabled",
+            "completed",
+            "restricted",
+            "restricted soon",
+            "rejected"
+        ]
+    );
+    for state in states {
+        let attributes = state["attributes"].as_object().expect("attributes");
+        assert!(
+            attributes["displayText"].as_str().is_some_and(|t| t.len() > 20),
+            "{state}"
+        );
+        let has_button = attributes.contains_key("buttonText") && attributes.contains_key("buttonInfo");
+        assert_eq!(
+            has_button,
+            !matches!(state["name"].as_str(), Some("completed" | "rejected")),
+            "{state}"
+        );
+        assert!(
+            attributes
+                .keys()
+                .all(|k| ["displayText", "buttonText", "buttonInfo"].contains(&k.as_str()))
+        );
+    }
 }
 
 #[tokio::test]
