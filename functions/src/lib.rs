@@ -9,6 +9,7 @@
 //! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
 //! * [`onboarding`]: `POST /private/merchants/onboarding`, merchant onboarding at the PSP.
 //! * [`payment_page`]: the hosted payment page, the shopper's return from Stripe and the cancel link.
+//! * [`transfers`]: `POST /private/payments/transfers`, marketplace payouts and their reversals.
 //! * [`account_webhook`]: Stripe account webhooks (merchant onboarding status).
 //! * [`reconciler`]: the scheduled pass that publishes forgotten outboxes and settles unsettled commands.
 //! * `http`: what the HTTP functions share (tenant header, JSON and error answers).
@@ -25,5 +26,6 @@ pub mod payment_page;
 pub mod reconciler;
 pub mod sync_api;
 pub mod tenant_api;
+pub mod transfers;
 pub mod webhook_handler;
 pub mod wiring;

@@ -5,7 +5,8 @@ use crate::payment_page::{self, PageConfig};
 use crate::sync_api::{self, Endpoint};
 use crate::tenant_api::{self, TenantEndpoint};
 use crate::{
-    account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, onboarding, reconciler, webhook_handler,
+    account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, onboarding, reconciler, transfers,
+    webhook_handler,
 };
 use lambda_runtime::{Error, service_fn};
 use shared::adapters::acp_platform::{HttpEventPlatform, SecretsManagerCredentials};
@@ -22,7 +23,7 @@ use shared::service::checkout::is_loopback;
 use shared::service::payment_page::PaymentPageService;
 use shared::service::webhooks::InboxDrain;
 use shared::service::{
-    CheckoutService, CommandService, MerchantOnboarder, Reconciler, Settings, TenantService, WebhookService,
+    CheckoutService, CommandService, MerchantOnboarder, Payouts, Reconciler, Settings, TenantService, WebhookService,
 };
 
 /// The tenant directory on the real adapters: each tenant's record in DynamoDB, its secrets in Secrets
@@ -192,6 +193,22 @@ pub async fn run_onboarding_function() -> Result<(), Error> {
         onboarding::handle(&onboarder, request)
     }))
     .await
+}
+
+/// Runs the payment-transfers function: `POST /private/payments/transfers` pays marketplace merchants
+/// through Stripe Connect transfers (with the tenant's key) and keeps each order's ledger in the table.
+pub async fn run_transfers_function() -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let aws = aws().await;
+    let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let transfers = stripe(&config, &tenants)?;
+    let payouts = Payouts {
+        store: &store,
+        transfers: &transfers,
+    };
+    lambda_http::run(lambda_http::service_fn(|request| transfers::handle(&payouts, request))).await
 }
 
 /// `APP_BASE_URL`, required by the checkout and tenant functions.

@@ -17,7 +17,9 @@ ignores the card: it only performs the 3-D Secure step of a PaymentIntent alread
 - a partial capture captures that amount and releases the rest, and the charge reports `amount_captured`
   (localstripe captured everything and refunded the rest);
 - GET /v1/account answers the account of the key (localstripe has no accounts): the app checks a tenant's
-  key with it, and localstripe's authentication refuses what Stripe would (401 without a usable `sk_` key).
+  key with it, and localstripe's authentication refuses what Stripe would (401 without a usable `sk_` key);
+- Stripe Connect (accounts, account links, transfers, reversals), which localstripe lacks, comes from the
+  double in stripe_connect.py, mounted on the same app.
 
 The page comes from another loopback origin; every call of the addition is a CORS "simple" request
 (form-encoded or no body, no custom header), so localstripe's Access-Control-Allow-Origin is enough and no
@@ -33,6 +35,8 @@ from aiohttp import web
 from localstripe import server
 from localstripe.errors import UserError
 from localstripe.resources import Charge, PaymentIntent, PaymentMethod, StripeObject, Token, try_convert_to_int
+
+import stripe_connect
 
 # Stripe's generic decline test card.
 GENERIC_DECLINE_CARD = "4000000000000002"
@@ -306,6 +310,7 @@ app.middlewares[app.middlewares.index(server.auth_middleware)] = _auth_middlewar
 app.middlewares.append(_with_stripe_js_addition)
 app.router.add_post("/v1/payment_intents/{id}/_confirm_card", _confirm_card)
 app.router.add_get("/v1/account", _account)
+stripe_connect.mount(app)
 
 if __name__ == "__main__":
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]))

@@ -7,7 +7,7 @@
 
 use integration_tests::aws::{create_payment_table, sdk_config};
 use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::onboarding_contract;
+use shared::adapters::marketplace_contract;
 use shared::adapters::store_contract;
 
 async fn store() -> DynamoStore {
@@ -27,8 +27,8 @@ async fn dynamo_store_keeps_tenant_records_and_open_payment_markers() {
 }
 
 #[tokio::test]
-async fn dynamo_store_passes_the_onboarding_contract() {
-    onboarding_contract::run_all(&store().await).await;
+async fn dynamo_store_passes_the_marketplace_contract() {
+    marketplace_contract::run_all(&store().await).await;
 }
 
 /// The raw items: keys, the store-internal payment lease and the operation's TTL attribute.

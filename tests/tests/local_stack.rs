@@ -542,20 +542,16 @@ async fn post_private(
 
 /// Merchant onboarding through the real `merchant-onboarding` and `stripe-accounts-webhook` binaries.
 ///
-/// localstripe has no Connect, so the stack's onboarding function cannot reach a Stripe that creates
-/// accounts: through the stack this test checks its input errors (400) and that a PSP refusal comes
-/// back as 412 in the §5.7 error shape; the happy path (account created once, links) is covered
-/// in-process against an HTTP double of Stripe (`tests/tests/onboarding.rs`). The status sequence runs
-/// entirely through the stack: an onboarding stored as the endpoint stores it, then signed
-/// `account.updated` deliveries, checked against the exact MerchantAppOnboardingStatusChanged messages
-/// on the bus.
+/// The endpoint's input errors (400), then the merchant's account created once at the stack's Connect
+/// double (`infra/local/stripe_connect.py`; localstripe has no Connect) with a new link on each call.
+/// The status sequence: signed `account.updated` deliveries for that account, checked against the exact
+/// MerchantAppOnboardingStatusChanged messages on the bus.
 #[tokio::test]
 async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
     use integration_tests::acp::bus_messages;
     use integration_tests::local_stack::StackInfo;
     use serde_json::json;
     use shared::adapters::stripe::webhook::signature_header;
-    use shared::domain::MerchantOnboarding;
     use shared::ports::OnboardingStore;
 
     let stack = StackInfo::running();
@@ -567,9 +563,9 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
     integration_tests::tenant::configure_tenant(&stack, tenant).await;
     let secret = stack.webhooks().secrets[0].as_str();
     let merchant = integration_tests::aws::unique_name("MER");
-    let account = integration_tests::aws::unique_name("acct");
 
-    // The onboarding endpoint: bad input is 400, a PSP that cannot onboard merchants is 412.
+    // The onboarding endpoint: bad input is 400; the first call creates the account (201), the next
+    // continues it (200) with a new link.
     let body = json!({"merchant": {"merchantReference": merchant, "name": "Merchant One"},
                       "successUrl": "https://mp.example/ok", "refreshUrl": "https://mp.example/again",
                       "cancelUrl": "https://mp.example/cancel", "errorUrl": "https://mp.example/error"});
@@ -592,14 +588,19 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
         (status, answer["errors"][0]["message"].as_str()),
         (400, Some("successUrl is not an absolute http(s) URL"))
     );
-    let (status, answer) = post_private(&stack, route, &headers, &body).await;
-    assert_eq!(status, 412, "localstripe refuses /v1/accounts: {answer}");
-    assert!(answer["errors"][0]["message"].is_string(), "{answer}");
-
-    // The merchant's onboarding as the endpoint stores it on its first call.
+    let (status, first) = post_private(&stack, route, &headers, &body).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, second) = post_private(&stack, route, &headers, &body).await;
+    assert_eq!(status, 200, "{second}");
+    assert_ne!(first["url"], second["url"], "a new link each time");
     let store = stack.store(&aws);
-    let onboarding = MerchantOnboarding::new(tenant.to_string(), merchant.clone(), account.clone());
-    store.insert_onboarding(&onboarding).await.expect("seed onboarding");
+    let account = store
+        .get_onboarding(tenant, &merchant)
+        .await
+        .expect("read")
+        .expect("stored")
+        .account_id;
+    assert!(first["url"].as_str().is_some_and(|u| u.contains(&account)), "{first}");
 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

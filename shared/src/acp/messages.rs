@@ -349,6 +349,21 @@ pub enum MerchantOnboardingStatus {
     Rejected,
 }
 
+impl MerchantOnboardingStatus {
+    /// The status as the tenant stores it (the wire name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MerchantOnboardingStatus::Incomplete => "incomplete",
+            MerchantOnboardingStatus::Pending => "pending",
+            MerchantOnboardingStatus::Enabled => "enabled",
+            MerchantOnboardingStatus::Completed => "completed",
+            MerchantOnboardingStatus::Restricted => "restricted",
+            MerchantOnboardingStatus::RestrictedSoon => "restricted soon",
+            MerchantOnboardingStatus::Rejected => "rejected",
+        }
+    }
+}
+
 /// MerchantAppOnboardingStatusChanged (app → tenant, `merchant-app-events`, contract §3.5).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -17,7 +17,8 @@
 //! captured nor canceled, deleted otherwise), so "does the tenant have open payments" is one strongly
 //! consistent `Query` with `Limit 1`, exact as of the last commit.
 //!
-//! Merchant onboardings live in the same table (items and conditions in `dynamodb/onboarding.rs`).
+//! Merchant onboardings and the orders' transfer ledgers live in the same table (items and conditions in
+//! `dynamodb/onboarding.rs` and `dynamodb/transfers.rs`).
 //!
 //! `op_lease` (the key of the operation holding the payment) and `op_lease_until` (epoch seconds) are
 //! internal to the store: they are never part of the domain [`Payment`]. Every rule of the store
@@ -40,6 +41,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 mod onboarding;
+mod transfers;
 
 /// A DynamoDB item.
 type Item = HashMap<String, AttributeValue>;

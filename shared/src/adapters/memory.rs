@@ -18,7 +18,9 @@ use time::OffsetDateTime;
 use tokio::task::yield_now;
 
 mod onboarding;
+mod transfers;
 pub use onboarding::MemoryAccounts;
+pub use transfers::{MemoryTransfer, MemoryTransfers};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means another test thread panicked; the data is still usable.
@@ -50,6 +52,8 @@ pub struct MemoryStore {
     state: Mutex<StoreState>,
     /// Merchant onboardings (the same table as the payments in DynamoDB; kept apart here).
     onboardings: Mutex<onboarding::Onboardings>,
+    /// Transfer ledgers (the same table in DynamoDB; kept apart here).
+    transfers: Mutex<transfers::Ledgers>,
 }
 
 impl MemoryStore {
@@ -382,7 +386,10 @@ impl PaymentStore for MemoryStore {
         Ok(s.payments.iter().any(|((t, _), p)| t == tenant && p.payment.is_open())
             || s.operations
                 .values()
-                .any(|op| op.tenant == tenant && op.state == OperationState::InProgress && op.outcome_unknown))
+                .any(|op| op.tenant == tenant && op.state == OperationState::InProgress && op.outcome_unknown)
+            || lock(&self.transfers)
+                .values()
+                .any(|l| l.tenant == tenant && l.has_open()))
     }
 
     async fn due_expiry_warnings(&self, now: i64, limit: usize) -> Result<Vec<Payment>, StoreError> {

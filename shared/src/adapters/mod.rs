@@ -3,11 +3,11 @@
 pub mod acp_platform;
 pub mod dynamodb;
 pub mod eventbridge;
+#[cfg(any(test, feature = "test-support"))]
+pub mod marketplace_contract;
 pub mod memory;
 pub mod memory_bridge;
 pub mod memory_secrets;
-#[cfg(any(test, feature = "test-support"))]
-pub mod onboarding_contract;
 pub mod secrets_manager;
 pub mod sqs_queues;
 #[cfg(any(test, feature = "test-support"))]

@@ -9,6 +9,7 @@ pub mod psp_facts;
 pub mod refund;
 pub mod shipment;
 pub mod tenant;
+pub mod transfer;
 
 pub use dispute::{Dispute, DisputeStatus, PspRefunded};
 pub use money::{Currency, Money, MoneyError};
@@ -19,6 +20,10 @@ pub use payment::{Payment, PaymentStatus, Rejection, ReturnUrls};
 pub use payment_method::{CaptureMode, PaymentMethod};
 pub use refund::{Refund, RefundStatus};
 pub use shipment::{CancelPlan, Capture, CapturePlan};
+pub use transfer::{
+    Direction, TransferLedger, TransferPlan, TransferRecord, TransferRefusal, TransferState, Transmission,
+    TransmissionItem, TransmissionKind,
+};
 
 /// Identifies a shop (an ACP tenant). Every record and secret is scoped by it.
 pub type TenantId = String;

@@ -9,6 +9,7 @@ pub mod onboarding;
 pub mod publisher;
 pub mod store;
 pub mod tenant;
+pub mod transfers;
 pub mod webhook;
 
 pub use clock::Clock;
@@ -23,4 +24,5 @@ pub use store::{
 pub use tenant::{
     SecretRef, SecretStore, SecretStoreError, TenantAccess, TenantRecord, TenantStore, TenantUnavailable, Tenants,
 };
+pub use transfers::{MerchantTransfers, TransferOrder, TransferStore};
 pub use webhook::{InboxEntry, SecretsError, WebhookChange, WebhookEvent, WebhookSecrets};

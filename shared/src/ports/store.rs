@@ -280,8 +280,8 @@ pub trait PaymentStore: Send + Sync {
     fn mark_published(&self, tenant: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Whether `tenant` has open business: a payment neither captured nor canceled, a refund pending at
-    /// the PSP, or an operation whose PSP outcome is unknown (strongly consistent: exact as of the last
-    /// write).
+    /// the PSP, an operation whose PSP outcome is unknown, or a transfer to a merchant whose outcome is
+    /// unknown (strongly consistent: exact as of the last write).
     fn has_open_payments(&self, tenant: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Payments whose authorization ends within a day and whose operators were not warned yet

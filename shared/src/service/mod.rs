@@ -13,6 +13,7 @@ pub mod settings;
 pub mod tenants;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod transfers;
 pub mod webhooks;
 
 pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
@@ -22,4 +23,5 @@ pub use reconciler::{DeadLetterReport, ReconcileReport, Reconciler};
 pub use runner::{OperationError, OperationReport};
 pub use settings::Settings;
 pub use tenants::{TenantError, TenantService};
+pub use transfers::{Payouts, TransmissionResult};
 pub use webhooks::{DrainReport, WebhookError, WebhookReport, WebhookService};

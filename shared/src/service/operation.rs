@@ -23,7 +23,7 @@ pub struct OperationId {
     pub retry_after_failure: bool,
 }
 
-fn digest(parts: &[&str]) -> String {
+pub(crate) fn digest(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());

@@ -176,10 +176,10 @@ impl MerchantAccounts for MemoryAccounts {
 
 #[cfg(test)]
 mod tests {
-    use crate::adapters::{memory::MemoryStore, onboarding_contract};
+    use crate::adapters::{marketplace_contract, memory::MemoryStore};
 
     #[tokio::test]
-    async fn memory_store_passes_the_onboarding_contract() {
-        onboarding_contract::run_all(&MemoryStore::new()).await;
+    async fn memory_store_passes_the_marketplace_contract() {
+        marketplace_contract::run_all(&MemoryStore::new()).await;
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod connect;
 mod currency;
+mod transfers;
 mod transformers;
 pub mod webhook;
 

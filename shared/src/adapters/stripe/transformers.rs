@@ -667,7 +667,7 @@ pub(super) fn metadata_form(metadata: &BTreeMap<String, String>) -> Form {
     metadata_fields(metadata).collect()
 }
 
-fn metadata_fields(metadata: &BTreeMap<String, String>) -> impl Iterator<Item = (String, String)> {
+pub(super) fn metadata_fields(metadata: &BTreeMap<String, String>) -> impl Iterator<Item = (String, String)> {
     metadata.iter().map(|(k, v)| (format!("metadata[{k}]"), v.clone()))
 }
 

@@ -1,0 +1,349 @@
+//! The HTTP handler of `POST /private/payments/transfers` (contract §6; behind the HttpApi's JWT authorizer
+//! like every `/private` route): a marketplace's OMS (Spryker `sales-payment-merchant`) asks the app to
+//! pay merchants their share of an order, or to reverse a payout.
+//!
+//! Request: header `x-tenant-identifier`; body `{orderItems: [...], paymentTransmissionItems: [...]}`, the
+//! same list twice (`paymentTransmissionItems` is read, `orderItems` when it is empty). Each item:
+//! `type` (`order-item` | `order-expense`), `merchantReference`, `orderReference`, `itemReference`,
+//! `amount` (minor units as a string; negative reverses) and on a reversal `transferId`. Spryker sends
+//! the keys in snake_case (`merchant_reference`, ...); both spellings are read.
+//!
+//! Answer: 200 `{transfers: [...]}`, one entry per merchant, order and direction with `isSuccessful`,
+//! `failureMessage`, `merchantReference`, `orderReference`, `itemReferences` (comma-separated),
+//! `transferId`, `amount` (string) and its `paymentTransmissionItems`. Every key is one Spryker's
+//! `PaymentTransmissionResponse` knows: it refuses unknown ones. A transfer that cannot be made is an
+//! entry with `isSuccessful: false` and the reason (the OMS records it and may try again); a request
+//! that cannot be read is 400 `{errors: [{message}]}`.
+
+use crate::http::{error_response, json_response, tenant_header};
+use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::domain::{TransmissionItem, TransmissionKind};
+use shared::ports::{MerchantTransfers, OnboardingStore, PaymentStore, TransferStore};
+use shared::service::{Payouts, TransmissionResult};
+
+/// The request body, as `sales-payment-merchant` sends it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransferRequest {
+    #[serde(default, alias = "order_items")]
+    order_items: Vec<WireItem>,
+    #[serde(default, alias = "payment_transmission_items")]
+    payment_transmission_items: Vec<WireItem>,
+}
+
+/// A `PaymentTransmissionItem` (camelCase or Spryker's snake_case keys; unknown keys ignored).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireItem {
+    #[serde(default, alias = "transfer_id")]
+    transfer_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: TransmissionKind,
+    #[serde(default, alias = "merchant_reference")]
+    merchant_reference: Option<String>,
+    #[serde(alias = "order_reference")]
+    order_reference: String,
+    #[serde(alias = "item_reference")]
+    item_reference: String,
+    amount: Value,
+}
+
+impl WireItem {
+    /// The domain's item; `Err` names the item when its amount is not a whole number of minor units.
+    fn into_item(self) -> Result<TransmissionItem, String> {
+        let amount = match &self.amount {
+            Value::String(text) => text.trim().parse::<i64>().ok(),
+            Value::Number(number) => number.as_i64(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            format!(
+                "item {}: amount must be whole minor units (a string such as \"900\")",
+                self.item_reference
+            )
+        })?;
+        Ok(TransmissionItem {
+            kind: self.kind,
+            merchant_reference: self.merchant_reference.unwrap_or_default(),
+            order_reference: self.order_reference,
+            item_reference: self.item_reference,
+            amount,
+            transfer_id: self.transfer_id.filter(|id| !id.trim().is_empty()),
+        })
+    }
+}
+
+/// Serves one request. Always an HTTP answer; `Err` only if the answer cannot be built.
+pub async fn handle<S, T>(payouts: &Payouts<'_, S, T>, request: Request) -> Result<Response<Body>, Error>
+where
+    S: PaymentStore + OnboardingStore + TransferStore,
+    T: MerchantTransfers,
+{
+    let (tenant, items) = match read(&request) {
+        Ok(read) => read,
+        Err(message) => {
+            tracing::warn!(reason = %message, "transfer request refused");
+            return error_response(400, &message);
+        }
+    };
+    let results = payouts.transmit(&tenant, &items).await;
+    let transfers: Vec<Value> = results.iter().map(entry).collect();
+    json_response(200, &json!({ "transfers": transfers }))
+}
+
+/// The tenant and the items of a request, or why it cannot be read.
+fn read(request: &Request) -> Result<(String, Vec<TransmissionItem>), String> {
+    let tenant = tenant_header(request).ok_or("the x-tenant-identifier header is missing")?;
+    let body: TransferRequest = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
+        // The classification only: serde's text could quote the request's values.
+        format!(
+            "the request body is not a transfer request ({:?} at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let wire = if body.payment_transmission_items.is_empty() {
+        body.order_items
+    } else {
+        body.payment_transmission_items
+    };
+    if wire.is_empty() {
+        return Err("the request names no items (paymentTransmissionItems is empty)".into());
+    }
+    let items = wire.into_iter().map(WireItem::into_item).collect::<Result<_, _>>()?;
+    Ok((tenant, items))
+}
+
+/// One `PaymentTransmissionResponse`.
+fn entry(result: &TransmissionResult) -> Value {
+    let transmission = &result.transmission;
+    let merchant = Some(transmission.merchant_reference.as_str()).filter(|m| !m.is_empty());
+    let items: Vec<Value> = transmission
+        .items
+        .iter()
+        .map(|item| {
+            json!({
+                "type": item.kind,
+                "merchantReference": merchant,
+                "orderReference": item.order_reference,
+                "itemReference": item.item_reference,
+                "amount": item.amount.to_string(),
+                "transferId": result.transfer_id,
+            })
+        })
+        .collect();
+    let item_references: Vec<&str> = transmission.items.iter().map(|i| i.item_reference.as_str()).collect();
+    json!({
+        "isSuccessful": result.is_successful(),
+        "failureMessage": result.failure,
+        "merchantReference": merchant,
+        "orderReference": transmission.order_reference,
+        "itemReferences": item_references.join(","),
+        "transferId": result.transfer_id,
+        "amount": result.signed_amount().to_string(),
+        "paymentTransmissionItems": items,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::adapters::memory::MemoryTransfers;
+    use shared::domain::{MerchantOnboarding, MerchantOnboardingStatus};
+    use shared::service::testing::{MemoryCommandService, memory_service};
+
+    const SAMPLE: &str = include_str!("../../events/payment-transfers.json");
+
+    fn request(body: Option<Value>, tenant: Option<&str>) -> Request {
+        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
+        if let Some(body) = body {
+            event["body"] = body.to_string().into();
+        }
+        match tenant {
+            Some(t) => event["headers"]["x-tenant-identifier"] = t.into(),
+            None => {
+                event["headers"].as_object_mut().unwrap().remove("x-tenant-identifier");
+            }
+        }
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    fn sample_body() -> Value {
+        let event: Value = serde_json::from_str(SAMPLE).unwrap();
+        serde_json::from_str(event["body"].as_str().unwrap()).unwrap()
+    }
+
+    async fn call(svc: &MemoryCommandService, psp: &MemoryTransfers, req: Request) -> (u16, Value) {
+        let payouts = Payouts {
+            store: &svc.store,
+            transfers: psp,
+        };
+        let response = handle(&payouts, req).await.unwrap();
+        let status = response.status().as_u16();
+        (status, serde_json::from_slice(response.body().as_ref()).unwrap())
+    }
+
+    /// Order DE--1 (2000 cents) captured; MER000001 onboarded, MER000002 not.
+    async fn marketplace_order() -> MemoryCommandService {
+        use shared::acp::{InboundCommand, InboundMessage, PaymentPayload};
+        let svc = memory_service();
+        shared::service::testing::authorized_order(&svc, "tenant-a", "DE--1", 2000).await;
+        let capture = InboundMessage {
+            tenant_identifier: "tenant-a".into(),
+            correlation_id: None,
+            message_id: None,
+            command: InboundCommand::CapturePayment(PaymentPayload {
+                order_reference: "DE--1".into(),
+                order_item_ids: vec![1],
+                amount: Some(2000),
+                currency_iso_code: Some("EUR".into()),
+            }),
+        };
+        svc.handle(&capture).await.unwrap();
+        let onboarding = MerchantOnboarding {
+            status: MerchantOnboardingStatus::Completed,
+            ..MerchantOnboarding::new("tenant-a".into(), "MER000001".into(), "acct_1".into())
+        };
+        svc.store.insert_onboarding(&onboarding).await.unwrap();
+        svc
+    }
+
+    /// The keys Spryker's `PaymentTransmissionResponse` and `PaymentTransmissionItem` know.
+    const RESPONSE_KEYS: [&str; 9] = [
+        "isSuccessful",
+        "merchantReference",
+        "orderReference",
+        "itemReferences",
+        "transferId",
+        "failureMessage",
+        "amount",
+        "orderItems",
+        "paymentTransmissionItems",
+    ];
+    const ITEM_KEYS: [&str; 8] = [
+        "transferId",
+        "type",
+        "merchantReference",
+        "orderReference",
+        "itemReference",
+        "amount",
+        "isSuccessful",
+        "failureMessage",
+    ];
+
+    #[tokio::test]
+    async fn the_sample_pays_the_onboarded_merchant_and_answers_one_entry_per_merchant() {
+        let svc = marketplace_order().await;
+        let psp = MemoryTransfers::new();
+        let (status, body) = call(&svc, &psp, request(None, Some("tenant-a"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            json!({"transfers": [
+                {"isSuccessful": true, "failureMessage": null, "merchantReference": "MER000001",
+                 "orderReference": "DE--1",
+                 "itemReferences": "5f9c7c1e-0d6f-4a8e-9a47-3a1f2b6c0001,5f9c7c1e-0d6f-4a8e-9a47-3a1f2b6c0002",
+                 "transferId": "tr_1", "amount": "1500",
+                 "paymentTransmissionItems": [
+                    {"type": "order-item", "merchantReference": "MER000001", "orderReference": "DE--1",
+                     "itemReference": "5f9c7c1e-0d6f-4a8e-9a47-3a1f2b6c0001", "amount": "900", "transferId": "tr_1"},
+                    {"type": "order-item", "merchantReference": "MER000001", "orderReference": "DE--1",
+                     "itemReference": "5f9c7c1e-0d6f-4a8e-9a47-3a1f2b6c0002", "amount": "600", "transferId": "tr_1"}]},
+                {"isSuccessful": false,
+                 "failureMessage": "merchant MER000002 has not started its onboarding: it cannot be paid",
+                 "merchantReference": "MER000002", "orderReference": "DE--1",
+                 "itemReferences": "5f9c7c1e-0d6f-4a8e-9a47-3a1f2b6c0003", "transferId": null, "amount": "500",
+                 "paymentTransmissionItems": [
+                    {"type": "order-item", "merchantReference": "MER000002", "orderReference": "DE--1",
+                     "itemReference": "5f9c7c1e-0d6f-4a8e-9a47-3a1f2b6c0003", "amount": "500", "transferId": null}]}
+            ]})
+        );
+        for entry in body["transfers"].as_array().unwrap() {
+            assert!(
+                entry
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .all(|k| RESPONSE_KEYS.contains(&k.as_str()))
+            );
+            for item in entry["paymentTransmissionItems"].as_array().unwrap() {
+                assert!(
+                    item.as_object()
+                        .unwrap()
+                        .keys()
+                        .all(|k| ITEM_KEYS.contains(&k.as_str()))
+                );
+            }
+        }
+        // Repeated: the same answer, one transfer at the PSP.
+        let (_, again) = call(&svc, &psp, request(None, Some("tenant-a"))).await;
+        assert_eq!(again, body);
+        assert_eq!(psp.transfers().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reversal_in_camel_case_names_its_transfer() {
+        let svc = marketplace_order().await;
+        let psp = MemoryTransfers::new();
+        call(&svc, &psp, request(None, Some("tenant-a"))).await;
+        let reversal = json!({"paymentTransmissionItems": [{"transferId": "tr_1", "type": "order-item",
+            "merchantReference": "MER000001", "orderReference": "DE--1",
+            "itemReference": "5f9c7c1e-0d6f-4a8e-9a47-3a1f2b6c0002", "amount": "-600"}]});
+        let (status, body) = call(&svc, &psp, request(Some(reversal), Some("tenant-a"))).await;
+        assert_eq!(status, 200);
+        let entry = &body["transfers"][0];
+        assert_eq!(
+            (&entry["isSuccessful"], &entry["transferId"], &entry["amount"]),
+            (&json!(true), &json!("tr_1"), &json!("-600"))
+        );
+        assert_eq!(psp.transfers()[0].1.reversed, 600);
+    }
+
+    #[tokio::test]
+    async fn bad_requests_are_400_with_an_error_body_and_move_nothing() {
+        let svc = marketplace_order().await;
+        let psp = MemoryTransfers::new();
+        let with_item = |key: &str, value: Value| {
+            let mut body = sample_body();
+            body["paymentTransmissionItems"][0][key] = value;
+            body
+        };
+        let cases = [
+            ("no tenant", request(None, None)),
+            ("not JSON", request(Some(json!("{")), Some("tenant-a"))),
+            (
+                "no items",
+                request(
+                    Some(json!({"orderItems": [], "paymentTransmissionItems": []})),
+                    Some("tenant-a"),
+                ),
+            ),
+            (
+                "bad amount",
+                request(Some(with_item("amount", json!("9.00"))), Some("tenant-a")),
+            ),
+            (
+                "bad type",
+                request(Some(with_item("type", json!("shipping"))), Some("tenant-a")),
+            ),
+            (
+                "no order",
+                request(Some(with_item("order_reference", Value::Null)), Some("tenant-a")),
+            ),
+        ];
+        for (what, req) in cases {
+            let (status, body) = call(&svc, &psp, req).await;
+            assert_eq!(status, 400, "{what}: {body}");
+            let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(!message.is_empty(), "{what}: {body}");
+            assert!(
+                !message.contains("9.00") && !message.contains("shipping"),
+                "{what} quotes input: {message}"
+            );
+        }
+        assert!(psp.transfers().is_empty());
+    }
+}
