@@ -9,6 +9,7 @@
 //! * [`webhook_handler`]: Stripe webhooks (payment intents, refunds) from the HTTP API.
 //! * [`onboarding`]: `POST /private/merchants/onboarding`, merchant onboarding at the PSP.
 //! * [`payment_page`]: the hosted payment page, the shopper's return from Stripe and the cancel link.
+//! * [`customer`]: `POST /private/customer`, the express-checkout customer lookup.
 //! * [`transfers`]: `POST /private/payments/transfers`, marketplace payouts and their reversals.
 //! * [`account_webhook`]: Stripe account webhooks (merchant onboarding status).
 //! * [`reconciler`]: the scheduled pass that publishes forgotten outboxes and settles unsettled commands.
@@ -20,6 +21,7 @@ pub mod acp_publisher;
 pub mod acp_receiver;
 pub mod acp_router;
 pub mod command_handler;
+pub mod customer;
 mod http;
 pub mod onboarding;
 pub mod payment_page;

@@ -5,8 +5,8 @@ use crate::payment_page::{self, PageConfig};
 use crate::sync_api::{self, Endpoint};
 use crate::tenant_api::{self, TenantEndpoint};
 use crate::{
-    account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, onboarding, reconciler, transfers,
-    webhook_handler,
+    account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, customer, onboarding, reconciler,
+    transfers, webhook_handler,
 };
 use lambda_runtime::{Error, service_fn};
 use shared::adapters::acp_platform::{HttpEventPlatform, SecretsManagerCredentials};
@@ -20,6 +20,7 @@ use shared::config::{AppConfig, BridgeConfig, ConfigError, WebhookConfig};
 use shared::ports::clock::SystemClock;
 use shared::service::bridge::{Receiver, delivery_backoff};
 use shared::service::checkout::is_loopback;
+use shared::service::customer::CustomerLookup;
 use shared::service::payment_page::PaymentPageService;
 use shared::service::webhooks::InboxDrain;
 use shared::service::{
@@ -193,6 +194,22 @@ pub async fn run_onboarding_function() -> Result<(), Error> {
         onboarding::handle(&onboarder, request)
     }))
     .await
+}
+
+/// Runs the customer function: `POST /private/customer` answers what Stripe collected about a pre-order
+/// payment's shopper (express checkout), with the tenant's key.
+pub async fn run_customer_function() -> Result<(), Error> {
+    init_tracing();
+    let config = AppConfig::from_env()?;
+    let aws = aws().await;
+    let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+    let psp = stripe(&config, &tenants)?;
+    let lookup = CustomerLookup {
+        store: &store,
+        psp: &psp,
+    };
+    lambda_http::run(lambda_http::service_fn(|request| customer::handle(&lookup, request))).await
 }
 
 /// Runs the payment-transfers function: `POST /private/payments/transfers` pays marketplace merchants

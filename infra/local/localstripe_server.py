@@ -18,6 +18,8 @@ ignores the card: it only performs the 3-D Secure step of a PaymentIntent alread
   (localstripe captured everything and refunded the rest);
 - GET /v1/account answers the account of the key (localstripe has no accounts): the app checks a tenant's
   key with it, and localstripe's authentication refuses what Stripe would (401 without a usable `sk_` key);
+- a PaymentIntent keeps `shipping` (set at creation or by an update), where an express checkout puts the
+  shopper's address;
 - Stripe Connect (accounts, account links, transfers, reversals), which localstripe lacks, comes from the
   double in stripe_connect.py, mounted on the same app.
 
@@ -295,6 +297,15 @@ def _capture_like_stripe(self, amount, on_success=None):
     self._trigger_payment(on_success=on_success_capture)
 
 
+_intent_init = PaymentIntent.__init__
+
+
+def _init_with_shipping(self, shipping=None, **data):
+    """PaymentIntent creation as localstripe's, keeping `shipping`."""
+    _intent_init(self, **data)
+    self.shipping = shipping
+
+
 async def _account(request):
     """GET /v1/account: the (only) account, for a key localstripe's auth_middleware accepted."""
     return web.json_response({"id": "acct_localstripe", "object": "account", "charges_enabled": True,
@@ -304,6 +315,7 @@ async def _account(request):
 PaymentMethod._charging_is_declined = _charging_is_declined_like_stripe
 Charge._capture = _capture_like_stripe
 PaymentIntent._update = _update_with_integer_amount
+PaymentIntent.__init__ = _init_with_shipping
 
 app = server.app
 app.middlewares[app.middlewares.index(server.auth_middleware)] = _auth_middleware

@@ -812,3 +812,76 @@ async fn split_shipments_a_partial_cancel_and_a_repeated_refusal_through_the_rea
         .collect();
     assert_eq!(amounts, [3_500], "the canceled item's money went back");
 }
+
+/// Express checkout (contract §6 `/private/customer`): the shopper's wallet hands Stripe their shipping
+/// address (here an update of the PaymentIntent, as the Express Checkout Element makes it), and the shop
+/// reads it back through the real `customer` function; before anything was collected, and for another
+/// tenant, it gets a clear error.
+#[tokio::test]
+async fn an_express_checkouts_shopper_is_read_back_for_the_shop() {
+    use integration_tests::local_stack::StackInfo;
+    use integration_tests::stripe_customer::LOCALSTRIPE_API_KEY;
+
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let tenant = integration_tests::aws::unique_name("tenant");
+    integration_tests::tenant::configure_tenant(&stack, &tenant).await;
+    let token = Some(stack.bearer_token());
+    let pre_order = json!({"orderData": {"currencyCode": "EUR", "grandTotal": 2_500,
+                                         "items": [{"sku": "socks-1", "quantity": 1, "unitPrice": 2_500}]}});
+    let (status, answer) = stack
+        .call_private("/private/pre-order-payment", &tenant, token, &pre_order)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).expect("JSON");
+    let tx = answer["preOrderPaymentData"]["transactionId"]
+        .as_str()
+        .expect("transactionId");
+    let lookup = json!({"customerPaymentServiceProviderData": {"transactionId": tx}});
+    let customer = |tenant: String| {
+        let (stack, lookup) = (&stack, &lookup);
+        async move {
+            let (status, answer) = stack.call_private("/private/customer", &tenant, token, lookup).await;
+            (status, serde_json::from_str::<Value>(&answer).unwrap_or(Value::Null))
+        }
+    };
+    let (status, answer) = customer(tenant.clone()).await;
+    assert_eq!(status, 422, "nothing collected yet: {answer}");
+    assert!(answer["error"].is_string(), "{answer}");
+
+    let intent = stack
+        .store(&aws)
+        .get_payment(&tenant, tx)
+        .await
+        .expect("read")
+        .expect("the payment")
+        .psp_reference;
+    let shipping = [
+        ("shipping[name]", "Jane Doe"),
+        ("shipping[phone]", "+4930123456"),
+        ("shipping[address][line1]", "Julie-Wolfthorn-Str. 1"),
+        ("shipping[address][city]", "Berlin"),
+        ("shipping[address][postal_code]", "10115"),
+        ("shipping[address][country]", "DE"),
+    ];
+    let updated = reqwest::Client::new()
+        .post(format!("{}/v1/payment_intents/{intent}", stack.stripe_base_url))
+        .bearer_auth(LOCALSTRIPE_API_KEY)
+        .form(&shipping)
+        .send()
+        .await
+        .expect("localstripe answers");
+    assert_eq!(updated.status(), 200, "{:?}", updated.text().await);
+
+    let (status, answer) = customer(tenant.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"isSuccessful": true, "customer": {
+            "phone": "+4930123456", "firstName": "Jane", "lastName": "Doe",
+            "shippingAddress": {"firstName": "Jane", "lastName": "Doe", "address1": "Julie-Wolfthorn-Str. 1",
+                                "city": "Berlin", "zipCode": "10115", "iso2Code": "DE", "phone": "+4930123456"}}})
+    );
+    let (status, _) = customer(integration_tests::aws::unique_name("other")).await;
+    assert_eq!(status, 404, "another tenant's payment is not found");
+}

@@ -4,6 +4,7 @@
 
 use crate::acp::BusEvent;
 use crate::domain::{Money, Payment, PaymentStatus, Refund, RefundStatus};
+use crate::ports::customer::{CustomerDetails, PspCustomer};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{
     Attention, Claim, ClaimRequest, Clock, Commit, EventPublisher, InboxEntry, KeyCheck, KeyCheckError,
@@ -565,6 +566,8 @@ struct GatewayState {
     multicapture: bool,
     /// Keys the PSP refuses.
     refused_keys: BTreeSet<String>,
+    /// What an express checkout collected, by PSP payment.
+    customers: HashMap<String, PspCustomer>,
 }
 
 /// A PSP in memory with Stripe's semantics: manual capture, one capture (or several with multicapture,
@@ -584,6 +587,11 @@ impl MemoryGateway {
     /// Forgets every idempotency key, as Stripe does after 24 hours.
     pub fn forget_idempotency_keys(&self) {
         lock(&self.state).idempotency.clear();
+    }
+
+    /// The shopper of PSP payment `psp_reference` gave `customer` (an express checkout collected it).
+    pub fn set_customer_details(&self, psp_reference: &str, customer: PspCustomer) {
+        lock(&self.state).customers.insert(psp_reference.to_string(), customer);
     }
 
     /// From now on the PSP refuses `key` (as Stripe does a rolled or revoked one).
@@ -732,6 +740,17 @@ fn saved_refund(saved: &Saved) -> Option<Result<PspRefund, PspError>> {
     match saved {
         Saved::Refund(r) => Some(r.clone()),
         Saved::Intent(_) => None,
+    }
+}
+
+impl CustomerDetails for MemoryGateway {
+    async fn customer_details(&self, _tenant: &str, psp_reference: &str) -> Result<PspCustomer, PspError> {
+        yield_now().await;
+        Ok(lock(&self.state)
+            .customers
+            .get(psp_reference)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 

@@ -2,6 +2,7 @@
 //! twin in [`crate::adapters`]. Methods return `Send` futures so handlers can run on any tokio runtime.
 
 pub mod clock;
+pub mod customer;
 pub mod event_platform;
 pub mod gateway;
 pub mod message_queues;

@@ -4,6 +4,7 @@
 pub mod bridge;
 pub mod checkout;
 pub mod commands;
+pub mod customer;
 pub mod onboarding;
 pub mod operation;
 pub mod payment_page;

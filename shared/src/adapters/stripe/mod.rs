@@ -9,6 +9,7 @@
 
 pub mod connect;
 mod currency;
+mod customer;
 mod transfers;
 mod transformers;
 pub mod webhook;
