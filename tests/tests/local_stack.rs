@@ -821,6 +821,7 @@ async fn split_shipments_a_partial_cancel_and_a_repeated_refusal_through_the_rea
 async fn an_express_checkouts_shopper_is_read_back_for_the_shop() {
     use integration_tests::local_stack::StackInfo;
     use integration_tests::stripe_customer::LOCALSTRIPE_API_KEY;
+    use shared::ports::PaymentStore;
 
     let stack = StackInfo::running();
     let aws = stack.sdk_config().await;
