@@ -152,8 +152,8 @@ fn entry(result: &TransmissionResult) -> Value {
 mod tests {
     use super::*;
     use shared::adapters::memory::MemoryTransfers;
-    use shared::domain::{MerchantOnboarding, MerchantOnboardingStatus};
-    use shared::service::testing::{MemoryCommandService, memory_service};
+    use shared::domain::MerchantOnboardingStatus;
+    use shared::service::testing::{MemoryCommandService, captured_order, memory_service, onboarded};
 
     const SAMPLE: &str = include_str!("../../events/payment-transfers.json");
 
@@ -188,26 +188,9 @@ mod tests {
 
     /// Order DE--1 (2000 cents) captured; MER000001 onboarded, MER000002 not.
     async fn marketplace_order() -> MemoryCommandService {
-        use shared::acp::{InboundCommand, InboundMessage, PaymentPayload};
         let svc = memory_service();
-        shared::service::testing::authorized_order(&svc, "tenant-a", "DE--1", 2000).await;
-        let capture = InboundMessage {
-            tenant_identifier: "tenant-a".into(),
-            correlation_id: None,
-            message_id: None,
-            command: InboundCommand::CapturePayment(PaymentPayload {
-                order_reference: "DE--1".into(),
-                order_item_ids: vec![1],
-                amount: Some(2000),
-                currency_iso_code: Some("EUR".into()),
-            }),
-        };
-        svc.handle(&capture).await.unwrap();
-        let onboarding = MerchantOnboarding {
-            status: MerchantOnboardingStatus::Completed,
-            ..MerchantOnboarding::new("tenant-a".into(), "MER000001".into(), "acct_1".into())
-        };
-        svc.store.insert_onboarding(&onboarding).await.unwrap();
+        captured_order(&svc, "tenant-a", "DE--1", 2000).await;
+        onboarded(&svc.store, "tenant-a", "MER000001", MerchantOnboardingStatus::Completed).await;
         svc
     }
 

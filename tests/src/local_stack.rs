@@ -143,6 +143,13 @@ impl StackInfo {
             .expect("rule");
     }
 
+    /// The Stripe account the app created for `merchant` of `tenant`, from its stored onboarding.
+    pub async fn merchant_account(&self, aws: &aws_config::SdkConfig, tenant: &str, merchant: &str) -> String {
+        use shared::ports::OnboardingStore;
+        let onboarding = self.store(aws).get_onboarding(tenant, merchant).await.expect("read");
+        onboarding.expect("the merchant's onboarding is stored").account_id
+    }
+
     /// The app's payment store: where tests with tenants of their own (who have no webhook secrets, so
     /// nothing can authorize their payments) seed authorized orders.
     pub fn store(&self, aws: &aws_config::SdkConfig) -> DynamoStore {

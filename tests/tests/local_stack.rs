@@ -594,12 +594,7 @@ async fn a_merchant_onboarding_status_sequence_through_the_real_functions() {
     assert_eq!(status, 200, "{second}");
     assert_ne!(first["url"], second["url"], "a new link each time");
     let store = stack.store(&aws);
-    let account = store
-        .get_onboarding(tenant, &merchant)
-        .await
-        .expect("read")
-        .expect("stored")
-        .account_id;
+    let account = stack.merchant_account(&aws, tenant, &merchant).await;
     assert!(first["url"].as_str().is_some_and(|u| u.contains(&account)), "{first}");
 
     let now = std::time::SystemTime::now()

@@ -80,12 +80,7 @@ async fn a_marketplace_order_is_paid_out_to_its_onboarded_merchant_and_reversed(
         "{link}"
     );
     let store = stack.store(&aws);
-    let account = store
-        .get_onboarding(tenant, &merchant)
-        .await
-        .expect("read")
-        .expect("stored")
-        .account_id;
+    let account = stack.merchant_account(&aws, tenant, &merchant).await;
 
     // Before it finished onboarding, a payout is refused with a clear entry (not an error).
     let order = integration_tests::aws::unique_name("DE");

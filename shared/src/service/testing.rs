@@ -6,12 +6,13 @@ use super::commands::CommandService;
 use super::settings::Settings;
 use super::tenants::TenantService;
 use super::webhooks::WebhookService;
+use crate::acp::{InboundCommand, InboundMessage, PaymentPayload};
 use crate::adapters::memory::{FixedClock, MemoryGateway, MemoryPublisher, MemoryStore};
 use crate::adapters::memory_secrets::MemorySecretStore;
 use crate::adapters::tenant_directory::TenantDirectory;
 use crate::domain::tenant::{SecretCounts, TenantSecrets};
-use crate::domain::{Currency, Money, Payment, PaymentStatus};
-use crate::ports::PaymentStore;
+use crate::domain::{Currency, MerchantOnboarding, MerchantOnboardingStatus, Money, Payment, PaymentStatus};
+use crate::ports::{OnboardingStore, PaymentStore};
 use crate::ports::{SecretStore, TenantRecord, TenantStore};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -73,6 +74,37 @@ pub fn memory_checkout() -> MemoryCheckoutService {
 /// with transaction id `tx-{order}`.
 pub async fn authorized_order(svc: &MemoryCommandService, tenant: &str, order: &str, amount: i64) -> Payment {
     authorized_order_of_items(svc, tenant, order, amount, &[]).await
+}
+
+/// An order of `tenant` authorized like [`authorized_order`] (one item, id 1), then captured in full by
+/// a CapturePayment through `svc`.
+pub async fn captured_order(svc: &MemoryCommandService, tenant: &str, order: &str, amount: i64) {
+    authorized_order(svc, tenant, order, amount).await;
+    let capture = InboundMessage {
+        tenant_identifier: tenant.into(),
+        correlation_id: None,
+        message_id: None,
+        command: InboundCommand::CapturePayment(PaymentPayload {
+            order_reference: order.into(),
+            order_item_ids: vec![1],
+            amount: Some(amount),
+            currency_iso_code: Some("EUR".into()),
+        }),
+    };
+    if let Err(e) = svc.handle(&capture).await {
+        panic!("capturing {order} failed: {e}");
+    }
+}
+
+/// Merchant `merchant` of `tenant` onboarded as `status`, with PSP account `acct_{merchant}`.
+pub async fn onboarded(store: &MemoryStore, tenant: &str, merchant: &str, status: MerchantOnboardingStatus) {
+    let onboarding = MerchantOnboarding {
+        status,
+        ..MerchantOnboarding::new(tenant.into(), merchant.into(), format!("acct_{merchant}"))
+    };
+    if let Err(e) = store.insert_onboarding(&onboarding).await {
+        panic!("seeding {merchant}'s onboarding failed: {e}");
+    }
 }
 
 /// Like [`authorized_order`], for an order whose items (`(sales-order-item id, amount)`) the shop sent

@@ -3,8 +3,8 @@
 use super::*;
 use crate::acp::{InboundCommand, InboundMessage, PaymentPayload, RefundOrderItem, RefundPayment};
 use crate::adapters::memory::{MemoryStore, MemoryTransfers};
-use crate::domain::{MerchantOnboarding, TransmissionKind};
-use crate::service::testing::{MemoryCommandService, authorized_order, memory_service};
+use crate::domain::TransmissionKind;
+use crate::service::testing::{self, MemoryCommandService, authorized_order, memory_service};
 
 const TENANT: &str = "tenant-a";
 const ORDER: &str = "DE--1";
@@ -20,23 +20,20 @@ fn message(command: InboundCommand) -> InboundMessage {
 
 /// An order of 1000 cents, authorized and captured in full.
 async fn captured_order(svc: &MemoryCommandService) {
-    authorized_order(svc, TENANT, ORDER, 1000).await;
-    let capture = message(InboundCommand::CapturePayment(PaymentPayload {
-        order_reference: ORDER.into(),
-        order_item_ids: vec![1],
-        amount: Some(1000),
-        currency_iso_code: Some("EUR".into()),
-    }));
-    svc.handle(&capture).await.expect("capture");
+    testing::captured_order(svc, TENANT, ORDER, 1000).await;
 }
 
 /// `merchant` onboarded as `status` with account `acct_{merchant}`.
 async fn onboarded(store: &MemoryStore, merchant: &str, status: MerchantOnboardingStatus) {
-    let onboarding = MerchantOnboarding {
-        status,
-        ..MerchantOnboarding::new(TENANT.into(), merchant.into(), format!("acct_{merchant}"))
-    };
-    store.insert_onboarding(&onboarding).await.expect("onboarding");
+    testing::onboarded(store, TENANT, merchant, status).await;
+}
+
+/// Payouts on `svc`'s store and the PSP `psp`.
+fn payouts<'a>(svc: &'a MemoryCommandService, psp: &'a MemoryTransfers) -> Payouts<'a, MemoryStore, MemoryTransfers> {
+    Payouts {
+        store: &svc.store,
+        transfers: psp,
+    }
 }
 
 fn item(merchant: &str, reference: &str, amount: i64, transfer: Option<&str>) -> TransmissionItem {
@@ -72,10 +69,7 @@ async fn merchants_are_paid_their_share_from_the_orders_charge_once() {
     onboarded(&svc.store, "MER1", MerchantOnboardingStatus::Completed).await;
     onboarded(&svc.store, "MER2", MerchantOnboardingStatus::RestrictedSoon).await;
     let psp = MemoryTransfers::new();
-    let payouts = Payouts {
-        store: &svc.store,
-        transfers: &psp,
-    };
+    let payouts = payouts(&svc, &psp);
     let items = [
         item("MER1", "a", 400, None),
         item("MER2", "b", 300, None),
@@ -124,10 +118,7 @@ async fn a_merchant_who_cannot_be_paid_gets_a_failed_entry_and_the_others_are_pa
     onboarded(&svc.store, "MER1", MerchantOnboardingStatus::Pending).await;
     onboarded(&svc.store, "MER3", MerchantOnboardingStatus::Completed).await;
     let psp = MemoryTransfers::new();
-    let payouts = Payouts {
-        store: &svc.store,
-        transfers: &psp,
-    };
+    let payouts = payouts(&svc, &psp);
     let results = payouts
         .transmit(
             TENANT,
@@ -163,10 +154,7 @@ async fn a_merchant_who_cannot_be_paid_gets_a_failed_entry_and_the_others_are_pa
 async fn payouts_stay_within_captured_less_refunded() {
     let svc = memory_service();
     let psp = MemoryTransfers::new();
-    let payouts = Payouts {
-        store: &svc.store,
-        transfers: &psp,
-    };
+    let payouts = payouts(&svc, &psp);
     onboarded(&svc.store, "MER1", MerchantOnboardingStatus::Completed).await;
     // Before the capture nothing can be paid out; no payment at all: a clear message.
     let results = payouts.transmit(TENANT, &[item("MER1", "a", 100, None)]).await;
@@ -214,10 +202,7 @@ async fn a_lost_answer_is_asked_again_with_the_same_key_and_a_refusal_frees_the_
     captured_order(&svc).await;
     onboarded(&svc.store, "MER1", MerchantOnboardingStatus::Completed).await;
     let psp = MemoryTransfers::new();
-    let payouts = Payouts {
-        store: &svc.store,
-        transfers: &psp,
-    };
+    let payouts = payouts(&svc, &psp);
     let items = [item("MER1", "a", 600, None)];
     psp.lose_next_answer();
     let results = payouts.transmit(TENANT, &items).await;
@@ -274,10 +259,7 @@ async fn payouts_are_reversed_in_part_and_in_full_never_beyond_the_transfer() {
     captured_order(&svc).await;
     onboarded(&svc.store, "MER1", MerchantOnboardingStatus::Completed).await;
     let psp = MemoryTransfers::new();
-    let payouts = Payouts {
-        store: &svc.store,
-        transfers: &psp,
-    };
+    let payouts = payouts(&svc, &psp);
     payouts
         .transmit(TENANT, &[item("MER1", "a", 300, None), item("MER1", "b", 200, None)])
         .await;

@@ -116,6 +116,15 @@ mod tests {
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    fn gateway(server: &MockServer) -> StripeGateway<StaticApiKey> {
+        StripeGateway::new(
+            &server.uri(),
+            StaticApiKey::new("sk_test_x".into()),
+            Timeouts::default(),
+        )
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn an_express_checkouts_shipping_and_billing_details_are_read_from_the_intent() {
         let server = MockServer::start().await;
@@ -138,12 +147,7 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let gateway = StripeGateway::new(
-            &server.uri(),
-            StaticApiKey::new("sk_test_x".into()),
-            Timeouts::default(),
-        )
-        .unwrap();
+        let gateway = gateway(&server);
         let customer = gateway.customer_details("t1", "pi_1").await.unwrap();
         assert_eq!(
             customer,
@@ -184,12 +188,7 @@ mod tests {
                 "receipt_email": null, "shipping": null, "payment_method": null})))
             .mount(&server)
             .await;
-        let gateway = StripeGateway::new(
-            &server.uri(),
-            StaticApiKey::new("sk_test_x".into()),
-            Timeouts::default(),
-        )
-        .unwrap();
+        let gateway = gateway(&server);
         assert!(gateway.customer_details("t1", "pi_2").await.unwrap().is_empty());
     }
 }
