@@ -806,10 +806,12 @@ mod tests {
                 "CapturePaymentFunction",
                 "ConfigureFunction",
                 "ConfirmPreOrderPaymentFunction",
+                "CustomerFunction",
                 "DisconnectFunction",
                 "InitializePaymentFunction",
                 "MerchantOnboardingFunction",
                 "PaymentPageFunction",
+                "PaymentTransfersFunction",
                 "PreOrderPaymentFunction",
                 "ReconcilerFunction",
                 "RefundPaymentFunction",
@@ -841,6 +843,12 @@ mod tests {
                 "stripe-accounts-webhook",
                 "POST /webhooks/stripe/{tenantIdentifier}/accounts",
             ),
+            (
+                "PaymentTransfersFunction",
+                "payment-transfers",
+                "POST /private/payments/transfers",
+            ),
+            ("CustomerFunction", "customer", "POST /private/customer"),
         ] {
             let f = by_id[id];
             assert_eq!(f.binary, binary);
