@@ -177,15 +177,21 @@ pub async fn run_accounts_webhook_function() -> Result<(), Error> {
     .await
 }
 
-/// Runs the merchant onboarding function (`POST /private/merchants/onboarding`) with the command
-/// functions' environment ([`AppConfig`]): the store and Stripe (Connect) with the tenant's own key.
-pub async fn run_onboarding_function() -> Result<(), Error> {
+/// What the marketplace and express-checkout functions hold: tracing, then from the command functions'
+/// environment ([`AppConfig`]) the store and Stripe with each tenant's own key.
+async fn store_and_stripe() -> Result<(DynamoStore, StripeGateway<LiveTenantDirectory>), Error> {
     init_tracing();
     let config = AppConfig::from_env()?;
     let aws = aws().await;
     let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let accounts = stripe(&config, &tenants)?;
+    Ok((store, stripe(&config, &tenants)?))
+}
+
+/// Runs the merchant onboarding function (`POST /private/merchants/onboarding`) with the command
+/// functions' environment ([`AppConfig`]): the store and Stripe (Connect) with the tenant's own key.
+pub async fn run_onboarding_function() -> Result<(), Error> {
+    let (store, accounts) = store_and_stripe().await?;
     let onboarder = MerchantOnboarder {
         store: &store,
         accounts: &accounts,
@@ -199,12 +205,7 @@ pub async fn run_onboarding_function() -> Result<(), Error> {
 /// Runs the customer function: `POST /private/customer` answers what Stripe collected about a pre-order
 /// payment's shopper (express checkout), with the tenant's key.
 pub async fn run_customer_function() -> Result<(), Error> {
-    init_tracing();
-    let config = AppConfig::from_env()?;
-    let aws = aws().await;
-    let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let psp = stripe(&config, &tenants)?;
+    let (store, psp) = store_and_stripe().await?;
     let lookup = CustomerLookup {
         store: &store,
         psp: &psp,
@@ -215,12 +216,7 @@ pub async fn run_customer_function() -> Result<(), Error> {
 /// Runs the payment-transfers function: `POST /private/payments/transfers` pays marketplace merchants
 /// through Stripe Connect transfers (with the tenant's key) and keeps each order's ledger in the table.
 pub async fn run_transfers_function() -> Result<(), Error> {
-    init_tracing();
-    let config = AppConfig::from_env()?;
-    let aws = aws().await;
-    let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let transfers = stripe(&config, &tenants)?;
+    let (store, transfers) = store_and_stripe().await?;
     let payouts = Payouts {
         store: &store,
         transfers: &transfers,
