@@ -19,7 +19,7 @@ ignores the card: it only performs the 3-D Secure step of a PaymentIntent alread
 - GET /v1/account answers the account of the key (localstripe has no accounts): the app checks a tenant's
   key with it, and localstripe's authentication refuses what Stripe would (401 without a usable `sk_` key);
 - a PaymentIntent keeps `shipping` (set at creation or by an update), where an express checkout puts the
-  shopper's address;
+  shopper's address, and `transfer_group` (a marketplace order's group), which, as on Stripe, is set once;
 - Stripe Connect (accounts, account links, transfers, reversals), which localstripe lacks, comes from the
   double in stripe_connect.py, mounted on the same app.
 
@@ -273,7 +273,10 @@ def _charging_is_declined_like_stripe(self):
 
 
 def _update_with_integer_amount(self, **data):
-    """PaymentIntent update with `amount` converted from the form-encoded text, as at creation."""
+    """PaymentIntent update with `amount` converted from the form-encoded text, as at creation, and a
+    `transfer_group` that only an intent without one takes (Stripe: "only if it hasn't been set")."""
+    if "transfer_group" in data and self.transfer_group is not None:
+        raise UserError(400, "transfer_group can only be set once")
     if "amount" in data:
         amount = try_convert_to_int(data["amount"])
         if not (isinstance(amount, int) and amount > 0):
@@ -300,10 +303,11 @@ def _capture_like_stripe(self, amount, on_success=None):
 _intent_init = PaymentIntent.__init__
 
 
-def _init_with_shipping(self, shipping=None, **data):
-    """PaymentIntent creation as localstripe's, keeping `shipping`."""
+def _init_with_shipping(self, shipping=None, transfer_group=None, **data):
+    """PaymentIntent creation as localstripe's, keeping `shipping` and `transfer_group`."""
     _intent_init(self, **data)
     self.shipping = shipping
+    self.transfer_group = transfer_group
 
 
 async def _account(request):

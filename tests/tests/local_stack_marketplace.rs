@@ -123,6 +123,8 @@ async fn a_marketplace_order_is_paid_out_to_its_onboarded_merchant_and_reversed(
     tenant_messages(&sqs, &watch, tenant, 1, WAIT).await;
     let intent = stack.pay_and_report_authorization(&aws, tenant, &order).await;
     tenant_messages(&sqs, &watch, tenant, 2, WAIT).await;
+    // A marketplace's PaymentIntent carries its order as the group its payouts join.
+    assert_eq!(stack.stripe_intent(&intent).await["transfer_group"], json!(order));
     let capture = json!({"orderReference": order, "orderItemIds": [1, 2], "amount": 10_000, "currencyIsoCode": "EUR"});
     send_command(&sqs, stack.queue("CapturePayment"), "CapturePayment", tenant, &capture).await;
     let captured = tenant_messages(&sqs, &watch, tenant, 2, WAIT).await;

@@ -20,7 +20,7 @@ use shared::domain::{Payment, PaymentStatus};
 use shared::ports::clock::SystemClock;
 use shared::ports::{PaymentGateway, PaymentStore};
 use shared::ports::{WebhookChange, WebhookEvent};
-use shared::service::testing::{MemoryDirectory, RecordingListener, memory_directory};
+use shared::service::testing::{MemoryDirectory, RecordingListener, make_marketplace, memory_directory};
 use shared::service::webhooks::InboxDrain;
 use shared::service::{CheckoutService, CommandService, PaymentKnownListener, Settings, WebhookReport, WebhookService};
 use std::time::Duration;
@@ -150,8 +150,8 @@ impl<L: PaymentKnownListener> Stack<L> {
     }
 }
 
-/// Reads a PaymentIntent's metadata straight from localstripe.
-async fn stripe_metadata(intent: &str) -> Value {
+/// Reads a PaymentIntent straight from localstripe.
+async fn stripe_intent(intent: &str) -> Value {
     let url = format!(
         "{}/v1/payment_intents/{intent}",
         stripe_api_base().trim_end_matches('/')
@@ -162,7 +162,12 @@ async fn stripe_metadata(intent: &str) -> Value {
         .send()
         .await
         .expect("localstripe");
-    response.json::<Value>().await.expect("intent JSON")["metadata"].clone()
+    response.json::<Value>().await.expect("intent JSON")
+}
+
+/// Reads a PaymentIntent's metadata straight from localstripe.
+async fn stripe_metadata(intent: &str) -> Value {
+    stripe_intent(intent).await["metadata"].clone()
 }
 
 #[tokio::test]
@@ -275,6 +280,43 @@ async fn pre_order_then_the_customer_pays_then_confirm_authorizes_the_order() {
         stack.service.listener.calls(),
         vec![(TENANT.to_string(), tx.clone()), (TENANT.to_string(), tx)],
         "heard of at creation and at confirmation"
+    );
+}
+
+#[tokio::test]
+async fn an_express_wallet_payment_of_a_marketplace_joins_its_orders_transfer_group_at_confirm() {
+    let stack = Stack::new().await;
+    make_marketplace(&stack.tenants, TENANT).await;
+    let body = json!({"orderData": {"currencyCode": "EUR", "grandTotal": 1500, "paymentMethod": "stripe-apple-pay",
+                                    "items": [{"sku": "socks-1", "quantity": 1, "unitPrice": 1500}]}});
+    let (status, answer) = stack.call(Endpoint::PreOrderPayment, body).await;
+    assert_eq!(status, 200, "{answer}");
+    let tx = answer["preOrderPaymentData"]["transactionId"]
+        .as_str()
+        .expect("transactionId")
+        .to_string();
+    stack.messages(1).await;
+    let intent = stack.intent_of(&tx).await;
+    let created = stripe_intent(&intent).await;
+    // The wallet's card is held for the shop's capture; no order, so no group yet.
+    assert_eq!(
+        (&created["capture_method"], &created["transfer_group"]),
+        (&json!("manual"), &Value::Null)
+    );
+    stack.customer.authorize(&intent).await.expect("the wallet pays");
+
+    let order = unique_name("DE");
+    let confirm = json!({"orderReference": order, "orderData": {"items": [{"idSalesOrderItem": 7}]},
+                         "preOrderPaymentData": {"transactionId": tx}});
+    for _ in 0..2 {
+        // Confirmed twice: the group is set once (localstripe, like Stripe, refuses a second one).
+        let (status, answer) = stack.call(Endpoint::ConfirmPreOrderPayment, confirm.clone()).await;
+        assert_eq!((status, answer), (200, json!({"isSuccessful": true})));
+    }
+    assert_eq!(stripe_intent(&intent).await["transfer_group"], json!(order));
+    assert_eq!(
+        names(&stack.messages(2).await),
+        vec!["PaymentUpdated", "PaymentAuthorized"]
     );
 }
 

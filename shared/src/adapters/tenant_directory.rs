@@ -29,6 +29,7 @@ struct Resolved {
     active: bool,
     secrets: TenantSecrets,
     publishable_key: Option<String>,
+    marketplace: bool,
 }
 
 struct Inner<T, S> {
@@ -108,6 +109,7 @@ impl<T: TenantStore, S: SecretStore> TenantDirectory<T, S> {
             active: record.is_active,
             secrets,
             publishable_key: tenant::publishable_key(&record.settings).map(str::to_string),
+            marketplace: tenant::is_marketplace(&record.settings),
         });
         self.inner
             .cache
@@ -148,6 +150,14 @@ impl<T: TenantStore, S: SecretStore> ApiKeys for TenantDirectory<T, S> {
             .and_then(|r| r.secrets.stripe_secret_key.clone())
             .ok_or_else(|| PspError::Unknown(format!("tenant {tenant} has no active configuration with a Stripe key")))
     }
+
+    async fn is_marketplace(&self, tenant: &str) -> Result<bool, PspError> {
+        let resolved = self
+            .resolve(tenant)
+            .await
+            .map_err(|e| PspError::Unknown(e.to_string()))?;
+        Ok(resolved.is_some_and(|r| r.marketplace))
+    }
 }
 
 impl<T: TenantStore, S: SecretStore> WebhookSecrets for TenantDirectory<T, S> {
@@ -165,7 +175,7 @@ mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
     use crate::adapters::memory_secrets::MemorySecretStore;
-    use crate::service::testing::{MemoryDirectory, seed_tenant};
+    use crate::service::testing::{MemoryDirectory, make_marketplace, seed_tenant};
     use secrecy::ExposeSecret;
 
     fn directory(ttl: Duration) -> MemoryDirectory {
@@ -189,6 +199,16 @@ mod tests {
         assert_eq!(directory.access("t3").await, Ok(TenantAccess::NotConfigured));
         assert!(matches!(directory.api_key("t3").await, Err(PspError::Unknown(_))));
         assert!(directory.secrets("t3").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_tenant_runs_a_marketplace_when_its_configuration_says_so() {
+        let directory = directory(Duration::ZERO);
+        seed_tenant(&directory, "t1", "sk_test_one", true).await;
+        assert_eq!(directory.is_marketplace("t1").await, Ok(false));
+        make_marketplace(&directory, "t1").await;
+        assert_eq!(directory.is_marketplace("t1").await, Ok(true));
+        assert_eq!(directory.is_marketplace("unknown").await, Ok(false));
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ pub use onboarding::{
     AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource,
 };
 pub use payment::{Payment, PaymentStatus, Rejection, ReturnUrls};
-pub use payment_method::{CaptureMode, PaymentMethod};
+pub use payment_method::{CaptureMode, CheckoutStrategy, PaymentMethod};
 pub use refund::{Refund, RefundStatus};
 pub use shipment::{CancelPlan, Capture, CapturePlan};
 pub use transfer::{

@@ -23,6 +23,30 @@ pub enum PaymentMethod {
     Bancontact,
     /// SEPA Direct Debit.
     SepaDebit,
+    /// Apple Pay (a card in the shopper's wallet), paid before the order in an express checkout.
+    ApplePay,
+    /// Google Pay (a card in the shopper's wallet), paid before the order in an express checkout.
+    GooglePay,
+}
+
+/// How the shopper reaches a method's payment (`checkoutConfiguration.strategy`, contract §3.4, §5.3-§5.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutStrategy {
+    /// After placing the order, on the app's payment page (Spryker's post-order initialize-payment).
+    HostedPaymentPage,
+    /// From the cart, before the order exists: the wallet's sheet (Stripe's Express Checkout Element)
+    /// pays a pre-order payment that the order confirms (`/private/pre-order-payment`).
+    ExpressCheckout,
+}
+
+impl CheckoutStrategy {
+    /// The strategy's name in `checkoutConfiguration.strategy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckoutStrategy::HostedPaymentPage => "hosted-payment-page",
+            CheckoutStrategy::ExpressCheckout => "express-checkout",
+        }
+    }
 }
 
 /// When a payment's money is taken.
@@ -38,13 +62,15 @@ pub enum CaptureMode {
 }
 
 /// Spryker's method name, the method, and when its money is taken.
-pub const METHODS: [(&str, PaymentMethod, CaptureMode); 6] = [
+pub const METHODS: [(&str, PaymentMethod, CaptureMode); 8] = [
     ("Credit Card", PaymentMethod::Card, CaptureMode::Manual),
     ("Klarna", PaymentMethod::Klarna, CaptureMode::Manual),
     ("PayPal", PaymentMethod::PayPal, CaptureMode::Manual),
     ("iDEAL", PaymentMethod::Ideal, CaptureMode::Automatic),
     ("Bancontact", PaymentMethod::Bancontact, CaptureMode::Automatic),
     ("SEPA Direct Debit", PaymentMethod::SepaDebit, CaptureMode::Automatic),
+    ("Apple Pay", PaymentMethod::ApplePay, CaptureMode::Manual),
+    ("Google Pay", PaymentMethod::GooglePay, CaptureMode::Manual),
 ];
 
 /// A name as Spryker may spell it: `Credit Card`, `credit-card` (the app normalizes names so) and
@@ -80,6 +106,22 @@ impl PaymentMethod {
             PaymentMethod::Ideal => "ideal",
             PaymentMethod::Bancontact => "bancontact",
             PaymentMethod::SepaDebit => "sepa_debit",
+            PaymentMethod::ApplePay => "apple_pay",
+            PaymentMethod::GooglePay => "google_pay",
+        }
+    }
+
+    /// How the shopper reaches this method's payment: wallets pay from the cart (express checkout),
+    /// every other method on the payment page after the order.
+    pub fn strategy(self) -> CheckoutStrategy {
+        match self {
+            PaymentMethod::ApplePay | PaymentMethod::GooglePay => CheckoutStrategy::ExpressCheckout,
+            PaymentMethod::Card
+            | PaymentMethod::Klarna
+            | PaymentMethod::PayPal
+            | PaymentMethod::Ideal
+            | PaymentMethod::Bancontact
+            | PaymentMethod::SepaDebit => CheckoutStrategy::HostedPaymentPage,
         }
     }
 
@@ -123,7 +165,23 @@ mod tests {
             PaymentMethod::from_spryker_name("stripe-ideal"),
             Some(PaymentMethod::Ideal)
         );
+        assert_eq!(
+            PaymentMethod::from_spryker_name("stripe-apple-pay"),
+            Some(PaymentMethod::ApplePay)
+        );
         assert_eq!(PaymentMethod::from_spryker_name("Bitcoin"), None);
+    }
+
+    #[test]
+    fn only_wallets_are_paid_in_an_express_checkout() {
+        let express: Vec<PaymentMethod> = METHODS
+            .iter()
+            .filter(|(_, m, _)| m.strategy() == CheckoutStrategy::ExpressCheckout)
+            .map(|(_, m, _)| *m)
+            .collect();
+        assert_eq!(express, [PaymentMethod::ApplePay, PaymentMethod::GooglePay]);
+        assert_eq!(CheckoutStrategy::ExpressCheckout.as_str(), "express-checkout");
+        assert_eq!(CheckoutStrategy::HostedPaymentPage.as_str(), "hosted-payment-page");
     }
 
     #[test]

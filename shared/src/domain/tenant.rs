@@ -9,14 +9,12 @@
 use crate::acp::{
     AppConfigStatus, CheckoutConfiguration, PaymentMethodAppConfiguration, PaymentMethodEndpoint, PaymentMethodPayload,
 };
-use crate::domain::PaymentMethod;
+use crate::domain::{CheckoutStrategy, PaymentMethod};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 /// The key of the tenant's Stripe secret key.
 pub const STRIPE_SECRET_KEY: &str = "stripeSecretKey";
-/// The checkout strategy of every method: the shopper pays on the app's page after placing the order.
-pub const HOSTED_PAYMENT_PAGE: &str = "hosted-payment-page";
 
 /// The configuration key of the tenant's Stripe publishable key (not a secret: the payment page shows it).
 pub const STRIPE_PUBLISHABLE_KEY: &str = "stripePublishableKey";
@@ -279,13 +277,22 @@ pub fn status_after_configure(current: Option<AppConfigStatus>) -> AppConfigStat
     }
 }
 
-/// The announcement of payment method `name`, pointing at the app's endpoints under `base_url`.
+/// The announcement of payment method `name`, pointing at the app's endpoints under `base_url`. A wallet
+/// is announced for Spryker's express checkout: its authorization endpoint is the pre-order payment, as
+/// Spryker's app-payment announces such methods; every other method for the payment page (Spryker's
+/// default, post-order initialize-payment). A name the app does not offer gets the payment page too.
 pub fn payment_method(name: &str, base_url: &str) -> PaymentMethodPayload {
     let base_url = base_url.trim_end_matches('/');
+    let method = PaymentMethod::from_spryker_name(name);
+    let strategy = method.map_or(CheckoutStrategy::HostedPaymentPage, PaymentMethod::strategy);
+    let authorization = match strategy {
+        CheckoutStrategy::HostedPaymentPage => "/private/initialize-payment",
+        CheckoutStrategy::ExpressCheckout => "/private/pre-order-payment",
+    };
     PaymentMethodPayload {
         name: name.to_string(),
         provider_name: PROVIDER_NAME.to_string(),
-        payment_authorization_endpoint: Some(format!("{base_url}/private/initialize-payment")),
+        payment_authorization_endpoint: Some(format!("{base_url}{authorization}")),
         payment_method_app_configuration: Some(PaymentMethodAppConfiguration {
             base_url: Some(base_url.to_string()),
             endpoints: Some(
@@ -297,12 +304,11 @@ pub fn payment_method(name: &str, base_url: &str) -> PaymentMethodPayload {
                     })
                     .collect(),
             ),
-            // Spryker's hosted payment page flow (its default strategy), with the app's key of the method.
             checkout_configuration: Some(CheckoutConfiguration {
-                strategy: Some(HOSTED_PAYMENT_PAGE.to_string()),
+                strategy: Some(strategy.as_str().to_string()),
                 scripts: None,
                 payment_service_provider_data: None,
-                app_payment_method_key: PaymentMethod::from_spryker_name(name).map(|m| m.key().to_string()),
+                app_payment_method_key: method.map(|m| m.key().to_string()),
             }),
         }),
     }
@@ -493,6 +499,29 @@ mod tests {
         assert_eq!(
             unknown["paymentMethodAppConfiguration"]["checkoutConfiguration"],
             json!({"strategy": "hosted-payment-page"})
+        );
+    }
+
+    #[test]
+    fn a_wallet_is_announced_for_the_express_checkout() {
+        let value = serde_json::to_value(payment_method("Apple Pay", BASE)).unwrap();
+        assert_eq!(
+            value["paymentAuthorizationEndpoint"],
+            "https://app.example.com/private/pre-order-payment"
+        );
+        assert_eq!(
+            value["paymentMethodAppConfiguration"]["checkoutConfiguration"],
+            json!({"strategy": "express-checkout", "appPaymentMethodKey": "apple_pay"})
+        );
+        // The tenant builds every pre-order call from the endpoints by name.
+        assert_eq!(
+            value["paymentMethodAppConfiguration"]["endpoints"][0],
+            json!({"name": "pre-order-payment", "path": "/private/pre-order-payment"})
+        );
+        let google = serde_json::to_value(payment_method("google-pay", BASE)).unwrap();
+        assert_eq!(
+            google["paymentMethodAppConfiguration"]["checkoutConfiguration"]["strategy"],
+            "express-checkout"
         );
     }
 

@@ -59,6 +59,9 @@ pub enum PspError {
     Unknown(String),
 }
 
+/// The key of the payment's order in its reconciliation data ([`CreatePayment::metadata`]).
+pub const ORDER_REFERENCE: &str = "orderReference";
+
 /// A payment to create at the PSP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreatePayment {

@@ -16,7 +16,7 @@ use crate::acp::sync::{
     PreOrderPaymentRequest, item_amounts, sales_order_item_ids,
 };
 use crate::domain::{Currency, Money, Payment, PaymentMethod, PaymentStatus, ReturnUrls};
-use crate::ports::gateway::CreatePayment;
+use crate::ports::gateway::{CreatePayment, ORDER_REFERENCE};
 use crate::ports::{
     Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, StoreError,
 };
@@ -400,7 +400,7 @@ where
                 ("transactionId".to_string(), new.transaction_id.clone()),
             ]);
             if let Some(reference) = reference {
-                metadata.insert("orderReference".to_string(), reference.to_string());
+                metadata.insert(ORDER_REFERENCE.to_string(), reference.to_string());
             }
             // Keyed by the transaction id too: a retry with a new id must not replay the first creation.
             let key = OperationId::named("CreatePayment", &[new.tenant, &new.transaction_id], &[]);
@@ -518,7 +518,7 @@ where
         let Some(current) = current else {
             return Err("the payment disappeared".into());
         };
-        let metadata = BTreeMap::from([("orderReference".to_string(), reference.to_string())]);
+        let metadata = BTreeMap::from([(ORDER_REFERENCE.to_string(), reference.to_string())]);
         let gateway = &self.commands.gateway;
         // Stripe answers the metadata update with the PaymentIntent: that is the status re-read.
         let intent = match self

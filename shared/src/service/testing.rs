@@ -178,6 +178,21 @@ pub async fn memory_directory(tenants: &[&str]) -> MemoryDirectory {
     directory
 }
 
+/// Turns `tenant`'s stored configuration into a marketplace's (`isMarketplace: true`).
+pub async fn make_marketplace(directory: &MemoryDirectory, tenant: &str) {
+    let mut record = match directory.records().get_tenant(tenant).await {
+        Ok(Some(record)) => record,
+        other => panic!("reading {tenant}: {other:?}"),
+    };
+    record
+        .settings
+        .insert(crate::domain::tenant::IS_MARKETPLACE.into(), true.into());
+    record.version += 1;
+    if let Err(e) = directory.records().put_tenant(&record, Some(record.version - 1)).await {
+        panic!("making {tenant} a marketplace: {e}");
+    }
+}
+
 /// Writes `tenant`'s record (active or disconnected) with Stripe key `key` and webhook secret
 /// `whsec_{tenant}` into `directory`'s stores, over whatever was there.
 pub async fn seed_tenant(directory: &MemoryDirectory, tenant: &str, key: &str, active: bool) {

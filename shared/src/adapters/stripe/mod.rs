@@ -16,7 +16,7 @@ pub mod webhook;
 
 use crate::domain::Money;
 use crate::ports::gateway::{
-    CreatePayment, KeyCheck, KeyCheckError, PaymentGateway, PspError, PspPaymentIntent, PspRefund,
+    CreatePayment, KeyCheck, KeyCheckError, ORDER_REFERENCE, PaymentGateway, PspError, PspPaymentIntent, PspRefund,
 };
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -33,30 +33,49 @@ pub const STRIPE_API_VERSION: &str = "2024-10-28.acacia";
 /// The longest `Retry-After` the adapter waits before reporting a throttled call (the retry follows).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Where a tenant's Stripe secret key comes from.
+/// Where a tenant's Stripe secret key comes from, and whether its account runs a marketplace.
 pub trait ApiKeys: Send + Sync {
     /// The secret key (`sk_…`) of `tenant`'s Stripe account.
     fn api_key(&self, tenant: &str) -> impl Future<Output = Result<SecretString, PspError>> + Send;
+
+    /// Whether `tenant` runs a marketplace (`isMarketplace`): its PaymentIntents carry their order as
+    /// `transfer_group`, the group its merchants' payouts join.
+    fn is_marketplace(&self, tenant: &str) -> impl Future<Output = Result<bool, PspError>> + Send;
 }
 
 /// One key for every tenant: only for tests that talk to a PSP stand-in directly (feature
 /// `test-support`). The functions get each tenant's own key from the tenant directory.
 #[cfg(any(test, feature = "test-support"))]
 #[derive(Clone, Debug)]
-pub struct StaticApiKey(SecretString);
+pub struct StaticApiKey {
+    key: SecretString,
+    marketplace: bool,
+}
 
 #[cfg(any(test, feature = "test-support"))]
 impl StaticApiKey {
-    /// Wraps `key`.
+    /// Wraps `key`, of a tenant without a marketplace.
     pub fn new(key: SecretString) -> Self {
-        StaticApiKey(key)
+        StaticApiKey {
+            key,
+            marketplace: false,
+        }
+    }
+
+    /// Wraps `key`, of a marketplace tenant.
+    pub fn marketplace(key: SecretString) -> Self {
+        StaticApiKey { key, marketplace: true }
     }
 }
 
 #[cfg(any(test, feature = "test-support"))]
 impl ApiKeys for StaticApiKey {
     async fn api_key(&self, _tenant: &str) -> Result<SecretString, PspError> {
-        Ok(self.0.clone())
+        Ok(self.key.clone())
+    }
+
+    async fn is_marketplace(&self, _tenant: &str) -> Result<bool, PspError> {
+        Ok(self.marketplace)
     }
 }
 
@@ -130,14 +149,13 @@ impl<K: ApiKeys> StripeGateway<K> {
             .header("Stripe-Version", STRIPE_API_VERSION)
     }
 
-    /// Sends one request and decodes a 2xx body as `T`; anything else is classified into a [`PspError`].
     /// `POST /v1/payment_intents/{id}` with `form` (fields to change; naturally idempotent, no key).
     async fn update_intent(
         &self,
         tenant: &str,
         psp_reference: &str,
         form: &Form,
-    ) -> Result<PspPaymentIntent, PspError> {
+    ) -> Result<StripePaymentIntent, PspError> {
         self.send::<StripePaymentIntent>(
             tenant,
             Method::POST,
@@ -146,8 +164,22 @@ impl<K: ApiKeys> StripeGateway<K> {
             None,
         )
         .await
-        .map(Into::into)
     }
+
+    /// The `transfer_group` of a payment with `metadata`: its order, when it has one and the tenant runs
+    /// a marketplace (the payouts of `/private/payments/transfers` join the same group).
+    async fn transfer_group<'m>(
+        &self,
+        tenant: &str,
+        metadata: &'m BTreeMap<String, String>,
+    ) -> Result<Option<&'m str>, PspError> {
+        let Some(order) = metadata.get(ORDER_REFERENCE) else {
+            return Ok(None);
+        };
+        Ok(self.keys.is_marketplace(tenant).await?.then_some(order.as_str()))
+    }
+
+    /// Sends one request and decodes a 2xx body as `T`; anything else is classified into a [`PspError`].
 
     async fn send<T: DeserializeOwned>(
         &self,
@@ -247,7 +279,10 @@ impl<K: ApiKeys> KeyCheck for StripeGateway<K> {
 
 impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
     async fn create_payment(&self, tenant: &str, request: &CreatePayment) -> Result<PspPaymentIntent, PspError> {
-        let form = transformers::create_payment_form(request, currency::to_wire(request.amount)?);
+        let mut form = transformers::create_payment_form(request, currency::to_wire(request.amount)?);
+        if let Some(group) = self.transfer_group(tenant, &request.metadata).await? {
+            form.push(("transfer_group".to_string(), group.to_string()));
+        }
         self.send::<StripePaymentIntent>(
             tenant,
             Method::POST,
@@ -274,8 +309,18 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         psp_reference: &str,
         metadata: &BTreeMap<String, String>,
     ) -> Result<PspPaymentIntent, PspError> {
-        self.update_intent(tenant, psp_reference, &transformers::metadata_form(metadata))
-            .await
+        let intent = self
+            .update_intent(tenant, psp_reference, &transformers::metadata_form(metadata))
+            .await?;
+        // A pre-order payment of a marketplace joins its order's group once it has an order. Stripe
+        // sets a group once only, so a repeated confirmation leaves it be.
+        match self.transfer_group(tenant, metadata).await? {
+            Some(group) if intent.transfer_group().is_none() => {
+                let form = vec![("transfer_group".to_string(), group.to_string())];
+                self.update_intent(tenant, psp_reference, &form).await.map(Into::into)
+            }
+            Some(_) | None => Ok(intent.into()),
+        }
     }
 
     async fn update_amount(
@@ -285,7 +330,7 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         amount: Money,
     ) -> Result<PspPaymentIntent, PspError> {
         let form = vec![("amount".to_string(), currency::to_wire(amount)?.to_string())];
-        self.update_intent(tenant, psp_reference, &form).await
+        self.update_intent(tenant, psp_reference, &form).await.map(Into::into)
     }
 
     async fn capture(
@@ -405,14 +450,9 @@ mod tests {
 
     /// The form fields of the only request the server received (also used by `connect`'s tests).
     pub(super) async fn form_of_single_request(server: &MockServer) -> Vec<(String, String)> {
-        let requests = server.received_requests().await.unwrap();
-        assert_eq!(requests.len(), 1);
-        let body = String::from_utf8(requests[0].body.clone()).unwrap();
-        Url::parse(&format!("http://x/?{body}"))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect()
+        let mut forms = forms_of_requests(server).await;
+        assert_eq!(forms.len(), 1);
+        forms.remove(0)
     }
 
     /// Owned form pairs.
@@ -497,6 +537,89 @@ mod tests {
             form_of_single_request(&server).await,
             pairs(&[("metadata[orderReference]", "DE--1")])
         );
+    }
+
+    /// The fields of a form-encoded request body (also used by `transfers`' tests).
+    pub(super) fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    }
+
+    /// The form fields of every request the server received, in order.
+    async fn forms_of_requests(server: &MockServer) -> Vec<Vec<(String, String)>> {
+        let requests = server.received_requests().await.unwrap();
+        requests.iter().map(|r| form_fields(&r.body)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_marketplace_payment_joins_its_orders_transfer_group() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(intent_body("requires_payment_method")))
+            .mount(&server)
+            .await;
+        let marketplace = StripeGateway::new(
+            &server.uri(),
+            StaticApiKey::marketplace(KEY.into()),
+            Timeouts::default(),
+        )
+        .unwrap();
+        let mut request = CreatePayment {
+            amount: Money::new(1000, Currency::parse("EUR").unwrap()),
+            method: PaymentMethod::Card,
+            metadata: BTreeMap::from([("orderReference".to_string(), "DE--1".to_string())]),
+            idempotency_key: "k1".into(),
+        };
+        marketplace.create_payment("t1", &request).await.unwrap();
+        // A pre-order payment has no order yet: no group.
+        request.metadata.clear();
+        marketplace.create_payment("t1", &request).await.unwrap();
+        // Nor does a shop without a marketplace group its payments.
+        request.metadata.insert("orderReference".into(), "DE--2".into());
+        gateway(&server).create_payment("t1", &request).await.unwrap();
+        let group =
+            |form: &Vec<(String, String)>| form.iter().find(|(k, _)| k == "transfer_group").map(|(_, v)| v.clone());
+        let groups: Vec<Option<String>> = forms_of_requests(&server).await.iter().map(group).collect();
+        assert_eq!(groups, [Some("DE--1".to_string()), None, None]);
+    }
+
+    #[tokio::test]
+    async fn a_marketplace_pre_order_payment_joins_its_orders_group_once_confirmed() {
+        let server = MockServer::start().await;
+        let marketplace = StripeGateway::new(
+            &server.uri(),
+            StaticApiKey::marketplace(KEY.into()),
+            Timeouts::default(),
+        )
+        .unwrap();
+        let metadata = BTreeMap::from([("orderReference".to_string(), "DE--1".to_string())]);
+        // The metadata update answers an intent without a group: the group follows in a second update.
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_123"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(intent_body("requires_capture")))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents/pi_123"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(with(
+                intent_body("requires_capture"),
+                json!({"transfer_group": "DE--1"}),
+            )))
+            .mount(&server)
+            .await;
+        let intent = marketplace.update_metadata("t1", "pi_123", &metadata).await.unwrap();
+        assert_eq!(intent.status, PaymentStatus::Authorized);
+        assert_eq!(
+            forms_of_requests(&server).await,
+            [
+                pairs(&[("metadata[orderReference]", "DE--1")]),
+                pairs(&[("transfer_group", "DE--1")])
+            ]
+        );
+        // Confirmed again: Stripe sets a group once, so the app does not send it again.
+        marketplace.update_metadata("t1", "pi_123", &metadata).await.unwrap();
+        assert_eq!(forms_of_requests(&server).await.len(), 3);
     }
 
     #[tokio::test]

@@ -139,12 +139,7 @@ mod tests {
     async fn form_of(server: &MockServer, route: &str) -> Vec<(String, String)> {
         let requests = server.received_requests().await.unwrap();
         let request = requests.iter().find(|r| r.url.path() == route).expect("request sent");
-        let body = String::from_utf8(request.body.clone()).unwrap();
-        reqwest::Url::parse(&format!("http://x/?{body}"))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect()
+        super::super::tests::form_fields(&request.body)
     }
 
     #[tokio::test]

@@ -121,6 +121,16 @@ pub(super) struct StripePaymentIntent {
     /// The app's reconciliation data (`transactionId`, `tenantIdentifier`, `orderReference`).
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    /// The group of a marketplace's payment and its payouts (the order).
+    #[serde(default)]
+    transfer_group: Option<String>,
+}
+
+impl StripePaymentIntent {
+    /// The PaymentIntent's `transfer_group`, if it has one.
+    pub(super) fn transfer_group(&self) -> Option<&str> {
+        self.transfer_group.as_deref()
+    }
 }
 
 /// The codes of `PaymentIntent.last_payment_error` (`card_declined`, and the bank's `insufficient_funds`...).
@@ -596,10 +606,11 @@ pub(super) fn classify_error(
     PspError::Unknown(format!("Stripe answered HTTP {status} ({code}): {message}"))
 }
 
-/// Stripe's `payment_method_types` value of each method.
+/// Stripe's `payment_method_types` value of each method. A wallet pays with a card from the shopper's
+/// wallet: Stripe's Express Checkout Element offers Apple Pay and Google Pay on a `card` PaymentIntent.
 fn stripe_method_type(method: PaymentMethod) -> &'static str {
     match method {
-        PaymentMethod::Card => "card",
+        PaymentMethod::Card | PaymentMethod::ApplePay | PaymentMethod::GooglePay => "card",
         PaymentMethod::Klarna => "klarna",
         PaymentMethod::PayPal => "paypal",
         PaymentMethod::Ideal => "ideal",
@@ -627,7 +638,7 @@ pub(super) fn create_payment_form(request: &CreatePayment, wire_amount: i64) -> 
         ),
         ("capture_method".to_string(), capture.to_string()),
     ];
-    if (request.method, request.method.capture()) == (PaymentMethod::Card, CaptureMode::Manual) {
+    if (stripe_method_type(request.method), request.method.capture()) == ("card", CaptureMode::Manual) {
         // Split shipments are captured one by one where the card network allows it (decision §9.16).
         form.push((
             "payment_method_options[card][request_multicapture]".to_string(),
@@ -762,6 +773,8 @@ mod tests {
             (PaymentMethod::Ideal, "ideal", "automatic"),
             (PaymentMethod::Bancontact, "bancontact", "automatic"),
             (PaymentMethod::SepaDebit, "sepa_debit", "automatic"),
+            (PaymentMethod::ApplePay, "card", "manual"),
+            (PaymentMethod::GooglePay, "card", "manual"),
         ];
         for (method, wire, capture) in table {
             let request = CreatePayment {
