@@ -180,7 +180,6 @@ impl<K: ApiKeys> StripeGateway<K> {
     }
 
     /// Sends one request and decodes a 2xx body as `T`; anything else is classified into a [`PspError`].
-
     async fn send<T: DeserializeOwned>(
         &self,
         tenant: &str,
