@@ -1,4 +1,5 @@
-//! Golden wire tests for the 19 ACP messages: every fixture in `tests/fixtures/acp/<MessageName>.json` is
+//! Golden wire tests for the 21 ACP messages (the 19 of the contract, and PaymentOverpaid / PaymentUnderpaid,
+//! decision §9.11): every fixture in `tests/fixtures/acp/<MessageName>.json` is
 //! read into its struct and written back; the written JSON must equal the fixture and is snapshotted, so any
 //! change of the wire shape shows up in review.
 
@@ -113,6 +114,18 @@ outgoing!(
     payment_cancellation_failed,
     "PaymentCancellationFailed",
     PaymentCancellationFailed,
+    Channel::PaymentEvents
+);
+outgoing!(
+    payment_overpaid,
+    "PaymentOverpaid",
+    PaymentOverpaid,
+    Channel::PaymentEvents
+);
+outgoing!(
+    payment_underpaid,
+    "PaymentUnderpaid",
+    PaymentUnderpaid,
     Channel::PaymentEvents
 );
 outgoing!(

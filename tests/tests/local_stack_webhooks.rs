@@ -426,3 +426,61 @@ async fn a_dashboard_refund_and_a_dispute_are_recorded_and_shown_never_answered_
     assert_eq!(names(&answer), ["PaymentRefundFailed"]);
     w.nothing_more("nothing else").await;
 }
+
+#[tokio::test]
+async fn a_bank_transfer_arriving_short_then_over_is_underpaid_then_overpaid() {
+    let w = Watched::new().await;
+    let tenant = w.tenant.as_str();
+    let order = unique_name("DE");
+    w.stack
+        .checkout_with(tenant, &order, 10_000, &[1, 2], "Bank Transfer")
+        .await;
+    assert_eq!(names(&w.next(1).await), ["PaymentCreated"]);
+    // The payment's own Stripe customer, whose cash balance receives the shopper's transfer.
+    let intent = w.stack.intent_of_order(&w.aws, tenant, &order).await;
+    let created = w.stack.stripe_intent(&intent).await;
+    let customer = created["customer"].as_str().expect("a customer of its own").to_string();
+    assert_eq!(created["capture_method"], "automatic", "{created}");
+
+    // 6000 arrive: Stripe's partially_funded (localstripe has no bank transfers) with 4000 missing.
+    let mut short = created.clone();
+    short["status"] = json!("requires_action");
+    short["next_action"] = json!({"type": "display_bank_transfer_instructions",
+        "display_bank_transfer_instructions": {"amount_remaining": 4000, "currency": "eur",
+                                               "type": "eu_bank_transfer"}});
+    let event = stripe_event("payment_intent.partially_funded", &short);
+    assert_eq!(w.stack.deliver_signed(tenant, "payment-intents", &event).await, 200);
+    let underpaid = w.next(2).await;
+    assert_eq!(names(&underpaid), ["PaymentUpdated", "PaymentUnderpaid"]);
+    assert_eq!(
+        (&underpaid[1].payload["orderReference"], &underpaid[1].payload["amount"]),
+        (&json!(order), &json!(10_000))
+    );
+    let context: Value =
+        serde_json::from_str(underpaid[1].payload["context"].as_str().expect("context")).expect("context JSON");
+    assert_eq!(context, json!({"requestedAmount": 10_000, "paidAmount": 6_000}));
+
+    // 6500 more arrive: the intent is paid (authorized for Spryker), 2500 stay in the customer's balance.
+    let mut paid = created.clone();
+    paid["status"] = json!("succeeded");
+    paid["amount_received"] = json!(10_000);
+    let event = stripe_event("payment_intent.succeeded", &paid);
+    assert_eq!(w.stack.deliver_signed(tenant, "payment-intents", &event).await, 200);
+    assert_eq!(names(&w.next(2).await), ["PaymentUpdated", "PaymentAuthorized"]);
+    let balance = json!({"object": "cash_balance", "available": {"eur": 2500}, "customer": customer,
+                         "livemode": false, "settings": {"reconciliation_mode": "automatic"}});
+    let event = stripe_event("cash_balance.funds_available", &balance);
+    assert_eq!(w.stack.deliver_signed(tenant, "refunds", &event).await, 200);
+    let overpaid = w.next(2).await;
+    assert_eq!(names(&overpaid), ["PaymentUpdated", "PaymentOverpaid"]);
+    assert_eq!(details(&overpaid[0])["funding"]["paidAmount"], 12_500);
+
+    // Spryker captures: the money is there already.
+    w.command(
+        "CapturePayment",
+        &json!({"orderReference": order, "orderItemIds": [1, 2], "amount": 10_000, "currencyIsoCode": "EUR"}),
+    )
+    .await;
+    assert_eq!(names(&w.next(2).await), ["PaymentUpdated", "PaymentCaptured"]);
+    w.nothing_more("nothing else").await;
+}

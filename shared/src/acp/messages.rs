@@ -110,6 +110,19 @@ pub struct PaymentPayload {
     pub currency_iso_code: Option<String>,
 }
 
+/// The payload of PaymentOverpaid and PaymentUnderpaid (contract §3.2, decision §9.11): the payment
+/// payload (§3.1) and the `context` Spryker's payment-app keeps with the status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FundingPayload {
+    /// The order, its items, the payment's amount and currency.
+    #[serde(flatten)]
+    pub payment: PaymentPayload,
+    /// JSON text `{"requestedAmount": …, "paidAmount": …}` (minor units): what was asked and what arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
 /// CapturePayment (tenant → app, contract §3.3).
 pub type CapturePayment = PaymentPayload;
 /// CancelPayment (tenant → app, contract §3.3); `amount` is always 0.
@@ -448,7 +461,8 @@ impl InboundCommand {
     }
 }
 
-/// A message the app sends (the 16 outbound messages). Each variant knows its name and channel.
+/// A message the app sends (the 16 outbound messages, and PaymentOverpaid / PaymentUnderpaid where the
+/// PSP reports them, decision §9.11). Each variant knows its name and channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OutgoingMessage {
     /// Announces a new payment method.
@@ -473,6 +487,10 @@ pub enum OutgoingMessage {
     PaymentCanceled(PaymentPayload),
     /// The cancellation failed or was refused.
     PaymentCancellationFailed(PaymentPayload),
+    /// More money arrived than the payment asked for (a bank transfer).
+    PaymentOverpaid(FundingPayload),
+    /// Less money arrived than the payment asked for, so far (a bank transfer).
+    PaymentUnderpaid(FundingPayload),
     /// A payment record was created.
     PaymentCreated(PaymentDetailsPayload),
     /// A payment record changed.
@@ -500,6 +518,8 @@ impl OutgoingMessage {
             OutgoingMessage::PaymentRefundFailed(_) => "PaymentRefundFailed",
             OutgoingMessage::PaymentCanceled(_) => "PaymentCanceled",
             OutgoingMessage::PaymentCancellationFailed(_) => "PaymentCancellationFailed",
+            OutgoingMessage::PaymentOverpaid(_) => "PaymentOverpaid",
+            OutgoingMessage::PaymentUnderpaid(_) => "PaymentUnderpaid",
             OutgoingMessage::PaymentCreated(_) => "PaymentCreated",
             OutgoingMessage::PaymentUpdated(_) => "PaymentUpdated",
             OutgoingMessage::ReadyForMerchantAppOnboarding(_) => "ReadyForMerchantAppOnboarding",
@@ -522,6 +542,8 @@ impl OutgoingMessage {
             | OutgoingMessage::PaymentRefundFailed(_)
             | OutgoingMessage::PaymentCanceled(_)
             | OutgoingMessage::PaymentCancellationFailed(_)
+            | OutgoingMessage::PaymentOverpaid(_)
+            | OutgoingMessage::PaymentUnderpaid(_)
             | OutgoingMessage::PaymentCreated(_)
             | OutgoingMessage::PaymentUpdated(_) => Channel::PaymentEvents,
             OutgoingMessage::ReadyForMerchantAppOnboarding(_)
@@ -543,6 +565,7 @@ impl OutgoingMessage {
             | OutgoingMessage::PaymentRefundFailed(p)
             | OutgoingMessage::PaymentCanceled(p)
             | OutgoingMessage::PaymentCancellationFailed(p) => serde_json::to_value(p),
+            OutgoingMessage::PaymentOverpaid(p) | OutgoingMessage::PaymentUnderpaid(p) => serde_json::to_value(p),
             OutgoingMessage::PaymentCreated(p) | OutgoingMessage::PaymentUpdated(p) => serde_json::to_value(p),
             OutgoingMessage::ReadyForMerchantAppOnboarding(p) => serde_json::to_value(p),
             OutgoingMessage::MerchantAppOnboardingStatusChanged(p) => serde_json::to_value(p),

@@ -447,6 +447,15 @@ impl DynamoStore {
             put(&self.table, psp_alias, None, HashMap::new(), HashMap::new())?,
             open_marker(&self.table, payment)?,
         ];
+        // A bank transfer's customer names the payment in the PSP's balance events.
+        if let Some(customer) = &payment.psp_customer {
+            let customer_alias = item_with_key(
+                "PSP customer alias",
+                &alias,
+                key(psp_pk(&payment.tenant, customer), PSP_SK),
+            )?;
+            actions.push(put(&self.table, customer_alias, None, HashMap::new(), HashMap::new())?);
+        }
         actions.extend(self.order_alias(payment)?);
         Ok(actions)
     }

@@ -3,7 +3,7 @@
 //! to the scheduler first, so concurrent callers interleave as they would against a real service.
 
 use crate::acp::BusEvent;
-use crate::domain::{Money, Payment, PaymentStatus, Refund, RefundStatus};
+use crate::domain::{Money, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus};
 use crate::ports::customer::{CustomerDetails, PspCustomer};
 use crate::ports::gateway::CreatePayment;
 use crate::ports::{
@@ -120,7 +120,10 @@ impl PaymentStore for MemoryStore {
         Ok(s.payments
             .values()
             .map(|p| &p.payment)
-            .find(|p| p.tenant == tenant && p.psp_reference == psp_reference)
+            .find(|p| {
+                p.tenant == tenant
+                    && (p.psp_reference == psp_reference || p.psp_customer.as_deref() == Some(psp_reference))
+            })
             .cloned())
     }
 
@@ -619,6 +622,7 @@ impl MemoryGateway {
             processing: false,
             decline: None,
             multicapture: s.multicapture,
+            customer: None,
         };
         s.intents.insert(
             id.clone(),
@@ -784,6 +788,8 @@ impl PaymentGateway for MemoryGateway {
                     processing: false,
                     decline: None,
                     multicapture: s.multicapture,
+                    // A bank transfer gets a customer of its own, as at Stripe.
+                    customer: (request.method == PaymentMethod::BankTransfer).then(|| format!("cus_mem_{}", s.next_id)),
                 };
                 s.intents.insert(
                     intent.id.clone(),

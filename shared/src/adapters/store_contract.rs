@@ -183,6 +183,22 @@ pub async fn find_by_order<S: PaymentStore>(store: &S) {
         Ok(None)
     );
 
+    // A bank transfer's customer names its payment too.
+    let mut transfer = scope.payment("tx-bank-transfer");
+    transfer.order_reference = Some(format!("{order}-bank"));
+    transfer.psp_reference = format!("{}-bank", payment.psp_reference);
+    transfer.psp_customer = Some(format!("cus-{}", transfer.psp_reference));
+    store
+        .insert_payment(&transfer)
+        .await
+        .expect("insert bank transfer payment");
+    assert_eq!(
+        store
+            .find_payment_by_psp_reference(&scope.tenant, transfer.psp_customer.as_deref().unwrap_or_default())
+            .await,
+        Ok(Some(transfer.clone()))
+    );
+
     let mut headless = scope.payment("tx-headless");
     headless.order_reference = None;
     store.insert_payment(&headless).await.expect("insert headless payment");

@@ -1,5 +1,6 @@
 //! The records of what happens to a payment at the PSP that no command asked for: a shopper's dispute
-//! (chargeback), and the refunded total the PSP reports (which shows refunds made outside the app).
+//! (chargeback), the refunded total the PSP reports (which shows refunds made outside the app), and what
+//! a shopper paying by bank transfer sent against what was asked.
 //! `domain::psp_facts` applies them to a payment.
 
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,16 @@ pub struct Dispute {
 pub struct PspRefunded {
     /// Minor units refunded at the PSP, by anyone.
     pub amount: i64,
+    /// When the PSP reported it (Unix seconds).
+    pub reported_at: i64,
+}
+
+/// What a shopper paying by bank transfer sent against the payment's amount, as the PSP reported it last.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funding {
+    /// Minor units sent minus the payment's amount: negative while money is missing (underpaid),
+    /// positive when more arrived than asked (overpaid).
+    pub balance: i64,
     /// When the PSP reported it (Unix seconds).
     pub reported_at: i64,
 }

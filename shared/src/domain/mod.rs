@@ -11,13 +11,14 @@ pub mod shipment;
 pub mod tenant;
 pub mod transfer;
 
-pub use dispute::{Dispute, DisputeStatus, PspRefunded};
+pub use dispute::{Dispute, DisputeStatus, Funding, PspRefunded};
 pub use money::{Currency, Money, MoneyError};
 pub use onboarding::{
     AccountHold, AccountReview, MerchantOnboarding, MerchantOnboardingStatus, StatusDecision, StatusSource,
 };
 pub use payment::{Payment, PaymentStatus, Rejection, ReturnUrls};
 pub use payment_method::{CaptureMode, CheckoutStrategy, PaymentMethod};
+pub use psp_facts::FundingState;
 pub use refund::{Refund, RefundStatus};
 pub use shipment::{CancelPlan, Capture, CapturePlan};
 pub use transfer::{

@@ -2,7 +2,7 @@
 //! money moves. Every match on a status is exhaustive: adding a status forces a decision everywhere.
 
 use super::TenantId;
-use super::dispute::{Dispute, PspRefunded};
+use super::dispute::{Dispute, Funding, PspRefunded};
 use super::money::{Currency, Money};
 use super::payment_method::CaptureMode;
 use super::refund::{RefundBucket, RefundStatus};
@@ -249,6 +249,14 @@ pub struct Payment {
     /// Why the PSP canceled the payment when no CancelPayment asked it to (shown in `details`).
     #[serde(default)]
     pub psp_canceled: Option<String>,
+    /// The PSP's customer created for this payment alone (a bank transfer's: money the shopper sends
+    /// lands in that customer's balance), by which the PSP names the payment in balance events.
+    #[serde(default)]
+    pub psp_customer: Option<String>,
+    /// What a shopper paying by bank transfer sent against the amount, once the PSP reported a
+    /// difference.
+    #[serde(default)]
+    pub funding: Option<Funding>,
     /// Optimistic-concurrency version, incremented on every change.
     pub version: u64,
 }
@@ -286,6 +294,8 @@ impl Payment {
             psp_refunded: PspRefunded::default(),
             expiry_warned: false,
             psp_canceled: None,
+            psp_customer: None,
+            funding: None,
             amount,
             captured: 0,
             refunded: 0,

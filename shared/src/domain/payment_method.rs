@@ -23,6 +23,9 @@ pub enum PaymentMethod {
     Bancontact,
     /// SEPA Direct Debit.
     SepaDebit,
+    /// Bank transfer: the shopper sends the money to a virtual account the PSP shows them; it may arrive
+    /// short or over (PaymentUnderpaid, PaymentOverpaid).
+    BankTransfer,
     /// Apple Pay (a card in the shopper's wallet), paid before the order in an express checkout.
     ApplePay,
     /// Google Pay (a card in the shopper's wallet), paid before the order in an express checkout.
@@ -62,13 +65,14 @@ pub enum CaptureMode {
 }
 
 /// Spryker's method name, the method, and when its money is taken.
-pub const METHODS: [(&str, PaymentMethod, CaptureMode); 8] = [
+pub const METHODS: [(&str, PaymentMethod, CaptureMode); 9] = [
     ("Credit Card", PaymentMethod::Card, CaptureMode::Manual),
     ("Klarna", PaymentMethod::Klarna, CaptureMode::Manual),
     ("PayPal", PaymentMethod::PayPal, CaptureMode::Manual),
     ("iDEAL", PaymentMethod::Ideal, CaptureMode::Automatic),
     ("Bancontact", PaymentMethod::Bancontact, CaptureMode::Automatic),
     ("SEPA Direct Debit", PaymentMethod::SepaDebit, CaptureMode::Automatic),
+    ("Bank Transfer", PaymentMethod::BankTransfer, CaptureMode::Automatic),
     ("Apple Pay", PaymentMethod::ApplePay, CaptureMode::Manual),
     ("Google Pay", PaymentMethod::GooglePay, CaptureMode::Manual),
 ];
@@ -106,6 +110,7 @@ impl PaymentMethod {
             PaymentMethod::Ideal => "ideal",
             PaymentMethod::Bancontact => "bancontact",
             PaymentMethod::SepaDebit => "sepa_debit",
+            PaymentMethod::BankTransfer => "bank_transfer",
             PaymentMethod::ApplePay => "apple_pay",
             PaymentMethod::GooglePay => "google_pay",
         }
@@ -121,7 +126,8 @@ impl PaymentMethod {
             | PaymentMethod::PayPal
             | PaymentMethod::Ideal
             | PaymentMethod::Bancontact
-            | PaymentMethod::SepaDebit => CheckoutStrategy::HostedPaymentPage,
+            | PaymentMethod::SepaDebit
+            | PaymentMethod::BankTransfer => CheckoutStrategy::HostedPaymentPage,
         }
     }
 
@@ -196,7 +202,8 @@ mod tests {
             [
                 PaymentMethod::Ideal,
                 PaymentMethod::Bancontact,
-                PaymentMethod::SepaDebit
+                PaymentMethod::SepaDebit,
+                PaymentMethod::BankTransfer
             ]
         );
     }

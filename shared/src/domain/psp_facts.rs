@@ -2,15 +2,55 @@
 //! - a shopper's dispute (chargeback), and refunds made outside the app (the Stripe Dashboard): both are
 //!   recorded and shown to the shop in PaymentUpdated `details`; neither ever becomes a PaymentRefunded,
 //!   which only answers items Spryker named;
+//! - what a shopper paying by bank transfer sent, when it differs from the amount (decision §9.11):
+//!   PaymentUnderpaid while money is missing, PaymentOverpaid when more arrived;
 //! - the end of an uncaptured authorization: Stripe cancels a PaymentIntent 7 days after it was
 //!   authorized. The app warns a day before, and answers the PSP's cancel with PaymentCanceled for the
 //!   items still open.
 
-use super::dispute::{Dispute, PspRefunded};
+use super::dispute::{Dispute, Funding, PspRefunded};
 use super::payment::{Payment, PaymentStatus, Rejection};
 use super::payment_method::CaptureMode;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
+
+/// A payment paid with another amount than asked (decision §9.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FundingState {
+    /// Less arrived than asked, and the payment still waits for the rest.
+    Underpaid {
+        /// Minor units asked.
+        requested: i64,
+        /// Minor units sent so far.
+        paid: i64,
+    },
+    /// More arrived than asked: the rest waits at the PSP to be given back.
+    Overpaid {
+        /// Minor units asked.
+        requested: i64,
+        /// Minor units sent.
+        paid: i64,
+    },
+}
+
+impl FundingState {
+    /// The state's name in `details` (`underpaid`, `overpaid`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FundingState::Underpaid { .. } => "underpaid",
+            FundingState::Overpaid { .. } => "overpaid",
+        }
+    }
+
+    /// Minor units asked, and sent.
+    pub fn amounts(self) -> (i64, i64) {
+        match self {
+            FundingState::Underpaid { requested, paid } | FundingState::Overpaid { requested, paid } => {
+                (requested, paid)
+            }
+        }
+    }
+}
 
 /// How long the PSP keeps an uncaptured authorization (Stripe: 7 days; cards may lose it earlier).
 pub const AUTHORIZATION_LIFETIME_SECONDS: i64 = 7 * 24 * 3600;
@@ -44,6 +84,42 @@ impl Payment {
         next.psp_refunded = PspRefunded { amount, reported_at };
         next.version += 1;
         Some(next)
+    }
+
+    /// The payment with what the shopper sent as of `reported_at` (`balance`: sent minus the amount);
+    /// `None` when the PSP says nothing new (the same balance, or a report older than the one recorded).
+    pub fn funding_reported(&self, balance: i64, reported_at: i64) -> Option<Payment> {
+        let known = self.funding.unwrap_or_default();
+        if known.reported_at > reported_at || known.balance == balance {
+            return None;
+        }
+        let mut next = self.clone();
+        next.funding = Some(Funding { balance, reported_at });
+        next.version += 1;
+        Some(next)
+    }
+
+    /// Whether the payment was paid with another amount than asked. Missing money counts only while the
+    /// payment waits for it (once the PSP reports it paid, the rest arrived); money beyond the amount
+    /// only once the payment took its own (before, the PSP has not applied any of it).
+    pub fn funding_state(&self) -> Option<FundingState> {
+        let balance = self.funding?.balance;
+        let requested = self.amount.minor;
+        let paid = requested + balance;
+        let waiting = match self.status {
+            PaymentStatus::New | PaymentStatus::AuthorizationFailed => true,
+            PaymentStatus::Authorized
+            | PaymentStatus::CaptureRequested
+            | PaymentStatus::Captured
+            | PaymentStatus::CaptureFailed
+            | PaymentStatus::Canceled
+            | PaymentStatus::CancellationFailed => false,
+        };
+        match (balance.signum(), waiting) {
+            (-1, true) => Some(FundingState::Underpaid { requested, paid }),
+            (1, false) => Some(FundingState::Overpaid { requested, paid }),
+            _ => None,
+        }
     }
 
     /// When the payment was authorized (Unix seconds), from its status history.
@@ -164,6 +240,42 @@ mod tests {
             ..dispute(DisputeStatus::NeedsResponse, 30)
         };
         assert_eq!(lost.disputed(second).unwrap().disputes.len(), 2);
+    }
+
+    #[test]
+    fn a_bank_transfer_is_underpaid_until_the_rest_arrives_and_overpaid_beyond_it() {
+        let mut p = captured(10000);
+        p.status = PaymentStatus::New;
+        assert_eq!(p.funding_state(), None);
+        let partly = p.funding_reported(-4000, 10).unwrap();
+        assert_eq!(
+            (partly.funding_state(), partly.version),
+            (
+                Some(FundingState::Underpaid {
+                    requested: 10000,
+                    paid: 6000
+                }),
+                p.version + 1
+            )
+        );
+        assert!(partly.funding_reported(-4000, 11).is_none(), "the same balance");
+        assert!(partly.funding_reported(-1000, 9).is_none(), "an older report");
+        // The rest arrived: the PSP reports the payment paid, nothing is missing any more.
+        let mut paid = partly.clone();
+        paid.status = PaymentStatus::Authorized;
+        assert_eq!(paid.funding_state(), None);
+        let mut early = partly.funding_reported(2500, 15).unwrap();
+        assert_eq!(early.funding_state(), None, "not applied to the payment yet");
+        early.status = PaymentStatus::Authorized;
+        assert!(matches!(early.funding_state(), Some(FundingState::Overpaid { .. })));
+        let over = paid.funding_reported(2500, 20).unwrap();
+        assert_eq!(
+            over.funding_state(),
+            Some(FundingState::Overpaid {
+                requested: 10000,
+                paid: 12500
+            })
+        );
     }
 
     #[test]

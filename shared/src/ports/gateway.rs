@@ -27,6 +27,8 @@ pub struct PspPaymentIntent {
     pub decline: Option<String>,
     /// Whether the PSP can capture this payment in several parts (Stripe multicapture `available`).
     pub multicapture: bool,
+    /// The PSP's customer created for this payment (a bank transfer's), if any.
+    pub customer: Option<String>,
 }
 
 /// What the PSP says about a refund.

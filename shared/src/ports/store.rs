@@ -216,8 +216,8 @@ pub trait PaymentStore: Send + Sync {
         order_reference: &str,
     ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
-    /// Reads the payment whose PSP payment is `psp_reference` (for PSP events whose object names only
-    /// that: disputes, charges).
+    /// Reads the payment whose PSP payment, or PSP customer made for it, is `psp_reference` (for PSP
+    /// events whose object names only that: disputes, charges, a bank transfer customer's balance).
     fn find_payment_by_psp_reference(
         &self,
         tenant: &str,

@@ -56,6 +56,14 @@ pub enum WebhookChange {
         /// The PSP status mapped onto the domain's.
         status: DisputeStatus,
     },
+    /// What the shopper sent for a payment paid by bank transfer differs from its amount.
+    Funding {
+        /// Minor units sent minus the amount: negative while money is missing, positive when more
+        /// arrived than asked.
+        balance: i64,
+        /// Upper-case ISO 4217 code of the balance.
+        currency: String,
+    },
     /// The PSP's refunded total for the payment, by anyone: the app's refunds and refunds made outside
     /// the app (the Stripe Dashboard).
     Refunded {
@@ -79,7 +87,10 @@ impl WebhookChange {
                 status.as_str(),
                 decline.as_deref().unwrap_or_default()
             ),
-            WebhookChange::Refund { .. } | WebhookChange::Dispute { .. } | WebhookChange::Refunded { .. } => {
+            WebhookChange::Refund { .. }
+            | WebhookChange::Dispute { .. }
+            | WebhookChange::Funding { .. }
+            | WebhookChange::Refunded { .. } => {
                 format!("webhook-{event_id}")
             }
         }

@@ -425,6 +425,7 @@ where
                     payment.item_amounts = item_amounts(&new.order.items);
                     payment.return_urls = new.return_urls.clone();
                     payment.capture = new.method.capture();
+                    payment.psp_customer = intent.customer;
                     // PaymentCreated for a pre-order payment too (§3.2: only `tmp-` ids are left out), so
                     // the shop's back office shows it; without `entityReference` until the order exists.
                     Ok(Outcome {

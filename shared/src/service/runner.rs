@@ -12,8 +12,8 @@
 use super::operation::OperationId;
 use super::settings::Settings;
 use crate::acp::event::event_id;
-use crate::acp::{BusEvent, OutgoingMessage, PaymentDetailsPayload, PaymentPayload};
-use crate::domain::{Payment, PaymentStatus, Refund};
+use crate::acp::{BusEvent, FundingPayload, OutgoingMessage, PaymentDetailsPayload, PaymentPayload};
+use crate::domain::{FundingState, Payment, PaymentStatus, Refund};
 use crate::ports::{
     Claim, ClaimRequest, Clock, Commit, EventPublisher, OperationRecord, OperationState, PaymentStore, PaymentWrite,
     PublishError, StoreError,
@@ -124,6 +124,11 @@ fn payment_details(p: &Payment) -> PaymentDetailsPayload {
     if p.external_refunded() > 0 {
         details["externalRefundedAmount"] = serde_json::json!(p.external_refunded());
     }
+    if let Some(state) = p.funding_state() {
+        let (requested, paid) = state.amounts();
+        details["funding"] =
+            serde_json::json!({"state": state.as_str(), "requestedAmount": requested, "paidAmount": paid});
+    }
     if !p.disputes.is_empty() {
         let disputes: Vec<_> = p
             .disputes
@@ -147,6 +152,26 @@ pub fn payment_updated(p: &Payment) -> OutgoingMessage {
 /// PaymentCreated for a new payment.
 pub fn payment_created(p: &Payment) -> OutgoingMessage {
     OutgoingMessage::PaymentCreated(payment_details(p))
+}
+
+/// PaymentUnderpaid or PaymentOverpaid for a payment of `order_reference` paid with another amount than
+/// asked (decision §9.11); `None` when it was not.
+pub fn funding_message(p: &Payment, order_reference: &str) -> Option<OutgoingMessage> {
+    let state = p.funding_state()?;
+    let (requested, paid) = state.amounts();
+    let payload = FundingPayload {
+        payment: PaymentPayload {
+            order_reference: order_reference.to_string(),
+            order_item_ids: p.order_item_ids.clone(),
+            amount: Some(requested),
+            currency_iso_code: Some(p.amount.currency.code().to_string()),
+        },
+        context: Some(serde_json::json!({"requestedAmount": requested, "paidAmount": paid}).to_string()),
+    };
+    Some(match state {
+        FundingState::Underpaid { .. } => OutgoingMessage::PaymentUnderpaid(payload),
+        FundingState::Overpaid { .. } => OutgoingMessage::PaymentOverpaid(payload),
+    })
 }
 
 /// The message that tells the tenant a payment entered `status`, if that status has one.

@@ -15,7 +15,8 @@ use super::checkout::{ListenerError, PaymentKnownListener};
 use super::commands::CommandService;
 use super::operation::OperationId;
 use super::runner::{
-    Operation, OperationError, OperationReport, Outcome, Runner, history_time, payment_updated, status_message,
+    Operation, OperationError, OperationReport, Outcome, Runner, funding_message, history_time, payment_updated,
+    status_message,
 };
 use super::settings::Settings;
 use crate::acp::{OutgoingMessage, PaymentPayload};
@@ -249,7 +250,8 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
         let Some(payment) = payment.filter(|p| p.order_reference.is_some()) else {
             return Ok(Applied::NotReady);
         };
-        if payment.psp_reference != event.psp_reference {
+        let named = [Some(payment.psp_reference.as_str()), payment.psp_customer.as_deref()];
+        if !named.contains(&Some(event.psp_reference.as_str())) {
             return Err(WebhookError::Mismatch("the PSP payment is not the payment's"));
         }
         if let WebhookChange::Refund {
@@ -363,6 +365,36 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
                     );
                 }
                 Ok(Outcome::changed(&payment, next, Vec::new()))
+            }
+            WebhookChange::Funding { balance, currency } => {
+                if currency != payment.amount.currency.code() {
+                    tracing::error!(
+                        transaction_id = payment.transaction_id,
+                        currency,
+                        balance,
+                        "bank transfer money in another currency than the payment's: an operator must settle it"
+                    );
+                    return Ok(Outcome::changed(&payment, None, Vec::new()));
+                }
+                let next = payment.funding_reported(*balance, event.created);
+                let message = next.as_ref().and_then(|n| funding_message(n, &order_reference));
+                match (&next, &message) {
+                    (Some(_), Some(OutgoingMessage::PaymentOverpaid(_))) => tracing::warn!(
+                        transaction_id = payment.transaction_id,
+                        order_reference,
+                        balance,
+                        "the shopper sent more than asked: give the rest back from the PSP customer's balance"
+                    ),
+                    (Some(_), None) if *balance > 0 => tracing::error!(
+                        transaction_id = payment.transaction_id,
+                        order_reference,
+                        balance,
+                        status = payment.status.as_str(),
+                        "bank transfer money the payment did not take waits in the PSP customer's balance"
+                    ),
+                    _ => {}
+                }
+                Ok(Outcome::changed(&payment, next, message.into_iter().collect()))
             }
             WebhookChange::Refunded { amount_refunded } => {
                 let next = payment.psp_refunded_reported(*amount_refunded, event.created);

@@ -691,3 +691,121 @@ async fn an_authorization_the_psp_canceled_cancels_the_open_items_and_says_why()
     );
     assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::Canceled);
 }
+
+fn funding(balance: i64) -> WebhookChange {
+    WebhookChange::Funding {
+        balance,
+        currency: "EUR".into(),
+    }
+}
+
+/// A bank transfer payment of 1000 EUR cents for `DE--1`, captured when paid, with PSP customer `cus_1`.
+async fn bank_transfer(svc: &Svc) -> Payment {
+    let mut payment = new_payment();
+    payment.order_item_ids = vec![1, 2];
+    payment.capture = crate::domain::CaptureMode::Automatic;
+    payment.psp_customer = Some("cus_1".into());
+    svc.store.insert_payment(&payment).await.unwrap();
+    payment
+}
+
+/// The payload of the last message named `name`, with its `context` parsed.
+fn last_funding(svc: &Svc, name: &str) -> (serde_json::Value, serde_json::Value) {
+    let published = svc.publisher.published();
+    let event = published.iter().rev().find(|e| e.detail_type == name).unwrap();
+    let wire = payload(event);
+    let context = serde_json::from_str(wire["context"].as_str().unwrap()).unwrap();
+    (wire, context)
+}
+
+#[tokio::test]
+async fn a_bank_transfer_arriving_short_is_underpaid_until_the_rest_arrives() {
+    let svc = memory_service();
+    bank_transfer(&svc).await;
+    handle(&svc, &event("evt_1", "tx-1", funding(-400))).await;
+    assert_eq!(names(&svc), ["PaymentUpdated", "PaymentUnderpaid"]);
+    let (wire, context) = last_funding(&svc, "PaymentUnderpaid");
+    assert_eq!(
+        (
+            wire["orderReference"].clone(),
+            wire["orderItemIds"].clone(),
+            wire["amount"].clone()
+        ),
+        ("DE--1".into(), serde_json::json!([1, 2]), 1000.into())
+    );
+    assert_eq!(context, serde_json::json!({"requestedAmount": 1000, "paidAmount": 600}));
+    assert_eq!(
+        last_details(&svc)["funding"],
+        serde_json::json!({"state": "underpaid", "requestedAmount": 1000, "paidAmount": 600})
+    );
+    assert_eq!(
+        stored(&svc, "tx-1").await.status,
+        PaymentStatus::New,
+        "the order waits for the rest"
+    );
+
+    // The same report again (Stripe's retry) tells nothing new; more money arriving does.
+    handle(&svc, &event("evt_2", "tx-1", funding(-400))).await;
+    assert_eq!(names(&svc).len(), 2);
+    let later = WebhookEvent {
+        created: 1_767_225_660,
+        ..event("evt_3", "tx-1", funding(-100))
+    };
+    handle(&svc, &later).await;
+    assert_eq!(last_funding(&svc, "PaymentUnderpaid").1["paidAmount"], 900);
+
+    // The rest arrives: the payment is paid as any method captured when paid.
+    handle(&svc, &event("evt_4", "tx-1", status(PaymentStatus::Captured, 1000))).await;
+    assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::Authorized);
+    assert_eq!(names(&svc).last().map(String::as_str), Some("PaymentAuthorized"));
+    assert_eq!(
+        last_details(&svc)["funding"],
+        serde_json::Value::Null,
+        "nothing is missing any more"
+    );
+}
+
+#[tokio::test]
+async fn money_beyond_the_amount_in_the_customers_balance_is_overpaid() {
+    let svc = memory_service();
+    let payment = bank_transfer(&svc).await;
+    handle(&svc, &event("evt_1", "tx-1", status(PaymentStatus::Captured, 1000))).await;
+    // Stripe names the payment by the customer made for it.
+    let balance = by_payment_intent("evt_2", "cus_1", funding(250));
+    assert!(matches!(handle(&svc, &balance).await, WebhookReport::Applied(_)));
+    assert_eq!(
+        names(&svc),
+        [
+            "PaymentUpdated",
+            "PaymentAuthorized",
+            "PaymentUpdated",
+            "PaymentOverpaid"
+        ]
+    );
+    let (wire, context) = last_funding(&svc, "PaymentOverpaid");
+    assert_eq!(wire["amount"], 1000);
+    assert_eq!(
+        context,
+        serde_json::json!({"requestedAmount": 1000, "paidAmount": 1250})
+    );
+    assert_eq!(last_details(&svc)["funding"]["state"], "overpaid");
+    assert_eq!(stored(&svc, "tx-1").await.funding.map(|f| f.balance), Some(250));
+    // A balance in another currency is not this payment's money: recorded nowhere, logged for operators.
+    let other = WebhookChange::Funding {
+        balance: 300,
+        currency: "USD".into(),
+    };
+    handle(&svc, &by_payment_intent("evt_3", "cus_1", other)).await;
+    assert_eq!(names(&svc).len(), 4);
+    assert_eq!(stored(&svc, "tx-1").await.version, payment.version + 2);
+}
+
+#[tokio::test]
+async fn money_in_the_balance_of_a_payment_that_took_none_is_no_overpayment() {
+    let svc = memory_service();
+    bank_transfer(&svc).await;
+    handle(&svc, &by_payment_intent("evt_1", "cus_1", funding(700))).await;
+    // Recorded and shown as nothing more: the payment still waits for its money.
+    assert_eq!(names(&svc), ["PaymentUpdated"]);
+    assert_eq!(last_details(&svc)["funding"], serde_json::Value::Null);
+}

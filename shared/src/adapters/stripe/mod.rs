@@ -7,6 +7,7 @@
 //! (reliability §1.1). API keys are fetched per tenant through [`ApiKeys`] and never logged. [`connect`]
 //! adds the merchants' Connect accounts (onboarding) on the same HTTP plumbing.
 
+mod bank_transfer;
 pub mod connect;
 mod currency;
 mod customer;
@@ -14,7 +15,7 @@ mod transfers;
 mod transformers;
 pub mod webhook;
 
-use crate::domain::Money;
+use crate::domain::{Money, PaymentMethod};
 use crate::ports::gateway::{
     CreatePayment, KeyCheck, KeyCheckError, ORDER_REFERENCE, PaymentGateway, PspError, PspPaymentIntent, PspRefund,
 };
@@ -282,6 +283,9 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
         if let Some(group) = self.transfer_group(tenant, &request.metadata).await? {
             form.push(("transfer_group".to_string(), group.to_string()));
         }
+        if request.method == PaymentMethod::BankTransfer {
+            form.extend(self.bank_transfer_fields(tenant, request).await?);
+        }
         self.send::<StripePaymentIntent>(
             tenant,
             Method::POST,
@@ -423,12 +427,12 @@ impl<K: ApiKeys> PaymentGateway for StripeGateway<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Currency, Money, PaymentMethod, PaymentStatus, RefundStatus};
+    use crate::domain::{Currency, PaymentStatus, RefundStatus};
     use serde_json::json;
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    const KEY: &str = "sk_test_secret";
+    pub(super) const KEY: &str = "sk_test_secret";
 
     fn eur(minor: i64) -> Money {
         Money::new(minor, Currency::parse("EUR").unwrap())
@@ -493,6 +497,7 @@ mod tests {
                 processing: false,
                 decline: None,
                 multicapture: false,
+                customer: None,
             }
         );
         assert_eq!(
@@ -544,7 +549,7 @@ mod tests {
     }
 
     /// The form fields of every request the server received, in order.
-    async fn forms_of_requests(server: &MockServer) -> Vec<Vec<(String, String)>> {
+    pub(super) async fn forms_of_requests(server: &MockServer) -> Vec<Vec<(String, String)>> {
         let requests = server.received_requests().await.unwrap();
         requests.iter().map(|r| form_fields(&r.body)).collect()
     }

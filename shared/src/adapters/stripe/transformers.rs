@@ -1,6 +1,7 @@
 //! Stripe's wire format and its translation to and from the domain. Stripe types live only here; each
 //! Stripe status maps onto the domain's in one exhaustive `match`, so a new status forces a decision.
 
+use super::bank_transfer::{NextAction, StripeCashBalance};
 use super::currency::from_wire;
 use crate::domain::{CaptureMode, Currency, DisputeStatus, PaymentMethod, PaymentStatus, RefundStatus};
 use crate::ports::gateway::{CreatePayment, PspError, PspPaymentIntent, PspRefund};
@@ -124,12 +125,39 @@ pub(super) struct StripePaymentIntent {
     /// The group of a marketplace's payment and its payouts (the order).
     #[serde(default)]
     transfer_group: Option<String>,
+    /// The customer of a bank transfer (an id, or the customer when expanded).
+    #[serde(default)]
+    customer: Option<Expandable>,
+    /// What the shopper is to do next (a bank transfer's instructions).
+    #[serde(default)]
+    next_action: Option<NextAction>,
+}
+
+/// An expandable field: the object's id, or the object itself (https://docs.stripe.com/expand).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Expandable {
+    Id(String),
+    Object { id: String },
+}
+
+impl Expandable {
+    fn id(self) -> String {
+        match self {
+            Expandable::Id(id) | Expandable::Object { id } => id,
+        }
+    }
 }
 
 impl StripePaymentIntent {
     /// The PaymentIntent's `transfer_group`, if it has one.
     pub(super) fn transfer_group(&self) -> Option<&str> {
         self.transfer_group.as_deref()
+    }
+
+    /// The funding balance of a bank transfer still missing money (`partially_funded`).
+    fn missing_balance(&self) -> Option<i64> {
+        self.next_action.as_ref()?.missing_balance(&self.currency)
     }
 }
 
@@ -198,9 +226,13 @@ impl From<StripePaymentIntent> for PspPaymentIntent {
             amount_captured,
             currency: pi.currency.to_ascii_uppercase(),
             client_secret: pi.client_secret,
-            processing: pi.status == StripePaymentIntentStatus::Processing,
+            // Settling at the PSP, or waiting for the shopper's bank transfer: the shopper has done
+            // their part either way.
+            processing: pi.status == StripePaymentIntentStatus::Processing
+                || pi.next_action.as_ref().is_some_and(NextAction::awaits_transfer),
             decline,
             multicapture,
+            customer: pi.customer.map(Expandable::id),
         }
     }
 }
@@ -317,7 +349,7 @@ struct StripeCharge {
 }
 
 /// `amount` in `currency` (Stripe's lower-case code) back in the app's minor units.
-fn minor_units(amount: i64, currency: &str) -> i64 {
+pub(super) fn minor_units(amount: i64, currency: &str) -> i64 {
     match Currency::parse(currency) {
         Ok(c) => from_wire(amount, c),
         Err(_) => amount,
@@ -362,6 +394,10 @@ pub(super) enum StripeEventType {
     PaymentIntentProcessing,
     #[serde(rename = "payment_intent.requires_action")]
     PaymentIntentRequiresAction,
+    #[serde(rename = "payment_intent.partially_funded")]
+    PaymentIntentPartiallyFunded,
+    #[serde(rename = "cash_balance.funds_available")]
+    CashBalanceFundsAvailable,
     #[serde(rename = "charge.refund.updated")]
     ChargeRefundUpdated,
     #[serde(rename = "refund.created")]
@@ -388,6 +424,7 @@ enum EventObject {
     Refund,
     Charge,
     Dispute,
+    CashBalance,
     Ignored,
 }
 
@@ -401,7 +438,8 @@ impl StripeEventType {
             | StripeEventType::PaymentIntentSucceeded
             | StripeEventType::PaymentIntentCanceled
             | StripeEventType::PaymentIntentProcessing
-            | StripeEventType::PaymentIntentRequiresAction => EventObject::PaymentIntent,
+            | StripeEventType::PaymentIntentRequiresAction
+            | StripeEventType::PaymentIntentPartiallyFunded => EventObject::PaymentIntent,
             StripeEventType::ChargeRefundUpdated
             | StripeEventType::RefundCreated
             | StripeEventType::RefundUpdated
@@ -410,6 +448,7 @@ impl StripeEventType {
             StripeEventType::ChargeDisputeCreated
             | StripeEventType::ChargeDisputeUpdated
             | StripeEventType::ChargeDisputeClosed => EventObject::Dispute,
+            StripeEventType::CashBalanceFundsAvailable => EventObject::CashBalance,
             StripeEventType::Other => EventObject::Ignored,
         }
     }
@@ -473,11 +512,23 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             let mut pi: StripePaymentIntent =
                 serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
             let metadata = std::mem::take(&mut pi.metadata);
+            // A bank transfer that arrived short reports what is missing; any other event the status.
+            let missing = if kind == StripeEventType::PaymentIntentPartiallyFunded {
+                pi.missing_balance()
+            } else {
+                None
+            };
             let intent = PspPaymentIntent::from(pi);
-            let change = WebhookChange::Payment {
-                status: intent.status,
-                amount_captured: intent.amount_captured,
-                decline: intent.decline,
+            let change = match missing {
+                Some(balance) => WebhookChange::Funding {
+                    balance,
+                    currency: intent.currency,
+                },
+                None => WebhookChange::Payment {
+                    status: intent.status,
+                    amount_captured: intent.amount_captured,
+                    decline: intent.decline,
+                },
             };
             (metadata, intent.id, change)
         }
@@ -521,11 +572,25 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             };
             (BTreeMap::new(), payment_intent, change)
         }
+        EventObject::CashBalance => {
+            let balance: StripeCashBalance =
+                serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let Some((excess, currency)) = balance.excess() else {
+                return Ok(ignored("the cash balance holds nothing"));
+            };
+            // Named by its customer: the webhook service finds the payment the customer was made for.
+            let change = WebhookChange::Funding {
+                balance: excess,
+                currency,
+            };
+            (BTreeMap::new(), balance.customer, change)
+        }
     };
     let transaction_id = match (metadata.remove("transactionId"), kind.object()) {
         (Some(transaction_id), _) => transaction_id,
-        // Named by its PaymentIntent only: the webhook service finds the payment, if it is the app's.
-        (None, EventObject::Charge | EventObject::Dispute) => String::new(),
+        // Named by its PaymentIntent (or customer) only: the webhook service finds the payment, if it is
+        // the app's.
+        (None, EventObject::Charge | EventObject::Dispute | EventObject::CashBalance) => String::new(),
         (None, EventObject::PaymentIntent | EventObject::Refund | EventObject::Ignored) => {
             return Ok(ignored("object not created by the app (no metadata.transactionId)"));
         }
@@ -616,6 +681,7 @@ fn stripe_method_type(method: PaymentMethod) -> &'static str {
         PaymentMethod::Ideal => "ideal",
         PaymentMethod::Bancontact => "bancontact",
         PaymentMethod::SepaDebit => "sepa_debit",
+        PaymentMethod::BankTransfer => "customer_balance",
     }
 }
 
@@ -773,6 +839,7 @@ mod tests {
             (PaymentMethod::Ideal, "ideal", "automatic"),
             (PaymentMethod::Bancontact, "bancontact", "automatic"),
             (PaymentMethod::SepaDebit, "sepa_debit", "automatic"),
+            (PaymentMethod::BankTransfer, "customer_balance", "automatic"),
             (PaymentMethod::ApplePay, "card", "manual"),
             (PaymentMethod::GooglePay, "card", "manual"),
         ];

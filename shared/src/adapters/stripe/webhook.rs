@@ -224,6 +224,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn money_left_in_a_customers_cash_balance_names_the_customer() {
+        // A cash balance as Stripe documents it (https://docs.stripe.com/api/cash_balance/object).
+        let balance = |available: serde_json::Value| {
+            json!({"object": "cash_balance", "available": available, "customer": "cus_1", "livemode": false,
+                   "settings": {"reconciliation_mode": "automatic", "using_merchant_default": true}})
+        };
+        let e = relevant("cash_balance.funds_available", balance(json!({"eur": 250})));
+        assert_eq!(
+            (e.transaction_id.as_str(), e.psp_reference.as_str(), e.tenant),
+            ("", "cus_1", None),
+            "found by the customer"
+        );
+        assert_eq!(
+            e.change,
+            WebhookChange::Funding {
+                balance: 250,
+                currency: "EUR".into()
+            }
+        );
+        assert!(matches!(
+            parse_event(&event("cash_balance.funds_available", balance(json!({})))),
+            Ok(ParsedEvent::Ignored { .. })
+        ));
+    }
+
     /// Every handled event type, with the object Stripe sends with it.
     #[test]
     fn every_event_type_maps_onto_the_domain() {
@@ -269,6 +295,20 @@ mod tests {
                 "payment_intent.requires_action",
                 intent("requires_action", json!({})),
                 payment(PaymentStatus::New, 0),
+            ),
+            (
+                // A bank transfer that arrived short: 400 of 1000 still missing.
+                "payment_intent.partially_funded",
+                intent(
+                    "requires_action",
+                    json!({"customer": "cus_1", "next_action": {"type": "display_bank_transfer_instructions",
+                        "display_bank_transfer_instructions": {"amount_remaining": 400, "currency": "eur",
+                                                               "type": "eu_bank_transfer"}}}),
+                ),
+                WebhookChange::Funding {
+                    balance: -400,
+                    currency: "EUR".into(),
+                },
             ),
         ];
         for (event_type, object, change) in table {
