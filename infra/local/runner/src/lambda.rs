@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
-/// A running `cargo lambda watch` for one function.
 /// How long an emulated instance may wait for its next event (a day: a local stack idles a lot).
 const IDLE_SECONDS: u64 = 24 * 3600;
 
+/// A running `cargo lambda watch` for one function.
 #[derive(Debug)]
-
 pub struct Emulator {
     /// Logical id of the function.
     pub function_id: String,
