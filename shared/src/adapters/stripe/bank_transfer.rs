@@ -9,7 +9,7 @@
 //!   amount_remaining` is still missing (underpaid);
 //! - `cash_balance.funds_available`: the customer's balance holds money no payment took (overpaid).
 
-use super::transformers::{Form, metadata_fields, minor_units};
+use super::transformers::{Form, StripeObjectId, metadata_fields, minor_units};
 use super::{ApiKeys, StripeGateway};
 use crate::ports::gateway::{CreatePayment, PspError};
 use reqwest::Method;
@@ -45,12 +45,6 @@ pub(super) fn options(currency: &str) -> Option<Form> {
     Some(form)
 }
 
-/// `Customer`: only its id is read.
-#[derive(Debug, Deserialize)]
-struct StripeCustomerId {
-    id: String,
-}
-
 impl<K: ApiKeys> StripeGateway<K> {
     /// The form fields that make `request` a bank transfer: the customer created for it (`POST
     /// /v1/customers` with the payment's reconciliation data, under a key derived from the payment's,
@@ -64,7 +58,7 @@ impl<K: ApiKeys> StripeGateway<K> {
         let form: Form = metadata_fields(&request.metadata).collect();
         let key = format!("{}-customer", request.idempotency_key);
         let customer = self
-            .send::<StripeCustomerId>(tenant, Method::POST, &["v1", "customers"], Some(&form), Some(&key))
+            .send::<StripeObjectId>(tenant, Method::POST, &["v1", "customers"], Some(&form), Some(&key))
             .await?;
         let mut fields = vec![("customer".to_string(), customer.id)];
         fields.extend(options);

@@ -5,7 +5,7 @@
 //! order (`transfer_group`); a reversal takes part of it back
 //! (https://docs.stripe.com/api/transfer_reversals/create). Both send the caller's `Idempotency-Key`.
 
-use super::transformers::{Form, metadata_fields};
+use super::transformers::{Expandable, Form, StripeObjectId, metadata_fields};
 use super::{ApiKeys, StripeGateway, currency};
 use crate::ports::PspError;
 use crate::ports::transfers::{MerchantTransfers, TransferOrder};
@@ -17,28 +17,6 @@ use serde::Deserialize;
 struct StripeIntentCharge {
     #[serde(default)]
     latest_charge: Option<Expandable>,
-}
-
-/// An expandable field (https://docs.stripe.com/api/expanding_objects): the id, or the object.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Expandable {
-    Id(String),
-    Object { id: String },
-}
-
-impl Expandable {
-    fn id(self) -> String {
-        match self {
-            Expandable::Id(id) | Expandable::Object { id } => id,
-        }
-    }
-}
-
-/// A Transfer or a Transfer Reversal: the id is all the app keeps.
-#[derive(Debug, Deserialize)]
-struct StripeObjectId {
-    id: String,
 }
 
 /// The form of `POST /v1/transfers` for `order`, funded by `charge`.

@@ -136,17 +136,24 @@ pub(super) struct StripePaymentIntent {
 /// An expandable field: the object's id, or the object itself (https://docs.stripe.com/expand).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum Expandable {
+pub(super) enum Expandable {
     Id(String),
     Object { id: String },
 }
 
 impl Expandable {
-    fn id(self) -> String {
+    /// The object's id, whichever form Stripe sent.
+    pub(super) fn id(self) -> String {
         match self {
             Expandable::Id(id) | Expandable::Object { id } => id,
         }
     }
+}
+
+/// An object the app keeps only the id of (a Customer, a Transfer, a Transfer Reversal).
+#[derive(Debug, Deserialize)]
+pub(super) struct StripeObjectId {
+    pub(super) id: String,
 }
 
 impl StripePaymentIntent {
