@@ -238,9 +238,43 @@ pub struct Pseudo {
     pub account_id: String,
 }
 
+/// Checks `value` against the constraints of parameter `name` as CloudFormation does: `AllowedValues`,
+/// `MinLength` / `MaxLength` (in characters) and `AllowedPattern` (the whole value must match).
+fn check_constraints(name: &str, spec: &Yaml, value: &str) -> Result<()> {
+    if let Some(allowed) = spec.get("AllowedValues").and_then(Yaml::as_sequence) {
+        let allowed: Vec<String> = allowed
+            .iter()
+            .filter_map(|a| yaml_to_json(a).ok().as_ref().and_then(scalar_to_string))
+            .collect();
+        if !allowed.iter().any(|a| a == value) {
+            bail!("parameter {name}: {value:?} is not one of {allowed:?}");
+        }
+    }
+    let length = value.chars().count();
+    let bound = |key: &str| spec.get(key).and_then(Yaml::as_u64).map(|n| n as usize);
+    if let Some(min) = bound("MinLength")
+        && length < min
+    {
+        bail!("parameter {name}: {value:?} is shorter than {min} characters");
+    }
+    if let Some(max) = bound("MaxLength")
+        && length > max
+    {
+        bail!("parameter {name}: {value:?} is longer than {max} characters");
+    }
+    if let Some(pattern) = spec.get("AllowedPattern").and_then(Yaml::as_str) {
+        let whole = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| anyhow!("parameter {name}: AllowedPattern is not a regular expression: {e}"))?;
+        if !whole.is_match(value) {
+            bail!("parameter {name}: {value:?} does not match {pattern}");
+        }
+    }
+    Ok(())
+}
+
 impl Resolver {
     /// A resolver with the template's parameter defaults overridden by `overrides`; fails on a
-    /// parameter with neither, or a value outside its `AllowedValues`.
+    /// parameter with neither, or a value CloudFormation would refuse (see [`check_constraints`]).
     pub fn new(template: &Template, overrides: &BTreeMap<String, String>, pseudo: &Pseudo) -> Result<Self> {
         let mut parameters = HashMap::new();
         let declared = template.section("Parameters").as_mapping().cloned().unwrap_or_default();
@@ -256,15 +290,7 @@ impl Resolver {
                     None => bail!("parameter {name} has no default: give it a value in the local parameters file"),
                 },
             };
-            if let Some(allowed) = spec.get("AllowedValues").and_then(Yaml::as_sequence) {
-                let allowed: Vec<String> = allowed
-                    .iter()
-                    .filter_map(|a| yaml_to_json(a).ok().as_ref().and_then(scalar_to_string))
-                    .collect();
-                if !allowed.contains(&value) {
-                    bail!("parameter {name}: {value:?} is not one of {allowed:?}");
-                }
-            }
+            check_constraints(name, spec, &value)?;
             parameters.insert(name.to_string(), value);
         }
         for name in overrides.keys() {
@@ -555,7 +581,7 @@ mod tests {
     const T: &str = r#"
 Parameters:
   Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}
-  Name: {Type: String}
+  Name: {Type: String, MinLength: 1, MaxLength: 8, AllowedPattern: "[a-z][a-z0-9-]*"}
   Count: {Type: Number, Default: 5}
 Conditions:
   IsProd: !Equals [!Ref Stage, prod]
@@ -633,5 +659,27 @@ Resources:
             ("Zzz".to_string(), "1".to_string()),
         ]);
         assert!(Resolver::new(&t, &unknown, &pseudo).is_err());
+    }
+
+    #[test]
+    fn parameters_respect_their_length_and_pattern() {
+        let t = Template::parse(T).unwrap();
+        let pseudo = Pseudo {
+            stack_name: "st".into(),
+            region: "r".into(),
+            account_id: "1".into(),
+        };
+        let name = |value: &str| {
+            let overrides = BTreeMap::from([("Name".to_string(), value.to_string())]);
+            Resolver::new(&t, &overrides, &pseudo)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(name("shop-1"), Ok(()));
+        assert!(name("").unwrap_err().contains("shorter than 1"));
+        assert!(name("shop-12345").unwrap_err().contains("longer than 8"));
+        // The whole value must match, not a part of it.
+        assert!(name("1shop").unwrap_err().contains("does not match"));
+        assert!(name("shop 1").unwrap_err().contains("does not match"));
     }
 }
