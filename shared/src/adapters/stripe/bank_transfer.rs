@@ -118,8 +118,8 @@ impl StripeCashBalance {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{KEY, forms_of_requests, pairs};
-    use super::super::{StaticApiKey, Timeouts};
+    use super::super::StaticApiKey;
+    use super::super::tests::{KEY, forms_of_requests, gateway_with, pairs};
     use super::*;
     use crate::domain::{Currency, Money, PaymentMethod};
     use crate::ports::PaymentGateway;
@@ -156,7 +156,7 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let gateway = StripeGateway::new(&server.uri(), StaticApiKey::new(KEY.into()), Timeouts::default()).unwrap();
+        let gateway = gateway_with(&server, StaticApiKey::new(KEY.into()));
         let intent = gateway.create_payment("t1", &request("EUR")).await.unwrap();
         assert_eq!(intent.customer.as_deref(), Some("cus_1"));
         let forms = forms_of_requests(&server).await;
@@ -189,7 +189,7 @@ mod tests {
     #[tokio::test]
     async fn a_currency_without_bank_transfers_is_refused_before_stripe_is_asked() {
         let server = MockServer::start().await;
-        let gateway = StripeGateway::new(&server.uri(), StaticApiKey::new(KEY.into()), Timeouts::default()).unwrap();
+        let gateway = gateway_with(&server, StaticApiKey::new(KEY.into()));
         let refused = gateway.create_payment("t1", &request("CHF")).await;
         assert!(
             matches!(&refused, Err(PspError::Declined { code, .. }) if code == "currency_not_supported"),

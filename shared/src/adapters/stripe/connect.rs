@@ -211,7 +211,7 @@ pub fn parse_account_event(body: &[u8]) -> Result<ParsedEvent<AccountEvent>, Eve
 mod tests {
     use super::super::tests::{form_of_single_request, pairs};
     use super::*;
-    use crate::adapters::stripe::{StaticApiKey, Timeouts};
+    use crate::adapters::stripe::StaticApiKey;
     use crate::domain::MerchantOnboardingStatus as S;
     use serde_json::json;
     use wiremock::matchers::{header, method, path};
@@ -220,7 +220,7 @@ mod tests {
     const KEY: &str = "sk_test_platform";
 
     fn gateway(server: &MockServer) -> StripeGateway<StaticApiKey> {
-        StripeGateway::new(&server.uri(), StaticApiKey::new(KEY.into()), Timeouts::default()).unwrap()
+        super::super::tests::gateway_with(server, StaticApiKey::new(KEY.into()))
     }
 
     /// An Account as Stripe documents it (https://docs.stripe.com/api/accounts/object), abridged to

@@ -438,6 +438,11 @@ mod tests {
         Money::new(minor, Currency::parse("EUR").unwrap())
     }
 
+    /// A gateway to `server` with `keys` and the default timeouts (also used by the other modules' tests).
+    pub(super) fn gateway_with(server: &MockServer, keys: StaticApiKey) -> StripeGateway<StaticApiKey> {
+        StripeGateway::new(&server.uri(), keys, Timeouts::default()).unwrap()
+    }
+
     fn gateway(server: &MockServer) -> StripeGateway<StaticApiKey> {
         let timeouts = Timeouts {
             connect: Duration::from_secs(1),
@@ -562,12 +567,7 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_json(intent_body("requires_payment_method")))
             .mount(&server)
             .await;
-        let marketplace = StripeGateway::new(
-            &server.uri(),
-            StaticApiKey::marketplace(KEY.into()),
-            Timeouts::default(),
-        )
-        .unwrap();
+        let marketplace = gateway_with(&server, StaticApiKey::marketplace(KEY.into()));
         let mut request = CreatePayment {
             amount: Money::new(1000, Currency::parse("EUR").unwrap()),
             method: PaymentMethod::Card,
@@ -590,12 +590,7 @@ mod tests {
     #[tokio::test]
     async fn a_marketplace_pre_order_payment_joins_its_orders_group_once_confirmed() {
         let server = MockServer::start().await;
-        let marketplace = StripeGateway::new(
-            &server.uri(),
-            StaticApiKey::marketplace(KEY.into()),
-            Timeouts::default(),
-        )
-        .unwrap();
+        let marketplace = gateway_with(&server, StaticApiKey::marketplace(KEY.into()));
         let metadata = BTreeMap::from([("orderReference".to_string(), "DE--1".to_string())]);
         // The metadata update answers an intent without a group: the group follows in a second update.
         Mock::given(method("POST"))

@@ -89,7 +89,7 @@ impl<K: ApiKeys> MerchantTransfers for StripeGateway<K> {
 mod tests {
     use super::super::tests::pairs;
     use super::*;
-    use crate::adapters::stripe::{StaticApiKey, Timeouts};
+    use crate::adapters::stripe::StaticApiKey;
     use crate::domain::{Currency, Money};
     use serde_json::json;
     use std::collections::BTreeMap;
@@ -99,7 +99,7 @@ mod tests {
     const KEY: &str = "sk_test_platform";
 
     fn gateway(server: &MockServer) -> StripeGateway<StaticApiKey> {
-        StripeGateway::new(&server.uri(), StaticApiKey::new(KEY.into()), Timeouts::default()).unwrap()
+        super::super::tests::gateway_with(server, StaticApiKey::new(KEY.into()))
     }
 
     fn order() -> TransferOrder {
