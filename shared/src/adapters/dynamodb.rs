@@ -412,7 +412,7 @@ impl DynamoStore {
             names(&[OP_LEASE, OP_LEASE_UNTIL]),
             values([
                 ("key", s(&request.key)),
-                ("lease_until", n(request.lease_until)),
+                ("lease_until", n(request.payment_lease_until())),
                 ("now", n(request.now)),
             ]),
         )
@@ -712,7 +712,7 @@ impl PaymentStore for DynamoStore {
                 ("token", s(token)),
             ]),
         )?];
-        if let Some(payment) = &record.payment {
+        if let Some(payment) = record.payment.as_ref().filter(|_| record.request.is_none()) {
             actions.push(self.release_payment(tenant, payment, key)?);
         }
         // Unsettled money is open business: a disconnect asks for confirmation until it is settled.
@@ -864,8 +864,19 @@ impl PaymentStore for DynamoStore {
             names(&["attention", "attention_due"]),
             HashMap::new(),
         )
-        .await
-        .map(|_| ())
+        .await?;
+        if let Some(payment) = self.get_operation(tenant, key).await?.and_then(|r| r.payment) {
+            // Freed only if this operation still holds it.
+            self.update_if(
+                payment_key(tenant, &payment),
+                RELEASE_PAYMENT,
+                HELD_BY_KEY,
+                names(&[OP_LEASE, OP_LEASE_UNTIL]),
+                values([("key", s(key))]),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     #[tracing::instrument(skip(self))]

@@ -64,6 +64,16 @@ impl MemoryStore {
     }
 }
 
+/// Frees `tenant`'s payment `transaction_id` if operation `key` holds it.
+fn release_payment(s: &mut StoreState, tenant: &str, transaction_id: Option<&str>, key: &str) {
+    if let Some(tx) = transaction_id
+        && let Some(p) = s.payments.get_mut(&(tenant.to_string(), tx.to_string()))
+        && p.lease.as_ref().is_some_and(|(holder, _)| holder == key)
+    {
+        p.lease = None;
+    }
+}
+
 fn lease_free(lease: &Option<(String, i64)>, key: &str, now: i64) -> bool {
     match lease {
         None => true,
@@ -167,7 +177,9 @@ impl PaymentStore for MemoryStore {
         if let Some(tx) = &r.payment {
             // Like DynamoDB's `attribute_exists(pk)` condition: a missing payment cannot be leased.
             match s.payments.get_mut(&(r.tenant.clone(), tx.clone())) {
-                Some(p) if lease_free(&p.lease, &r.key, r.now) => p.lease = Some((r.key.clone(), r.lease_until)),
+                Some(p) if lease_free(&p.lease, &r.key, r.now) => {
+                    p.lease = Some((r.key.clone(), r.payment_lease_until()));
+                }
                 Some(_) | None => return Ok(Claim::PaymentBusy),
             }
         }
@@ -207,11 +219,8 @@ impl PaymentStore for MemoryStore {
         let Some(op) = op.filter(|o| o.state == OperationState::InProgress && o.lease_token == token) else {
             return Err(StoreError::Conflict("lease lost".into()));
         };
-        if let Some(tx) = &op.payment
-            && let Some(p) = s.payments.get_mut(&(tenant.to_string(), tx.clone()))
-            && p.lease.as_ref().is_some_and(|(holder, _)| holder == key)
-        {
-            p.lease = None;
+        if op.request.is_none() {
+            release_payment(&mut s, tenant, op.payment.as_deref(), key);
         }
         if let Some(o) = s.operations.get_mut(&op_key) {
             o.outcome_unknown = true;
@@ -374,13 +383,14 @@ impl PaymentStore for MemoryStore {
 
     async fn clear_attention(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
         yield_now().await;
-        if let Some(op) = lock(&self.state)
-            .operations
-            .get_mut(&(tenant.to_string(), key.to_string()))
-        {
-            op.attention = None;
-            op.attention_due = None;
-        }
+        let mut s = lock(&self.state);
+        let Some(op) = s.operations.get_mut(&(tenant.to_string(), key.to_string())) else {
+            return Ok(());
+        };
+        op.attention = None;
+        op.attention_due = None;
+        let payment = op.payment.clone();
+        release_payment(&mut s, tenant, payment.as_deref(), key);
         Ok(())
     }
 

@@ -61,6 +61,14 @@ impl Scope {
         }
     }
 
+    /// A claim of an operation its caller retries (a webhook, a sync call): nothing stored to run it again.
+    fn claim_retried_by_caller(&self, key: &str, token: &str, payment: Option<&str>, now: i64) -> ClaimRequest {
+        ClaimRequest {
+            request: None,
+            ..self.claim(key, token, payment, now)
+        }
+    }
+
     fn commit(&self, key: &str, token: &str, payment: Option<PaymentWrite>) -> Commit {
         Commit {
             tenant: self.tenant.clone(),
@@ -305,11 +313,15 @@ pub async fn attention_follows_the_operation<S: PaymentStore>(store: &S) {
         due(Attention::Outbox, scope.now + 10 * LEASE).await.is_empty(),
         "published: settled"
     );
-    // A record nobody can finish is taken out of the index.
-    let other = scope.claim("op-2", "worker-a", None, scope.now);
+    // A record nobody can finish is taken out of the index, and frees the payment it held.
+    scope.inserted(store, "tx-2").await;
+    let other = scope.claim("op-2", "worker-a", Some("tx-2"), scope.now);
     assert_eq!(claim(store, &other).await, FRESH);
+    let waiting = scope.claim("op-3", "worker-b", Some("tx-2"), scope.now + 1);
+    assert_eq!(claim(store, &waiting).await, Claim::PaymentBusy);
     assert_eq!(store.clear_attention(&scope.tenant, "op-2").await, Ok(()));
     assert!(due(Attention::InProgress, scope.now + 10 * LEASE).await.is_empty());
+    assert_eq!(claim(store, &waiting).await, FRESH);
 }
 
 /// An operation without a payment is claimed and committed on its own, its failure answer recorded.
@@ -344,22 +356,48 @@ pub async fn busy_payment_leaves_no_claim_behind<S: PaymentStore>(store: &S) {
     assert_eq!(claim(store, &other).await, Claim::PaymentBusy);
     assert_eq!(claim(store, &other).await, Claim::PaymentBusy);
 
-    let release = PaymentWrite::Release {
-        transaction_id: "tx-1".into(),
-    };
     assert_eq!(
-        store.commit(&scope.commit("op-a", "worker-a", Some(release))).await,
+        store
+            .commit(&scope.commit("op-a", "worker-a", Some(release_of("tx-1"))))
+            .await,
         Ok(())
     );
     assert_eq!(claim(store, &other).await, FRESH);
 
-    // A lease that expired no longer blocks either.
-    let third = scope.claim("op-c", "worker-c", Some("tx-1"), scope.now + LEASE + 2);
+    // A command holds the payment until it completes, even past its lease (its worker may have died
+    // after moving money): other operations wait, its own redelivery takes over.
+    let third = scope.claim_retried_by_caller("op-c", "worker-c", Some("tx-1"), scope.now + LEASE + 2);
+    assert_eq!(claim(store, &third).await, Claim::PaymentBusy);
+    let redelivery = scope.claim("op-b", "worker-d", Some("tx-1"), scope.now + LEASE + 2);
+    assert!(matches!(
+        claim(store, &redelivery).await,
+        Claim::Acquired {
+            outcome_unknown: true,
+            ..
+        }
+    ));
+    assert_eq!(
+        store
+            .commit(&scope.commit("op-b", "worker-d", Some(release_of("tx-1"))))
+            .await,
+        Ok(())
+    );
+
+    // An operation its caller retries holds it for its lease only.
     assert_eq!(claim(store, &third).await, FRESH);
+    let fourth = scope.claim("op-d", "worker-e", Some("tx-1"), scope.now + 2 * LEASE + 3);
+    assert_eq!(claim(store, &fourth).await, FRESH);
 }
 
-/// After `release_unknown` the next claim takes over at once, told the outcome is unknown; the
-/// payment is free meanwhile. A wrong token cannot release.
+fn release_of(transaction_id: &str) -> PaymentWrite {
+    PaymentWrite::Release {
+        transaction_id: transaction_id.into(),
+    }
+}
+
+/// After `release_unknown` the next claim takes over at once, told the outcome is unknown. A command's
+/// payment stays held meanwhile (its money may have moved); an operation its caller retries frees it. A
+/// wrong token cannot release.
 pub async fn release_unknown_hands_over_at_once<S: PaymentStore>(store: &S) {
     let scope = Scope::new();
     scope.inserted(store, "tx-1").await;
@@ -386,10 +424,27 @@ pub async fn release_unknown_hands_over_at_once<S: PaymentStore>(store: &S) {
         Claim::PaymentBusy
     );
 
-    // The released payment was free for other operations in between.
+    // Released again, the command still holds the payment: only it runs until its outcome is known.
     assert_eq!(store.release_unknown(&scope.tenant, "op-1", "worker-b").await, Ok(()));
     assert_eq!(
         claim(store, &scope.claim("op-2", "worker-c", Some("tx-1"), scope.now + 2)).await,
+        Claim::PaymentBusy
+    );
+    let settled = scope.claim("op-1", "worker-d", Some("tx-1"), scope.now + 3);
+    assert!(matches!(claim(store, &settled).await, Claim::Acquired { .. }));
+    assert_eq!(
+        store
+            .commit(&scope.commit("op-1", "worker-d", Some(release_of("tx-1"))))
+            .await,
+        Ok(())
+    );
+
+    // An operation its caller retries frees the payment with its unknown outcome.
+    let webhook = scope.claim_retried_by_caller("op-3", "worker-e", Some("tx-1"), scope.now + 4);
+    assert_eq!(claim(store, &webhook).await, FRESH);
+    assert_eq!(store.release_unknown(&scope.tenant, "op-3", "worker-e").await, Ok(()));
+    assert_eq!(
+        claim(store, &scope.claim("op-2", "worker-c", Some("tx-1"), scope.now + 5)).await,
         FRESH
     );
 }

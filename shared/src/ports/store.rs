@@ -109,6 +109,20 @@ pub struct ClaimRequest {
     pub request: Option<String>,
 }
 
+impl ClaimRequest {
+    /// Unix seconds until which the claim holds its payment. An operation the reconciler can run again (a
+    /// command) holds it until it completes, at most as long as its record lives: while its worker is dead
+    /// or its PSP outcome unknown, money may be moving, and another operation planning from the stored
+    /// payment could move it again (a second refund of the same items). Any other operation holds it for
+    /// its lease, as its caller retries it.
+    pub fn payment_lease_until(&self) -> i64 {
+        match self.request {
+            Some(_) => self.expires_at,
+            None => self.lease_until,
+        }
+    }
+}
+
 /// The result of a claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(
@@ -244,7 +258,9 @@ pub trait PaymentStore: Send + Sync {
     /// its payment. A record of another fingerprint is returned as it stands.
     fn claim(&self, request: &ClaimRequest) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
-    /// Gives up a claim after an unknown PSP outcome: marks it, and frees both leases for the retry.
+    /// Gives up a claim after an unknown PSP outcome: marks it and frees it for the retry. The payment stays
+    /// held by an operation the reconciler can run again (see [`ClaimRequest::payment_lease_until`]) and is
+    /// freed for any other.
     fn release_unknown(
         &self,
         tenant: &str,
@@ -273,7 +289,8 @@ pub trait PaymentStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OperationRecord>, StoreError>> + Send;
 
-    /// Takes an operation out of the "needs attention" index (nothing is left to do about it).
+    /// Takes an operation out of the "needs attention" index (nothing is left to do about it) and frees its
+    /// payment if it still holds it: nobody runs it again.
     fn clear_attention(&self, tenant: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks a completed operation's outbox as published (and settled: out of the attention index).

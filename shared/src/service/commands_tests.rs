@@ -493,6 +493,92 @@ async fn a_refund_whose_answer_was_lost_is_found_again_not_refunded_twice_even_a
     assert_eq!(svc.gateway.effects("refund"), 1);
 }
 
+/// What the chaos run found (issue 12 §5): a refund whose answer is lost, then the OMS's repeat of it as a
+/// message of its own. Planned from the stored payment, the repeat would refund the item again (and the
+/// first, found later, be refused as refunding an item already refunded, so the app would record less
+/// than Stripe gave back). The repeat waits until the first one's outcome is known, however long.
+#[tokio::test]
+async fn a_repeat_of_a_refund_whose_outcome_is_unknown_waits_and_nothing_is_refunded_twice() {
+    let svc = service();
+    let p = authorized(&svc, "DE--1", 1000).await;
+    svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
+    svc.gateway.inject("refund", GatewayFault::ApplyThenLose);
+    for _ in 0..2 {
+        svc.gateway
+            .inject("refund", GatewayFault::Fail(PspError::Unknown("timeout".into())));
+    }
+    let first = with_message_id(refund("DE--1", vec![1], -300), "message-1");
+    assert!(matches!(
+        svc.handle(&first).await,
+        Err(OperationError::OutcomeUnknown(_))
+    ));
+
+    let repeat = with_message_id(refund("DE--1", vec![1], -300), "message-2");
+    assert!(matches!(svc.handle(&repeat).await, Err(OperationError::PaymentBusy)));
+    svc.clock.advance(3_600);
+    assert!(
+        matches!(svc.handle(&repeat).await, Err(OperationError::PaymentBusy)),
+        "the lease has passed, the outcome is still unknown"
+    );
+    assert_eq!(svc.gateway.effects("refund"), 1);
+
+    let settled = svc.handle(&first).await.unwrap();
+    assert_eq!(
+        settled,
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentRefunded".into()])
+    );
+    let refused = svc.handle(&repeat).await.unwrap();
+    assert_eq!(refused, OperationReport::Completed(vec!["PaymentRefundFailed".into()]));
+    assert_eq!(svc.gateway.refunded(&p.psp_reference), 300, "refunded once");
+    assert_eq!(svc.gateway.effects("refund"), 1);
+    assert_eq!(payment(&svc, "DE--1").await.refunded, 300, "the books match the PSP");
+}
+
+/// A worker that dies after moving money leaves its command holding the payment: another command waits
+/// for the redelivery that settles it, however long that takes.
+#[tokio::test]
+async fn a_command_whose_worker_died_holds_its_payment_until_its_redelivery() {
+    let svc = service();
+    let p = authorized(&svc, "DE--1", 1000).await;
+    svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
+    let first = with_message_id(refund("DE--1", vec![1], -300), "message-1");
+    let id = OperationId::of(&first);
+    let now = svc.clock.epoch_seconds();
+    let claim = ClaimRequest {
+        tenant: TENANT.into(),
+        key: id.key.clone(),
+        fingerprint: id.fingerprint.clone(),
+        token: "dead-worker".into(),
+        payment: Some(p.transaction_id.clone()),
+        now,
+        lease_until: now + 60,
+        expires_at: now + 86_400,
+        attention_due: now + 900,
+        request: Some(first.to_stored()),
+    };
+    assert!(matches!(svc.store.claim(&claim).await.unwrap(), Claim::Acquired { .. }));
+    let metadata = BTreeMap::from([("refundId".to_string(), id.key.clone())]);
+    let money = Money::new(300, p.amount.currency);
+    svc.gateway
+        .refund(TENANT, &p.psp_reference, money, &id.psp_idempotency_key(), &metadata)
+        .await
+        .unwrap();
+
+    svc.clock.advance(3_600);
+    let repeat = with_message_id(refund("DE--1", vec![1], -300), "message-2");
+    assert!(matches!(svc.handle(&repeat).await, Err(OperationError::PaymentBusy)));
+    assert_eq!(
+        svc.handle(&first).await.unwrap(),
+        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentRefunded".into()])
+    );
+    assert_eq!(
+        svc.handle(&repeat).await.unwrap(),
+        OperationReport::Completed(vec!["PaymentRefundFailed".into()])
+    );
+    assert_eq!(svc.gateway.effects("refund"), 1);
+    assert_eq!(payment(&svc, "DE--1").await.refunded, 300);
+}
+
 #[tokio::test]
 async fn the_last_open_item_of_an_expired_multicapture_authorization_is_canceled_without_a_capture() {
     let svc = service();
