@@ -614,6 +614,15 @@ impl PaymentStore for DynamoStore {
     }
 
     #[tracing::instrument(skip(self))]
+    async fn payment_holder(&self, tenant: &str, transaction_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(payment_key(tenant, transaction_id))
+            .await?
+            .and_then(|mut item| item.remove(OP_LEASE))
+            .and_then(|holder| holder.as_s().ok().cloned()))
+    }
+
+    #[tracing::instrument(skip(self))]
     async fn find_payment_by_order(&self, tenant: &str, order_reference: &str) -> Result<Option<Payment>, StoreError> {
         self.payment_by_alias(tenant, key(order_pk(tenant, order_reference), ORDER_SK))
             .await

@@ -158,6 +158,14 @@ impl PaymentStore for MemoryStore {
             .cloned())
     }
 
+    async fn payment_holder(&self, tenant: &str, transaction_id: &str) -> Result<Option<String>, StoreError> {
+        yield_now().await;
+        Ok(lock(&self.state)
+            .payments
+            .get(&(tenant.to_string(), transaction_id.to_string()))
+            .and_then(|p| p.lease.as_ref().map(|(holder, _)| holder.clone())))
+    }
+
     async fn claim(&self, r: &ClaimRequest) -> Result<Claim, StoreError> {
         yield_now().await;
         let mut s = lock(&self.state);

@@ -253,6 +253,13 @@ pub trait PaymentStore: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<Option<OperationRecord>, StoreError>> + Send;
 
+    /// The key of the operation holding `transaction_id`'s lease, if one does (expired or not).
+    fn payment_holder(
+        &self,
+        tenant: &str,
+        transaction_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// Claims an operation: creates it IN_PROGRESS (or takes over an expired lease of the same payload
     /// fingerprint, whose outcome is then unknown: the dead worker may have reached the PSP) and leases
     /// its payment. A record of another fingerprint is returned as it stands.

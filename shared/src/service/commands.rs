@@ -12,7 +12,8 @@ use crate::domain::{
     CancelPlan, CaptureMode, CapturePlan, Money, Payment, PaymentStatus, Refund, RefundStatus, Rejection,
 };
 use crate::ports::{
-    Clock, EventPublisher, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent, PspRefund,
+    Clock, EventPublisher, OperationState, PaymentGateway, PaymentStore, PaymentWrite, PspError, PspPaymentIntent,
+    PspRefund,
 };
 use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
@@ -81,8 +82,58 @@ where
     C: Clock,
 {
     /// Handles one command. `Ok` means the record may be deleted from the queue; `Err` means retry it.
+    ///
+    /// A command holds its payment until it is answered (see [`crate::ports::ClaimRequest::payment_lease_until`]).
+    /// When the holder is stalled (its worker died, or its PSP outcome was left unknown, and its lease has
+    /// passed), the command waiting for the payment runs the holder first, as the holder's own
+    /// redelivery would (reading the PSP before acting), instead of waiting for that redelivery or the
+    /// reconciler.
     #[tracing::instrument(skip_all, fields(tenant = %msg.tenant_identifier, command = msg.command.name()))]
     pub async fn handle(&self, msg: &InboundMessage) -> Result<OperationReport, OperationError> {
+        match self.run_command(msg).await {
+            Err(OperationError::PaymentBusy) if self.settle_stalled_holder(msg).await? => self.run_command(msg).await,
+            result => result,
+        }
+    }
+
+    /// Runs the stalled command holding the payment of `msg`'s order, if one does. Returns whether it
+    /// ran one to its answer.
+    async fn settle_stalled_holder(&self, msg: &InboundMessage) -> Result<bool, OperationError> {
+        let tenant = msg.tenant_identifier.as_str();
+        let order = msg.command.order_reference();
+        let Some(payment) = self.store.find_payment_by_order(tenant, order).await? else {
+            return Ok(false);
+        };
+        let Some(holder) = self.store.payment_holder(tenant, &payment.transaction_id).await? else {
+            return Ok(false);
+        };
+        let Some(record) = self.store.get_operation(tenant, &holder).await? else {
+            return Ok(false);
+        };
+        let stalled = record.state == OperationState::InProgress && record.lease_until < self.clock.epoch_seconds();
+        let Some(Ok(command)) = record
+            .request
+            .as_deref()
+            .filter(|_| stalled)
+            .map(InboundMessage::from_stored)
+        else {
+            return Ok(false);
+        };
+        tracing::info!(holder = %holder, "the command holding the payment stalled: running it first");
+        match self.run_command(&command).await {
+            Ok(report) => {
+                tracing::info!(holder = %holder, ?report, "the stalled command is answered");
+                Ok(true)
+            }
+            Err(reason) => {
+                tracing::warn!(holder = %holder, %reason, "the stalled command is still unsettled");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Runs one command through the operation runner.
+    async fn run_command(&self, msg: &InboundMessage) -> Result<OperationReport, OperationError> {
         let tenant = msg.tenant_identifier.as_str();
         let id = OperationId::of(msg);
         let found = self

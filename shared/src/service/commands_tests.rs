@@ -496,9 +496,10 @@ async fn a_refund_whose_answer_was_lost_is_found_again_not_refunded_twice_even_a
 /// What the chaos run found (issue 12 §5): a refund whose answer is lost, then the OMS's repeat of it as a
 /// message of its own. Planned from the stored payment, the repeat would refund the item again (and the
 /// first, found later, be refused as refunding an item already refunded, so the app would record less
-/// than Stripe gave back). The repeat waits until the first one's outcome is known, however long.
+/// than Stripe gave back). The first holds the payment until it is answered: the repeat settles it first
+/// (finding its refund at the PSP), then is refused for the item refunded.
 #[tokio::test]
-async fn a_repeat_of_a_refund_whose_outcome_is_unknown_waits_and_nothing_is_refunded_twice() {
+async fn a_repeat_of_a_refund_whose_outcome_is_unknown_settles_it_first_and_nothing_is_refunded_twice() {
     let svc = service();
     let p = authorized(&svc, "DE--1", 1000).await;
     svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
@@ -513,31 +514,34 @@ async fn a_repeat_of_a_refund_whose_outcome_is_unknown_waits_and_nothing_is_refu
         Err(OperationError::OutcomeUnknown(_))
     ));
 
+    // Stripe still cannot be read: the repeat waits.
+    for _ in 0..3 {
+        svc.gateway
+            .inject("find_refund", GatewayFault::Fail(PspError::Unknown("timeout".into())));
+    }
     let repeat = with_message_id(refund("DE--1", vec![1], -300), "message-2");
     assert!(matches!(svc.handle(&repeat).await, Err(OperationError::PaymentBusy)));
-    svc.clock.advance(3_600);
-    assert!(
-        matches!(svc.handle(&repeat).await, Err(OperationError::PaymentBusy)),
-        "the lease has passed, the outcome is still unknown"
-    );
     assert_eq!(svc.gateway.effects("refund"), 1);
 
-    let settled = svc.handle(&first).await.unwrap();
-    assert_eq!(
-        settled,
-        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentRefunded".into()])
-    );
+    // Stripe answers again: the repeat settles the first, then is refused.
+    let before = names(&svc).len();
     let refused = svc.handle(&repeat).await.unwrap();
     assert_eq!(refused, OperationReport::Completed(vec!["PaymentRefundFailed".into()]));
+    assert_eq!(
+        names(&svc)[before..],
+        ["PaymentUpdated", "PaymentRefunded", "PaymentRefundFailed"],
+        "the first is answered first"
+    );
+    assert_eq!(svc.handle(&first).await.unwrap(), OperationReport::Duplicate);
     assert_eq!(svc.gateway.refunded(&p.psp_reference), 300, "refunded once");
     assert_eq!(svc.gateway.effects("refund"), 1);
     assert_eq!(payment(&svc, "DE--1").await.refunded, 300, "the books match the PSP");
 }
 
 /// A worker that dies after moving money leaves its command holding the payment: another command waits
-/// for the redelivery that settles it, however long that takes.
+/// while the dead worker's lease lasts, then settles that command first.
 #[tokio::test]
-async fn a_command_whose_worker_died_holds_its_payment_until_its_redelivery() {
+async fn a_command_whose_worker_died_holds_its_payment_until_it_is_settled() {
     let svc = service();
     let p = authorized(&svc, "DE--1", 1000).await;
     svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
@@ -564,16 +568,17 @@ async fn a_command_whose_worker_died_holds_its_payment_until_its_redelivery() {
         .await
         .unwrap();
 
-    svc.clock.advance(3_600);
     let repeat = with_message_id(refund("DE--1", vec![1], -300), "message-2");
     assert!(matches!(svc.handle(&repeat).await, Err(OperationError::PaymentBusy)));
-    assert_eq!(
-        svc.handle(&first).await.unwrap(),
-        OperationReport::Completed(vec!["PaymentUpdated".into(), "PaymentRefunded".into()])
-    );
+    svc.clock.advance(61);
     assert_eq!(
         svc.handle(&repeat).await.unwrap(),
         OperationReport::Completed(vec!["PaymentRefundFailed".into()])
+    );
+    assert_eq!(
+        svc.handle(&first).await.unwrap(),
+        OperationReport::Duplicate,
+        "answered by the repeat"
     );
     assert_eq!(svc.gateway.effects("refund"), 1);
     assert_eq!(payment(&svc, "DE--1").await.refunded, 300);
