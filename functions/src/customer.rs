@@ -11,12 +11,12 @@
 //! anything but 200 as failed and shows `error`): 400 unreadable, 404 unknown payment, 422 nothing
 //! collected yet, 503 retry; `{isSuccessful: false, error, errors: [{message}]}`.
 
-use crate::http::{json_response, tenant_header};
+use crate::http::{json_response, tenant_of};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use shared::ports::PaymentStore;
 use shared::ports::customer::{CustomerDetails, PspAddress, PspCustomer};
+use shared::ports::{PaymentStore, TenantStore};
 use shared::service::customer::{CustomerError, CustomerLookup};
 
 /// The request body.
@@ -39,7 +39,7 @@ struct ProviderData {
 /// Serves one request. Always an HTTP answer; `Err` only if the answer cannot be built.
 pub async fn handle<S, G>(lookup: &CustomerLookup<'_, S, G>, request: Request) -> Result<Response<Body>, Error>
 where
-    S: PaymentStore,
+    S: PaymentStore + TenantStore,
     G: CustomerDetails,
 {
     let failed = |status: u16, message: String| {
@@ -49,8 +49,9 @@ where
             &json!({"isSuccessful": false, "error": message, "errors": [{"message": message}]}),
         )
     };
-    let Some(tenant) = tenant_header(&request) else {
-        return failed(400, "the x-tenant-identifier header is missing".into());
+    let tenant = match tenant_of(&request, lookup.store).await {
+        Ok(tenant) => tenant,
+        Err(refusal) => return failed(refusal.status, refusal.message),
     };
     let body: CustomerRequest = match serde_json::from_slice(request.body().as_ref()) {
         Ok(body) => body,

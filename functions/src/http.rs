@@ -1,8 +1,19 @@
-//! What the HTTP functions share: the tenant of a `/private` request, JSON answers and the ACP error
-//! body (`{"errors":[{"message":…}]}`); for their tests, a function's sample request.
+//! What the HTTP functions share: the tenant of a `/private` request and the caller its token proves,
+//! JSON answers and the ACP error body (`{"errors":[{"message":…}]}`); for their tests, a function's
+//! sample request.
 
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{Value, json};
+use shared::domain::Caller;
+use shared::ports::TenantStore;
+use shared::service::{AccessError, authorize};
+use std::sync::LazyLock;
+
+/// The JWT claim naming a token's tenant (`TENANT_CLAIM`, the template's `TenantClaim`), if the tokens
+/// carry one; read once per process.
+static TENANT_CLAIM: LazyLock<Option<String>> =
+    LazyLock::new(|| std::env::var("TENANT_CLAIM").ok().filter(|c| !c.trim().is_empty()));
 
 /// The headers naming the tenant of a `/private` request, in order: `x-tenant-identifier`, else
 /// `x-store-reference` (contract §2).
@@ -24,6 +35,62 @@ pub(crate) fn tenant_header(request: &Request) -> Option<String> {
         .iter()
         .find_map(|name| header(request, name))
         .map(str::to_string)
+}
+
+/// The caller of `request` as the API's JWT authorizer proved it: the token's `sub` and the value of the
+/// tenant claim `tenant_claim`, from the claims API Gateway hands over (none without an authorizer).
+pub(crate) fn caller_of(request: &Request, tenant_claim: Option<&str>) -> Caller {
+    let claims = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    };
+    let claim = |name: &str| {
+        claims
+            .and_then(|c| c.get(name))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    Caller {
+        subject: claim("sub"),
+        tenant_claim: tenant_claim.and_then(claim),
+    }
+}
+
+/// The caller of `request`, with the process's tenant claim (`TENANT_CLAIM`).
+pub(crate) fn caller(request: &Request) -> Caller {
+    caller_of(request, TENANT_CLAIM.as_deref())
+}
+
+/// Why a `/private` request names no tenant its caller may act for: the status and the message.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    /// 400 (no tenant), 403 (not the caller's tenant) or 503 (the tenant's record cannot be read).
+    pub status: u16,
+    /// What to tell the caller.
+    pub message: String,
+}
+
+/// The tenant of a `/private` request, once its caller is proven to act for it (see
+/// [`shared::domain::caller`]).
+pub(crate) async fn tenant_of<S: TenantStore>(request: &Request, records: &S) -> Result<String, Refusal> {
+    let tenant = tenant_header(request).ok_or_else(|| Refusal {
+        status: 400,
+        message: "the x-tenant-identifier header is missing".into(),
+    })?;
+    authorize(records, &tenant, &caller(request))
+        .await
+        .map_err(|e| Refusal {
+            status: match e {
+                AccessError::Forbidden(_) => 403,
+                AccessError::Unavailable(_) => 503,
+            },
+            message: e.to_string(),
+        })?;
+    Ok(tenant)
 }
 
 /// A JSON answer with `status`.
@@ -52,4 +119,50 @@ pub(crate) fn sample_request(function: &str, headers: Value, body: &str) -> Requ
     event["headers"] = headers;
     event["body"] = json!(body);
     lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::acp::AppConfigStatus;
+    use shared::adapters::memory::MemoryStore;
+    use shared::ports::TenantRecord;
+
+    fn request(tenant: &str) -> Request {
+        sample_request("initialize-payment", json!({"x-tenant-identifier": tenant}), "{}")
+    }
+
+    #[test]
+    fn the_caller_is_read_from_the_authorizers_claims() {
+        // The sample event's token: sub "tenant-a@clients", aud "aop-app".
+        let caller = caller_of(&request("tenant-a"), Some("aud"));
+        assert_eq!(caller.subject.as_deref(), Some("tenant-a@clients"));
+        assert_eq!(caller.tenant_claim.as_deref(), Some("aop-app"));
+        assert_eq!(caller_of(&request("tenant-a"), Some("tenant_identifier")).tenant_claim, None);
+        let no_authorizer = lambda_http::Request::new(Body::Empty);
+        assert_eq!(caller_of(&no_authorizer, Some("sub")), Caller::default());
+    }
+
+    #[tokio::test]
+    async fn a_tenant_bound_to_another_subject_is_a_403_and_a_missing_header_a_400() {
+        let store = MemoryStore::default();
+        let record = TenantRecord {
+            tenant: "tenant-b".into(),
+            status: AppConfigStatus::New,
+            is_active: true,
+            settings: serde_json::Map::new(),
+            announced_methods: vec![],
+            secrets: None,
+            secret_counts: Default::default(),
+            version: 1,
+            outbox: vec![],
+            token_subject: Some("tenant-b@clients".into()),
+        };
+        store.put_tenant(&record, None).await.unwrap();
+        assert_eq!(tenant_of(&request("tenant-a"), &store).await.unwrap(), "tenant-a", "not bound");
+        let refused = tenant_of(&request("tenant-b"), &store).await.unwrap_err();
+        assert_eq!((refused.status, refused.message.as_str()), (403, "the tenant is bound to another token"));
+        let unnamed = sample_request("initialize-payment", json!({}), "{}");
+        assert_eq!(tenant_of(&unnamed, &store).await.unwrap_err().status, 400);
+    }
 }

@@ -11,11 +11,11 @@
 //! bad input, 412 when onboarding cannot proceed (the PSP rejected the merchant, or refuses to create
 //! merchant accounts for the tenant), 503 when the PSP or the store is unavailable (retry).
 
-use crate::http::{error_response, json_response, tenant_header};
+use crate::http::{error_response, json_response, tenant_of};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::ports::{MerchantAccounts, OnboardingStore};
+use shared::ports::{MerchantAccounts, OnboardingStore, TenantStore};
 use shared::service::{MerchantOnboarder, OnboardingError, OnboardingRequest};
 
 /// The merchant header (contract §2, `MerchantAppRequestExpanderPlugin`).
@@ -59,7 +59,7 @@ impl From<OnboardingError> for Failure {
 /// Serves one request. Always an HTTP answer; `Err` only if the answer cannot be built.
 pub async fn handle<S, A>(onboarder: &MerchantOnboarder<'_, S, A>, request: Request) -> Result<Response<Body>, Error>
 where
-    S: OnboardingStore,
+    S: OnboardingStore + TenantStore,
     A: MerchantAccounts,
 {
     match serve(onboarder, &request).await {
@@ -74,12 +74,15 @@ where
     }
 }
 
-async fn serve<S: OnboardingStore, A: MerchantAccounts>(
+async fn serve<S: OnboardingStore + TenantStore, A: MerchantAccounts>(
     onboarder: &MerchantOnboarder<'_, S, A>,
     request: &Request,
 ) -> Result<(bool, String), Failure> {
     let bad = |message: String| Failure(400, message);
-    let tenant = tenant_header(request).ok_or_else(|| bad("the x-tenant-identifier header is missing".into()))?;
+    // The merchant is looked up among the proven tenant's own merchants only.
+    let tenant = tenant_of(request, onboarder.store)
+        .await
+        .map_err(|r| Failure(r.status, r.message))?;
     let body: OnboardingBody = serde_json::from_slice(request.body().as_ref())
         .map_err(|e| bad(format!("the request body is not valid: {e}")))?;
     let header = request

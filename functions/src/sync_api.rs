@@ -10,7 +10,7 @@
 //! cancel-pre-order-payment answer `{"error", "errors": [{"message"}]}` (the tenant reads `error` or the
 //! first error's `message`, §5.4). Client secrets are put in answers only, never in logs.
 
-use crate::http::{json_response, tenant_header};
+use crate::http::{Refusal, json_response, tenant_of};
 use crate::payment_page::{PAGE_ROUTE, payment_link};
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::ExposeSecret;
@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use shared::acp::sync::{
     CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, PreOrderPaymentRequest,
 };
-use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, TenantAccess, Tenants};
+use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, TenantAccess, TenantStore, Tenants};
 use shared::service::checkout::CreatedPayment;
 use shared::service::{CheckoutError, CheckoutService, PaymentKnownListener};
 
@@ -79,9 +79,13 @@ impl From<CheckoutError> for Failure {
     }
 }
 
-/// The tenant of the request, or a 400.
-fn tenant_of(request: &Request) -> Result<String, Failure> {
-    tenant_header(request).ok_or_else(|| Failure::bad_request("the x-tenant-identifier header is missing"))
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Failure {
+            status: r.status,
+            message: r.message,
+        }
+    }
 }
 
 /// Reads the body as JSON, or as a PHP-style form (`a[b][0]=c`, accepted for backward compatibility, §6).
@@ -163,7 +167,7 @@ pub async fn handle<S, G, P, C, L, T>(
     request: Request,
 ) -> Result<Response<Body>, Error>
 where
-    S: PaymentStore,
+    S: PaymentStore + TenantStore,
     G: PaymentGateway,
     P: EventPublisher,
     C: Clock,
@@ -187,14 +191,14 @@ async fn serve<S, G, P, C, L, T>(
     request: &Request,
 ) -> Result<Value, Failure>
 where
-    S: PaymentStore,
+    S: PaymentStore + TenantStore,
     G: PaymentGateway,
     P: EventPublisher,
     C: Clock,
     L: PaymentKnownListener,
     T: Tenants,
 {
-    let tenant = tenant_of(request)?;
+    let tenant = tenant_of(request, &service.commands.store).await?;
     let access = tenants.access(&tenant).await.map_err(|e| Failure {
         status: 503,
         message: e.to_string(),

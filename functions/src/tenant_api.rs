@@ -12,12 +12,12 @@
 //!
 //! Request bodies are never logged: they carry the tenant's secrets.
 
-use crate::http::{empty_response, header, json_response, tenant_header};
+use crate::http::{caller, empty_response, header, json_response, tenant_header};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::ports::{Clock, EventPublisher, KeyCheck, PaymentStore, SecretStore, TenantStore};
-use shared::service::{TenantError, TenantService};
+use shared::service::{AccessError, TenantError, TenantService, authorize};
 
 /// The disconnect confirmation header (contract §5.2).
 const CONFIRMATION_HEADER: &str = "x-confirmation-status";
@@ -87,8 +87,18 @@ impl From<TenantError> for Failure {
                 ..Failure::new(409, "20001", message)
             },
             TenantError::ConfirmationDeclined => Failure::new(400, "20002", message),
+            TenantError::Forbidden(_) => Failure::new(403, "403", message),
             TenantError::Busy => Failure::new(409, "409", message),
             TenantError::Unavailable(_) => Failure::new(503, "503", message),
+        }
+    }
+}
+
+impl From<AccessError> for Failure {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Forbidden(refusal) => TenantError::Forbidden(refusal).into(),
+            AccessError::Unavailable(e) => TenantError::from(e).into(),
         }
     }
 }
@@ -141,6 +151,9 @@ where
 {
     let tenant =
         tenant_header(request).ok_or_else(|| Failure::new(422, "422", "the x-tenant-identifier header is missing"))?;
+    let caller = caller(request);
+    // Refused before the body is read; the service checks again under its write.
+    authorize(&service.store, &tenant, &caller).await?;
     // The serde error names what is missing, never the values (they may be secrets).
     let body: ConfigureRequest = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
         let what = if e.is_data() { "incomplete" } else { "not JSON" };
@@ -150,7 +163,9 @@ where
             format!("the request body is {what}: expected data.attributes.configuration as a JSON string"),
         )
     })?;
-    let configuration = service.configure(&tenant, &body.data.attributes.configuration).await?;
+    let configuration = service
+        .configure(&tenant, &caller, &body.data.attributes.configuration)
+        .await?;
     Ok(json!({"tenantIdentifier": tenant, "configuration": configuration}))
 }
 
@@ -163,7 +178,9 @@ where
     V: KeyCheck,
 {
     let tenant = tenant_header(request).ok_or_else(|| Failure::new(400, "20000", "Tenant identifier is missing."))?;
-    service.disconnect(&tenant, confirmation_of(request)).await?;
+    service
+        .disconnect(&tenant, &caller(request), confirmation_of(request))
+        .await?;
     Ok(())
 }
 

@@ -15,12 +15,12 @@
 //! entry with `isSuccessful: false` and the reason (the OMS records it and may try again); a request
 //! that cannot be read is 400 `{errors: [{message}]}`.
 
-use crate::http::{error_response, json_response, tenant_header};
+use crate::http::{error_response, json_response, tenant_of};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::domain::{TransmissionItem, TransmissionKind};
-use shared::ports::{MerchantTransfers, OnboardingStore, PaymentStore, TransferStore};
+use shared::ports::{MerchantTransfers, OnboardingStore, PaymentStore, TenantStore, TransferStore};
 use shared::service::{Payouts, TransmissionResult};
 
 /// The request body, as `sales-payment-merchant` sends it.
@@ -78,11 +78,18 @@ impl WireItem {
 /// Serves one request. Always an HTTP answer; `Err` only if the answer cannot be built.
 pub async fn handle<S, T>(payouts: &Payouts<'_, S, T>, request: Request) -> Result<Response<Body>, Error>
 where
-    S: PaymentStore + OnboardingStore + TransferStore,
+    S: PaymentStore + OnboardingStore + TransferStore + TenantStore,
     T: MerchantTransfers,
 {
-    let (tenant, items) = match read(&request) {
-        Ok(read) => read,
+    let tenant = match tenant_of(&request, payouts.store).await {
+        Ok(tenant) => tenant,
+        Err(refusal) => {
+            tracing::warn!(status = refusal.status, reason = %refusal.message, "transfer request refused");
+            return error_response(refusal.status, &refusal.message);
+        }
+    };
+    let items = match read(&request) {
+        Ok(items) => items,
         Err(message) => {
             tracing::warn!(reason = %message, "transfer request refused");
             return error_response(400, &message);
@@ -93,9 +100,8 @@ where
     json_response(200, &json!({ "transfers": transfers }))
 }
 
-/// The tenant and the items of a request, or why it cannot be read.
-fn read(request: &Request) -> Result<(String, Vec<TransmissionItem>), String> {
-    let tenant = tenant_header(request).ok_or("the x-tenant-identifier header is missing")?;
+/// The items of a request, or why they cannot be read.
+fn read(request: &Request) -> Result<Vec<TransmissionItem>, String> {
     let body: TransferRequest = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
         // The classification only: serde's text could quote the request's values.
         format!(
@@ -114,7 +120,7 @@ fn read(request: &Request) -> Result<(String, Vec<TransmissionItem>), String> {
         return Err("the request names no items (paymentTransmissionItems is empty)".into());
     }
     let items = wire.into_iter().map(WireItem::into_item).collect::<Result<_, _>>()?;
-    Ok((tenant, items))
+    Ok(items)
 }
 
 /// One `PaymentTransmissionResponse`.

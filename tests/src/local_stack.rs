@@ -176,6 +176,23 @@ impl StackInfo {
             .expect("stack.json has a bearer_token (the template's /private routes have a JWT authorizer)")
     }
 
+    /// A token of `tenant`'s shop from the stack's token endpoint (stack.json `token_url`): the app
+    /// serves it for that tenant only.
+    pub async fn tenant_token(&self, tenant: &str) -> String {
+        let url = self.0.token_url.as_deref().expect("stack.json has a token_url");
+        let url = reqwest::Url::parse_with_params(url, [("tenant", tenant)]).expect("token_url is a URL");
+        let answer: Value = reqwest::Client::new()
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("the token endpoint answers")
+            .json()
+            .await
+            .expect("a JSON token answer");
+        answer["access_token"].as_str().expect("an access_token").to_string()
+    }
+
     /// The tenant whose Stripe webhooks the stack accepts, with its secrets (stack.json `webhooks`): the
     /// one place the demo and the tests get them.
     pub fn webhooks(&self) -> &Webhooks {

@@ -6,11 +6,22 @@ use crate::local_stack::StackInfo;
 use crate::stripe_customer::LOCALSTRIPE_API_KEY;
 use serde_json::{Value, json};
 
-/// Posts `configuration` for `tenant`; returns the status and the JSON answer.
+/// Posts `configuration` for `tenant` with the stack's bearer token; returns the status and the JSON
+/// answer.
 pub async fn configure(stack: &StackInfo, tenant: &str, configuration: &Value) -> (u16, Value) {
-    let body = json!({"data": {"type": "configuration", "attributes": {"configuration": configuration.to_string()}}});
+    configure_as(stack, stack.bearer_token(), tenant, configuration).await
+}
+
+/// The configure body of `configuration` (contract §5.1).
+pub fn configure_body(configuration: &Value) -> Value {
+    json!({"data": {"type": "configuration", "attributes": {"configuration": configuration.to_string()}}})
+}
+
+/// Posts `configuration` for `tenant` with `token`; returns the status and the JSON answer.
+pub async fn configure_as(stack: &StackInfo, token: &str, tenant: &str, configuration: &Value) -> (u16, Value) {
+    let body = configure_body(configuration);
     let response = stack
-        .private_request("/private/configure", tenant, Some(stack.bearer_token()))
+        .private_request("/private/configure", tenant, Some(token))
         .json(&body)
         .send()
         .await

@@ -6,12 +6,14 @@
 use integration_tests::acp::{BusMessage, names, seed_order, send_command, tenant_messages};
 use integration_tests::aws::unique_name;
 use integration_tests::local_stack::StackInfo;
-use integration_tests::tenant::{configuration, configure, configured_secrets, disconnect};
+use integration_tests::tenant::{
+    configuration, configure, configure_as, configure_body, configured_secrets, disconnect,
+};
 use serde_json::{Value, json};
 use shared::adapters::stripe::webhook::signature_header;
 use shared::adapters::tenant_directory::DEFAULT_TTL;
 use shared::domain::PaymentStatus;
-use shared::ports::PaymentStore;
+use shared::ports::{PaymentStore, TenantStore};
 use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -172,6 +174,81 @@ async fn configure_reconfigure_disconnect_and_reconnect() {
     send_command(&sqs, stack.queue("CapturePayment"), "CapturePayment", tenant, &capture).await;
     expect(&sqs, &watch, tenant, &["PaymentUpdated", "PaymentCaptured"]).await;
     stack.unwatch_bus(&aws, &rule).await;
+}
+
+/// Issue 14 §1: a tenant is proven by its token, not by the header naming it. Another shop's token (from
+/// the stack's token endpoint) gets 403 with a JSON error on every /private route of the tenant, and
+/// changes nothing; a token without a tenant claim whose subject is not the one the tenant's first
+/// configure bound is refused too. The tenant's own token goes on working.
+#[tokio::test]
+async fn another_tenants_token_is_refused_on_every_private_route_and_changes_nothing() {
+    let stack = StackInfo::running();
+    let aws = stack.sdk_config().await;
+    let store = stack.store(&aws);
+    let tenant = &unique_name("tenant");
+    let own = stack.tenant_token(tenant).await;
+    let intruder = stack.tenant_token(&unique_name("intruder")).await;
+    let (status, answer) = configure_as(&stack, &own, tenant, &configuration(&stack, &["Credit Card"])).await;
+    assert_eq!(status, 200, "{answer}");
+    let order = unique_name("DE");
+    let initialize = json!({"orderData": {"orderReference": order, "currencyCode": "EUR", "grandTotal": 3_000,
+                                          "paymentMethodName": "Credit Card", "items": [{"idSalesOrderItem": 1}]}});
+    let (status, text) = stack
+        .call_private("/private/initialize-payment", tenant, Some(&own), &initialize)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let transaction_id = answer["transactionId"].as_str().unwrap().to_string();
+    let before = store.get_tenant(tenant).await.unwrap().expect("the tenant's record");
+    let payment_before = store.get_payment(tenant, &transaction_id).await.unwrap();
+
+    let takeover =
+        configure_body(&json!({"stripeSecretKey": "sk_test_intruder", "webhookSigningSecrets": ["whsec_intruder"]}));
+    let order_data = json!({"orderReference": unique_name("DE"), "currencyCode": "EUR", "grandTotal": 1_000,
+                            "paymentMethodName": "Credit Card", "items": []});
+    let calls = [
+        ("/private/configure", takeover),
+        ("/private/disconnect", json!({})),
+        ("/private/initialize-payment", json!({"orderData": order_data})),
+        ("/private/pre-order-payment", json!({"orderData": order_data})),
+        (
+            "/private/confirm-pre-order-payment",
+            json!({"orderReference": order, "preOrderPaymentData": {"transactionId": transaction_id}}),
+        ),
+        (
+            "/private/cancel-pre-order-payment",
+            json!({"preOrderPaymentData": {"transactionId": transaction_id}}),
+        ),
+        (
+            "/private/merchants/onboarding",
+            json!({"merchant": {"merchantReference": "MER-1", "name": "Merchant"},
+                   "successUrl": "https://shop.example/ok", "refreshUrl": "https://shop.example/again",
+                   "cancelUrl": "https://shop.example/cancel"}),
+        ),
+        ("/private/customer", json!({"transactionId": transaction_id})),
+        ("/private/payments/transfers", json!({"orderItems": []})),
+    ];
+    for token in [intruder.as_str(), stack.bearer_token()] {
+        for (route, body) in &calls {
+            let (status, text) = stack.call_private(route, tenant, Some(token), body).await;
+            assert_eq!(status, 403, "{route}: {text}");
+            let error: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{route}: a JSON error, {text}"));
+            assert!(!text.contains("sk_test"), "{route}: {error}");
+        }
+    }
+    assert_eq!(
+        store.get_tenant(tenant).await.unwrap(),
+        Some(before),
+        "the tenant's record is unchanged"
+    );
+    assert_eq!(
+        store.get_payment(tenant, &transaction_id).await.unwrap(),
+        payment_before
+    );
+
+    // The tenant's own token still works.
+    let (status, answer) = configure_as(&stack, &own, tenant, &configuration(&stack, &["Credit Card"])).await;
+    assert_eq!(status, 200, "{answer}");
 }
 
 #[tokio::test]

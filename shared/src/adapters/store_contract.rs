@@ -1012,6 +1012,7 @@ pub async fn tenant_records_are_written_conditionally<S: TenantStore>(store: &S)
         },
         version: 1,
         outbox: vec![scope.event("configure-1")],
+        token_subject: Some("client-1@clients".into()),
     };
     assert_eq!(store.put_tenant(&record, None).await, Ok(()));
     assert_eq!(store.get_tenant(&scope.tenant).await, Ok(Some(record.clone())));

@@ -1,5 +1,6 @@
 //! The domain: money, payments, refunds, tenant configuration and the decisions commands take on them. No AWS or HTTP types.
 
+pub mod caller;
 pub mod dispute;
 pub mod money;
 pub mod onboarding;
@@ -11,6 +12,7 @@ pub mod shipment;
 pub mod tenant;
 pub mod transfer;
 
+pub use caller::{Caller, Forbidden};
 pub use dispute::{Dispute, DisputeStatus, Funding, PspRefunded};
 pub use money::{Currency, Money, MoneyError};
 pub use onboarding::{

@@ -42,6 +42,10 @@ pub struct TenantRecord {
     pub version: u64,
     /// Events of the last configure or disconnect that may not be published yet (the outbox).
     pub outbox: Vec<BusEvent>,
+    /// The token subject the tenant's first configure bound it to: no other subject may act for it
+    /// (see [`crate::domain::caller`]). `None` until then, or when tenant claims prove the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_subject: Option<String>,
 }
 
 /// A JSON object stored as its text.

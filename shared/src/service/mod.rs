@@ -1,6 +1,7 @@
 //! Use cases: what happens when a command, a checkout call, a PSP webhook, a configure or a disconnect
 //! arrives, and how messages cross to and from the ACP event platform.
 
+pub mod access;
 pub mod bridge;
 pub mod checkout;
 pub mod commands;
@@ -17,6 +18,7 @@ pub mod testing;
 pub mod transfers;
 pub mod webhooks;
 
+pub use access::{AccessError, authorize};
 pub use checkout::{CheckoutError, CheckoutService, PaymentKnownListener};
 pub use commands::CommandService;
 pub use onboarding::{AccountReport, MerchantOnboarder, OnboardingError, OnboardingLink, OnboardingRequest};

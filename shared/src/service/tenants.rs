@@ -25,6 +25,7 @@ use crate::domain::tenant::{
     self, ConfigErrors, MethodChange, PROVIDER_NAME, STRIPE_SECRET_KEY, SecretCounts, TenantSecrets, method_changes,
     payment_method, redacted,
 };
+use crate::domain::{Caller, Forbidden};
 use crate::ports::{
     Clock, EventPublisher, KeyCheck, KeyCheckError, PaymentStore, SecretStore, StoreError, TenantRecord, TenantStore,
 };
@@ -61,6 +62,9 @@ pub enum TenantError {
     /// The confirmation was declined (HTTP 400).
     #[error("Please close any open orders and try again.")]
     ConfirmationDeclined,
+    /// The caller may not act for this tenant (HTTP 403).
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     /// Other configures or disconnects kept changing the record (HTTP 409: try again).
     #[error("the tenant's configuration is being changed by another request")]
     Busy,
@@ -108,13 +112,21 @@ where
     C: Clock,
     V: KeyCheck,
 {
-    /// `POST /private/configure`: `configuration` is the JSON string of `data.attributes.configuration`.
-    /// Returns the merged configuration, secrets redacted.
+    /// `POST /private/configure` by `caller`: `configuration` is the JSON string of
+    /// `data.attributes.configuration`. The first configure binds the tenant to the caller's token subject
+    /// (see [`crate::domain::caller`]). Returns the merged configuration, secrets redacted.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    pub async fn configure(&self, tenant: &str, configuration: &str) -> Result<Map<String, Value>, TenantError> {
+    pub async fn configure(
+        &self,
+        tenant: &str,
+        caller: &Caller,
+        configuration: &str,
+    ) -> Result<Map<String, Value>, TenantError> {
         let update = &tenant::parse_configuration(configuration)?;
         let record = self
             .write(tenant, |stored| async move {
+                let bound = stored.as_ref().and_then(|r| r.token_subject.clone());
+                caller.may_act_for(tenant, bound.as_deref())?;
                 let stored_secrets = match stored.as_ref().and_then(|r| r.secrets.as_ref()) {
                     Some(reference) => self.read_secrets(reference).await?,
                     None => TenantSecrets::default(),
@@ -175,6 +187,7 @@ where
                         secret_counts: counts,
                         version: stored.as_ref().map_or(1, |r| r.version + 1),
                         outbox: vec![],
+                        token_subject: bound.or_else(|| caller.subject.clone()),
                     },
                     messages,
                 }))
@@ -186,12 +199,19 @@ where
         Ok(redacted(&record.settings, record.secret_counts))
     }
 
-    /// `POST /private/disconnect`; `confirmation` is the `x-confirmation-status` header, when sent.
+    /// `POST /private/disconnect` by `caller`; `confirmation` is the `x-confirmation-status` header, when
+    /// sent.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    pub async fn disconnect(&self, tenant: &str, confirmation: Option<bool>) -> Result<(), TenantError> {
+    pub async fn disconnect(
+        &self,
+        tenant: &str,
+        caller: &Caller,
+        confirmation: Option<bool>,
+    ) -> Result<(), TenantError> {
         let record = self
             .write(tenant, |stored| async move {
                 let stored = stored.ok_or(TenantError::UnknownTenant)?;
+                caller.may_act_for(tenant, stored.token_subject.as_deref())?;
                 if !stored.is_active {
                     // Disconnected already: nothing new to tell.
                     return Ok(None);

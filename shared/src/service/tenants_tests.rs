@@ -15,6 +15,18 @@ const CONFIGURED_THEN_DISCONNECTED: [&str; 4] = [
     "AppConfigUpdated",
 ];
 
+/// The shop's own token: its OAuth client's subject.
+fn shop() -> Caller {
+    client("tenant-a-client@clients")
+}
+
+fn client(subject: &str) -> Caller {
+    Caller {
+        subject: Some(subject.into()),
+        tenant_claim: None,
+    }
+}
+
 fn configuration(value: Value) -> String {
     value.to_string()
 }
@@ -47,7 +59,10 @@ fn names(messages: &[(String, Value)]) -> Vec<&str> {
 #[tokio::test]
 async fn the_first_configure_announces_methods_and_the_config_without_secrets() {
     let svc = memory_tenants();
-    let answer = svc.configure(TENANT, &full(&["Credit Card"], false)).await.unwrap();
+    let answer = svc
+        .configure(TENANT, &shop(), &full(&["Credit Card"], false))
+        .await
+        .unwrap();
     let redacted_config = json!({"paymentMethods": ["Credit Card"], "isMarketplace": false, "mode": "test",
                                  "stripeSecretKey": "[redacted]", "webhookSigningSecrets": ["[redacted]"]});
     assert_eq!(Value::Object(answer), redacted_config);
@@ -79,12 +94,16 @@ async fn the_first_configure_announces_methods_and_the_config_without_secrets() 
 #[tokio::test]
 async fn a_reconfigure_sends_the_method_diff_and_keeps_unsent_secrets() {
     let svc = memory_tenants();
-    svc.configure(TENANT, &full(&["Credit Card", "Klarna"], false))
+    svc.configure(TENANT, &shop(), &full(&["Credit Card", "Klarna"], false))
         .await
         .unwrap();
     let first = svc.store.get_tenant(TENANT).await.unwrap().unwrap();
     let answer = svc
-        .configure(TENANT, &configuration(json!({"paymentMethods": ["Klarna", "PayPal"]})))
+        .configure(
+            TENANT,
+            &shop(),
+            &configuration(json!({"paymentMethods": ["Klarna", "PayPal"]})),
+        )
         .await
         .unwrap();
     assert_eq!(answer["stripeSecretKey"], "[redacted]", "the stored key stays");
@@ -101,16 +120,20 @@ async fn a_reconfigure_sends_the_method_diff_and_keeps_unsent_secrets() {
     assert_eq!(second.version, 2);
 
     // The same configuration again changes no method: only AppConfigUpdated.
-    svc.configure(TENANT, &configuration(json!({"paymentMethods": ["Klarna", "PayPal"]})))
-        .await
-        .unwrap();
+    svc.configure(
+        TENANT,
+        &shop(),
+        &configuration(json!({"paymentMethods": ["Klarna", "PayPal"]})),
+    )
+    .await
+    .unwrap();
     assert_eq!(names(&published(&svc)[6..]), vec!["AppConfigUpdated"]);
 }
 
 #[tokio::test]
 async fn a_marketplace_is_told_where_merchants_onboard() {
     let svc = memory_tenants();
-    svc.configure(TENANT, &full(&[], true)).await.unwrap();
+    svc.configure(TENANT, &shop(), &full(&[], true)).await.unwrap();
     let messages = published(&svc);
     assert_eq!(
         names(&messages),
@@ -166,11 +189,18 @@ async fn a_marketplace_is_told_where_merchants_onboard() {
 async fn an_invalid_configuration_changes_nothing() {
     let svc = memory_tenants();
     let error = svc
-        .configure(TENANT, &configuration(json!({"paymentMethods": ["Credit Card"]})))
+        .configure(
+            TENANT,
+            &shop(),
+            &configuration(json!({"paymentMethods": ["Credit Card"]})),
+        )
         .await
         .unwrap_err();
     assert!(matches!(&error, TenantError::Invalid(_)), "{error}");
-    assert!(matches!(svc.configure(TENANT, "{").await, Err(TenantError::Invalid(_))));
+    assert!(matches!(
+        svc.configure(TENANT, &shop(), "{").await,
+        Err(TenantError::Invalid(_))
+    ));
     assert!(published(&svc).is_empty());
     assert_eq!(svc.store.get_tenant(TENANT).await.unwrap(), None);
 }
@@ -191,24 +221,24 @@ async fn open_payment(svc: &MemoryTenantService) {
 async fn disconnect_asks_for_confirmation_while_payments_are_open_and_reconnect_works() {
     let svc = memory_tenants();
     assert!(matches!(
-        svc.disconnect(TENANT, None).await,
+        svc.disconnect(TENANT, &shop(), None).await,
         Err(TenantError::UnknownTenant)
     ));
-    svc.configure(TENANT, &full(&["Credit Card", "Klarna"], false))
+    svc.configure(TENANT, &shop(), &full(&["Credit Card", "Klarna"], false))
         .await
         .unwrap();
     open_payment(&svc).await;
     assert!(matches!(
-        svc.disconnect(TENANT, None).await,
+        svc.disconnect(TENANT, &shop(), None).await,
         Err(TenantError::NeedsConfirmation)
     ));
     assert!(matches!(
-        svc.disconnect(TENANT, Some(false)).await,
+        svc.disconnect(TENANT, &shop(), Some(false)).await,
         Err(TenantError::ConfirmationDeclined)
     ));
     assert_eq!(published(&svc).len(), 3, "nothing sent before the confirmation");
 
-    svc.disconnect(TENANT, Some(true)).await.unwrap();
+    svc.disconnect(TENANT, &shop(), Some(true)).await.unwrap();
     let messages = published(&svc);
     assert_eq!(
         names(&messages[3..]),
@@ -220,10 +250,10 @@ async fn disconnect_asks_for_confirmation_while_payments_are_open_and_reconnect_
     assert_eq!(messages[5].1["config"]["stripeSecretKey"], "[redacted]");
 
     // Disconnecting again is answered without new messages.
-    svc.disconnect(TENANT, None).await.unwrap();
+    svc.disconnect(TENANT, &shop(), None).await.unwrap();
     assert_eq!(published(&svc).len(), 6);
 
-    svc.configure(TENANT, &configuration(json!({"mode": "live"})))
+    svc.configure(TENANT, &shop(), &configuration(json!({"mode": "live"})))
         .await
         .unwrap();
     let messages = published(&svc);
@@ -238,8 +268,10 @@ async fn disconnect_asks_for_confirmation_while_payments_are_open_and_reconnect_
 #[tokio::test]
 async fn disconnect_without_open_payments_needs_no_confirmation() {
     let svc = memory_tenants();
-    svc.configure(TENANT, &full(&["Credit Card"], false)).await.unwrap();
-    svc.disconnect(TENANT, None).await.unwrap();
+    svc.configure(TENANT, &shop(), &full(&["Credit Card"], false))
+        .await
+        .unwrap();
+    svc.disconnect(TENANT, &shop(), None).await.unwrap();
     assert_eq!(names(&published(&svc)), CONFIGURED_THEN_DISCONNECTED);
 }
 
@@ -248,21 +280,25 @@ async fn unpublished_events_are_published_by_the_next_request_first() {
     let svc = memory_tenants();
     svc.publisher.fail_next(1);
     assert!(matches!(
-        svc.configure(TENANT, &full(&["Credit Card"], false)).await,
+        svc.configure(TENANT, &shop(), &full(&["Credit Card"], false)).await,
         Err(TenantError::Unavailable(_))
     ));
     assert!(published(&svc).is_empty());
     // The configuration was stored; its events wait in the outbox and go out before the next ones.
-    svc.disconnect(TENANT, None).await.unwrap();
+    svc.disconnect(TENANT, &shop(), None).await.unwrap();
     assert_eq!(names(&published(&svc)), CONFIGURED_THEN_DISCONNECTED);
 }
 
 #[tokio::test]
 async fn concurrent_configures_lose_no_update() {
     let svc = memory_tenants();
-    svc.configure(TENANT, &full(&[], false)).await.unwrap();
+    svc.configure(TENANT, &shop(), &full(&[], false)).await.unwrap();
     let (first, second) = (configuration(json!({"a": 1})), configuration(json!({"b": 2})));
-    let (a, b) = tokio::join!(svc.configure(TENANT, &first), svc.configure(TENANT, &second));
+    let shop = shop();
+    let (a, b) = tokio::join!(
+        svc.configure(TENANT, &shop, &first),
+        svc.configure(TENANT, &shop, &second)
+    );
     a.unwrap();
     b.unwrap();
     let record = svc.store.get_tenant(TENANT).await.unwrap().unwrap();
@@ -274,7 +310,7 @@ async fn concurrent_configures_lose_no_update() {
 async fn a_key_stripe_refuses_is_a_clear_422_and_stores_nothing() {
     let svc = memory_tenants();
     svc.psp.refuse_key(KEY);
-    let refused = svc.configure(TENANT, &full(&["Credit Card"], false)).await;
+    let refused = svc.configure(TENANT, &shop(), &full(&["Credit Card"], false)).await;
     match refused {
         Err(TenantError::Invalid(errors)) => {
             assert_eq!(errors.0.len(), 1);
@@ -290,11 +326,14 @@ async fn a_key_stripe_refuses_is_a_clear_422_and_stores_nothing() {
 #[tokio::test]
 async fn only_a_new_key_is_checked() {
     let svc = memory_tenants();
-    svc.configure(TENANT, &full(&["Credit Card"], false)).await.unwrap();
+    svc.configure(TENANT, &shop(), &full(&["Credit Card"], false))
+        .await
+        .unwrap();
     // Stripe now refuses the stored key, yet a change of the methods alone needs no call.
     svc.psp.refuse_key(KEY);
     svc.configure(
         TENANT,
+        &shop(),
         &configuration(json!({"paymentMethods": ["Credit Card", "Klarna"]})),
     )
     .await
@@ -302,7 +341,62 @@ async fn only_a_new_key_is_checked() {
     let other = configuration(json!({"stripeSecretKey": "sk_test_other"}));
     svc.psp.refuse_key("sk_test_other");
     assert!(matches!(
-        svc.configure(TENANT, &other).await,
+        svc.configure(TENANT, &shop(), &other).await,
         Err(TenantError::Invalid(_))
     ));
+}
+
+#[tokio::test]
+async fn the_first_configure_binds_the_tenant_to_its_token_and_no_other_token_changes_it() {
+    let svc = memory_tenants();
+    svc.configure(TENANT, &shop(), &full(&["Credit Card"], false))
+        .await
+        .unwrap();
+    let bound = svc.store.get_tenant(TENANT).await.unwrap().unwrap();
+    assert_eq!(bound.token_subject.as_deref(), Some("tenant-a-client@clients"));
+    let told = published(&svc).len();
+
+    let intruder = client("tenant-b-client@clients");
+    let takeover = configuration(json!({"stripeSecretKey": "sk_test_intruder"}));
+    assert!(matches!(
+        svc.configure(TENANT, &intruder, &takeover).await,
+        Err(TenantError::Forbidden(Forbidden::OtherSubject))
+    ));
+    assert!(matches!(
+        svc.disconnect(TENANT, &intruder, Some(true)).await,
+        Err(TenantError::Forbidden(Forbidden::OtherSubject))
+    ));
+    assert_eq!(
+        svc.store.get_tenant(TENANT).await.unwrap(),
+        Some(bound),
+        "nothing changed"
+    );
+    assert_eq!(published(&svc).len(), told, "nothing told");
+
+    // A token proving its tenant by a claim is served whatever its subject, and changes no binding.
+    let claimed = Caller {
+        subject: Some("another-client@clients".into()),
+        tenant_claim: Some(TENANT.into()),
+    };
+    svc.configure(TENANT, &claimed, &configuration(json!({"mode": "live"})))
+        .await
+        .unwrap();
+    let record = svc.store.get_tenant(TENANT).await.unwrap().unwrap();
+    assert_eq!(record.token_subject.as_deref(), Some("tenant-a-client@clients"));
+    let other_tenant = Caller {
+        tenant_claim: Some("tenant-b".into()),
+        ..shop()
+    };
+    assert!(matches!(
+        svc.configure(TENANT, &other_tenant, &configuration(json!({"mode": "test"})))
+            .await,
+        Err(TenantError::Forbidden(Forbidden::OtherTenant))
+    ));
+    svc.disconnect(TENANT, &shop(), Some(true)).await.unwrap();
+    let kept = svc.store.get_tenant(TENANT).await.unwrap().unwrap();
+    assert_eq!(
+        kept.token_subject.as_deref(),
+        Some("tenant-a-client@clients"),
+        "kept after a disconnect"
+    );
 }

@@ -222,6 +222,7 @@ pub async fn seed_tenant(directory: &MemoryDirectory, tenant: &str, key: &str, a
         secret_counts: SecretCounts::of(&secrets),
         version: stored.as_ref().map_or(1, |r| r.version + 1),
         outbox: vec![],
+        token_subject: None,
     };
     if let Err(e) = directory.records().put_tenant(&record, stored.map(|r| r.version)).await {
         panic!("seeding {tenant}: {e}");

@@ -13,6 +13,8 @@
 use anyhow::{Context, Result, anyhow};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -31,8 +33,9 @@ pub struct JwtAuthorizer {
     pub audiences: Vec<String>,
 }
 
-/// The claims of a token (what API Gateway checks, plus `sub` and `iat` for the record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The claims of a token (what API Gateway checks, plus `sub` and `iat` for the record, and what an
+/// OAuth client-credentials token of Auth0, ACP's issuer, carries besides: `azp`, `gty`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Issuer.
     pub iss: String,
@@ -44,7 +47,20 @@ pub struct Claims {
     pub iat: u64,
     /// Expiry (Unix seconds).
     pub exp: u64,
+    /// The OAuth client the token was issued to (authorized party).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    /// The grant type (`client-credentials`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gty: Option<String>,
+    /// The tenant the token was requested for (the `tenant_identifier` of Spryker's token request), as
+    /// a claim of that name: the local stack's `TenantClaim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_identifier: Option<String>,
 }
+
+/// How long a tenant's token from the token endpoint is valid (Auth0's default for API tokens).
+pub const TENANT_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 
 /// Why a request is refused (API Gateway answers every one of them with 401 `Unauthorized`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +83,8 @@ pub struct LocalIssuer {
     /// The public key as the JWKS publishes it (`kid` is its RFC 7638 thumbprint).
     jwk: Jwk,
     decoding: DecodingKey,
+    /// The audience of the tokens the token endpoint issues (the template's JWT authorizer's).
+    audience: Option<String>,
 }
 
 impl std::fmt::Debug for LocalIssuer {
@@ -114,7 +132,16 @@ impl LocalIssuer {
             encoding,
             jwk,
             decoding,
+            audience: None,
         })
+    }
+
+    /// This issuer, its token endpoint issuing tokens for `audience` (none: it issues none).
+    pub fn for_audience(self, audience: Option<&str>) -> Self {
+        LocalIssuer {
+            audience: audience.map(str::to_string),
+            ..self
+        }
     }
 
     /// The issuer URL (`iss`).
@@ -138,6 +165,64 @@ impl LocalIssuer {
             sub: "local-stack".into(),
             iat,
             exp: iat + lifetime.as_secs(),
+            ..Claims::default()
+        })
+    }
+
+    /// The OAuth client of `tenant`'s shop at this issuer: ACP registers one client per shop environment,
+    /// and its tokens name the client, not the tenant. Stable for the issuer, distinct per tenant.
+    pub fn client_of(&self, tenant: &str) -> String {
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            format!("{}\n{tenant}", self.issuer).as_bytes(),
+        );
+        URL_SAFE_NO_PAD.encode(&digest.as_ref()[..24])
+    }
+
+    /// A token for `tenant`'s shop, for `audience`, as ACP's OAuth server issues one to the shop's client
+    /// (client credentials): `sub` `{client}@clients`, `azp` the client, `gty` `client-credentials`, and
+    /// the tenant it was requested for (`tenant_identifier`).
+    pub fn tenant_token(&self, audience: &str, tenant: &str, lifetime: Duration) -> Result<String> {
+        let client = self.client_of(tenant);
+        let iat = now();
+        self.sign(&Claims {
+            iss: self.issuer.clone(),
+            aud: audience.to_string(),
+            sub: format!("{client}@clients"),
+            iat,
+            exp: iat + lifetime.as_secs(),
+            azp: Some(client),
+            gty: Some("client-credentials".into()),
+            tenant_identifier: Some(tenant.to_string()),
+        })
+    }
+
+    /// The URL of the token endpoint: `GET {token_url}?tenant=T` answers `{"access_token": ...}`, a
+    /// token of T's shop ([`LocalIssuer::tenant_token`]).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// The answer of the token endpoint to a request for `path`?`query`, if `path` is the endpoint: a
+    /// token for the `tenant` named in the query (for the issuer's audience), or why there is none.
+    pub fn token_answer(&self, path: &str, query: &str) -> Option<Result<Json, String>> {
+        if path != format!("{}/token", self.issuer_path) {
+            return None;
+        }
+        let tenant = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "tenant")
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        Some(match (tenant, self.audience.as_deref()) {
+            (None, _) => Err("the query names no tenant (?tenant=...)".into()),
+            (Some(_), None) => Err("no route of the template has a JWT authorizer".into()),
+            (Some(tenant), Some(audience)) => self
+                .tenant_token(audience, &tenant, TENANT_TOKEN_LIFETIME)
+                .map(|token| {
+                    json!({"access_token": token, "token_type": "Bearer",
+                           "expires_in": TENANT_TOKEN_LIFETIME.as_secs()})
+                })
+                .map_err(|e| e.to_string()),
         })
     }
 
@@ -194,8 +279,6 @@ impl LocalIssuer {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn authorizer() -> JwtAuthorizer {
         JwtAuthorizer {
@@ -247,6 +330,7 @@ pub(crate) mod tests {
             sub: "s".into(),
             iat: now() - 7200,
             exp: now() - 3600,
+            ..Claims::default()
         };
         let expired = issuer.sign(&base).unwrap();
         assert!(matches!(check(Some(&expired)), Err(Refusal::Invalid(_))), "expired");
@@ -267,6 +351,47 @@ pub(crate) mod tests {
         assert!(check(Some(&fine)).is_ok());
     }
 
+    /// The token endpoint issues each tenant's shop a token of its own client, as Auth0 does for ACP's
+    /// client-credentials clients: the authorizer accepts it, and its subject tells the tenants apart.
+    #[test]
+    fn each_tenant_gets_a_token_of_its_own_client() {
+        let issuer = LocalIssuer::generate("http://127.0.0.1:1/local-issuer")
+            .unwrap()
+            .for_audience(Some("aop-app"));
+        assert_eq!(issuer.token_url(), "http://127.0.0.1:1/local-issuer/token");
+        let token_of = |tenant: &str| {
+            let answer = issuer.token_answer("/local-issuer/token", &format!("tenant={tenant}"));
+            let answer = answer.expect("the token endpoint").expect("a token");
+            assert_eq!(answer["token_type"], "Bearer");
+            assert_eq!(answer["expires_in"], 86_400);
+            let token = answer["access_token"].as_str().unwrap().to_string();
+            issuer
+                .check(Some(&token), &authorizer())
+                .expect("accepted by the authorizer")
+        };
+        let (a, b) = (token_of("shop-a"), token_of("shop-b"));
+        let client = issuer.client_of("shop-a");
+        assert_eq!(a.sub, format!("{client}@clients"));
+        assert_eq!(a.azp.as_deref(), Some(client.as_str()));
+        assert_eq!(a.gty.as_deref(), Some("client-credentials"));
+        assert_eq!(a.tenant_identifier.as_deref(), Some("shop-a"));
+        assert_ne!(a.sub, b.sub, "another tenant, another client");
+        assert_eq!(token_of("shop-a").sub, a.sub, "the same client each time");
+
+        assert!(
+            issuer.token_answer("/local-issuer/token", "").unwrap().is_err(),
+            "no tenant"
+        );
+        assert!(issuer.token_answer("/elsewhere/token", "tenant=a").is_none());
+        let without_audience = LocalIssuer::generate("http://127.0.0.1:1/local-issuer").unwrap();
+        assert!(
+            without_audience
+                .token_answer("/local-issuer/token", "tenant=a")
+                .unwrap()
+                .is_err()
+        );
+    }
+
     /// Claims the authorizer would accept, under another algorithm: refused, as API Gateway refuses
     /// anything but RSA. RS384 with the issuer's own key is refused too: the check is exactly RS256.
     #[test]
@@ -280,6 +405,7 @@ pub(crate) mod tests {
             sub: "s".into(),
             iat: now(),
             exp: now() + 600,
+            ..Claims::default()
         };
         let rs256 = issuer.sign(&claims).unwrap();
         assert_eq!(issuer.check(Some(&rs256), &authorizer()), Ok(claims.clone()));

@@ -158,7 +158,7 @@ impl Provisioned {
         &self,
         settings: &Settings,
         http_base_url: &str,
-        bearer_token: Option<String>,
+        (bearer_token, token_url): (Option<String>, Option<String>),
         local_tenant: Option<&LocalTenant>,
         acp: Option<Acp>,
     ) -> Result<StackFile> {
@@ -218,6 +218,7 @@ impl Provisioned {
             dead_letter_queues,
             functions,
             bearer_token,
+            token_url,
             webhooks: self.webhooks(local_tenant, http_base_url),
             acp_transport: acp
                 .as_ref()
@@ -521,11 +522,20 @@ async fn handle_http(
         body,
         source_ip: peer.ip().to_string(),
     };
-    // The stack is also the authorizer's token issuer, which publishes its keys under the issuer URL.
+    // The stack is also the authorizer's token issuer, which publishes its keys under the issuer URL and
+    // issues each tenant's shop its token.
     if request.method == "GET"
         && let Some(document) = issuer.well_known(&request.path)
     {
         return HttpResponse::json(200, &document);
+    }
+    if request.method == "GET"
+        && let Some(answer) = issuer.token_answer(&request.path, &request.query)
+    {
+        return match answer {
+            Ok(token) => HttpResponse::json(200, &token),
+            Err(why) => HttpResponse::json(400, &json!({"error": "invalid_request", "error_description": why})),
+        };
     }
     let Some((route, (target, timeout), params)) = http_api::route(routes, &request.method, &request.path) else {
         return HttpResponse::message(404, "Not Found");
@@ -680,7 +690,10 @@ pub async fn run(settings: Settings) -> Result<()> {
     // The stack is its own token issuer (a fresh key each start): see `jwt`. An RSA key takes a few
     // hundred milliseconds to generate: off the async workers.
     let issuer_url = crate::jwt::issuer_url(&http_base_url);
-    let issuer = tokio::task::spawn_blocking(move || LocalIssuer::generate(&issuer_url)).await??;
+    let issuer = tokio::task::spawn_blocking(move || LocalIssuer::generate(&issuer_url))
+        .await??
+        .for_audience(provisioned.token_audience());
+    let token_url = issuer.token_url();
     let bearer_token = provisioned
         .token_audience()
         .map(|audience| issuer.token(audience, BEARER_TOKEN_LIFETIME))
@@ -697,7 +710,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     let stack = provisioned.stack_file(
         &settings,
         &http_base_url,
-        bearer_token,
+        (bearer_token, provisioned.token_audience().map(|_| token_url)),
         local.local_tenant.as_ref(),
         acp.map(|(_, entry)| entry),
     )?;
@@ -964,6 +977,16 @@ mod tests {
             .expect(1)
             .mount(&function)
             .await;
+        // And once with a tenant's token from the token endpoint: its client's subject, Auth0's grant type.
+        Mock::given(method("POST"))
+            .and(body_partial_json(
+                json!({"routeKey": "POST /private/x", "requestContext": {"authorizer": {"jwt": {"claims": {"aud": "aop-app", "gty": "client-credentials"}}}}}),
+            ))
+            .and(lambda_http_reads_it)
+            .respond_with(answer.clone())
+            .expect(1)
+            .mount(&function)
+            .await;
         Mock::given(method("POST"))
             .and(body_partial_json(json!({"routeKey": "POST /webhooks/{tenant}"})))
             .and(lambda_http_reads_it)
@@ -984,7 +1007,9 @@ mod tests {
         let routes = vec![(private, (target.clone(), timeout)), (webhook, (target, timeout))];
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let issuer = LocalIssuer::generate(&format!("{base}/local-issuer")).unwrap();
+        let issuer = LocalIssuer::generate(&format!("{base}/local-issuer"))
+            .unwrap()
+            .for_audience(Some("aop-app"));
         let token = issuer.token("aop-app", Duration::from_secs(600)).unwrap();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -997,6 +1022,7 @@ mod tests {
                 sub: "s".into(),
                 iat: now - 7200,
                 exp: now - 3600,
+                ..Claims::default()
             })
             .unwrap();
         let wrong_audience = issuer.token("another-app", Duration::from_secs(600)).unwrap();
@@ -1060,6 +1086,16 @@ mod tests {
         let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
         assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
         assert_eq!(jwks["keys"][0]["alg"], "RS256");
+        // A tenant's token from the token endpoint passes the authorizer.
+        let (status, issued) = get(format!("{base}/local-issuer/token?tenant=shop-a")).await;
+        assert_eq!(status, 200);
+        let tenant_token = issued["access_token"].as_str().unwrap();
+        assert_eq!(
+            call("/private/x", Some(tenant_token)).await,
+            (200, "reached".to_string())
+        );
+        let (status, _) = get(format!("{base}/local-issuer/token")).await;
+        assert_eq!(status, 400, "no tenant named");
         server.abort();
         function.verify().await;
     }
@@ -1088,12 +1124,13 @@ mod tests {
             .stack_file(
                 &settings,
                 "http://127.0.0.1:3",
-                Some("jwt".into()),
+                (Some("jwt".into()), Some("http://127.0.0.1:3/local-issuer/token".into())),
                 local_parameters().local_tenant.as_ref(),
                 None,
             )
             .unwrap();
         assert_eq!(file.bearer_token.as_deref(), Some("jwt"));
+        assert_eq!(file.token_url.as_deref(), Some("http://127.0.0.1:3/local-issuer/token"));
         assert_eq!(p.token_audience(), Some("aop-app"), "JwtAudience's default");
         let webhooks = file.webhooks.as_ref().unwrap();
         assert_eq!(webhooks.tenant, "demo-shop");

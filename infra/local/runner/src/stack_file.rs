@@ -30,6 +30,11 @@ pub struct StackFile {
     /// absent when no route has an authorizer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<String>,
+    /// The local issuer's token endpoint: `GET {token_url}?tenant=T` answers `{"access_token": ...}`, a
+    /// token of T's shop that the app accepts for T and no other (issue 14 §1); absent when no route has
+    /// an authorizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
     /// The tenant whose Stripe webhooks the stack accepts, and how they are signed; absent when the
     /// template configures none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +112,7 @@ mod tests {
                 },
             )]),
             bearer_token: Some("eyJ...".into()),
+            token_url: Some("http://127.0.0.1:3/local-issuer/token".into()),
             webhooks: Some(Webhooks {
                 tenant: "t".into(),
                 secrets: vec!["whsec_a".into()],
@@ -135,6 +141,7 @@ mod tests {
             "dead_letter_queues",
             "functions",
             "bearer_token",
+            "token_url",
             "webhooks",
             "acp",
             "acp_transport",
