@@ -138,7 +138,10 @@ mod tests {
         let caller = caller_of(&request("tenant-a"), Some("aud"));
         assert_eq!(caller.subject.as_deref(), Some("tenant-a@clients"));
         assert_eq!(caller.tenant_claim.as_deref(), Some("aop-app"));
-        assert_eq!(caller_of(&request("tenant-a"), Some("tenant_identifier")).tenant_claim, None);
+        assert_eq!(
+            caller_of(&request("tenant-a"), Some("tenant_identifier")).tenant_claim,
+            None
+        );
         let no_authorizer = lambda_http::Request::new(Body::Empty);
         assert_eq!(caller_of(&no_authorizer, Some("sub")), Caller::default());
     }
@@ -159,9 +162,16 @@ mod tests {
             token_subject: Some("tenant-b@clients".into()),
         };
         store.put_tenant(&record, None).await.unwrap();
-        assert_eq!(tenant_of(&request("tenant-a"), &store).await.unwrap(), "tenant-a", "not bound");
+        assert_eq!(
+            tenant_of(&request("tenant-a"), &store).await.unwrap(),
+            "tenant-a",
+            "not bound"
+        );
         let refused = tenant_of(&request("tenant-b"), &store).await.unwrap_err();
-        assert_eq!((refused.status, refused.message.as_str()), (403, "the tenant is bound to another token"));
+        assert_eq!(
+            (refused.status, refused.message.as_str()),
+            (403, "the tenant is bound to another token")
+        );
         let unnamed = sample_request("initialize-payment", json!({}), "{}");
         assert_eq!(tenant_of(&unnamed, &store).await.unwrap_err().status, 400);
     }

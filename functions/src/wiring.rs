@@ -81,7 +81,7 @@ pub async fn command_service(config: &AppConfig) -> Result<(LiveCommandService, 
         gateway: stripe(config, &tenants)?,
         publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
         clock: SystemClock,
-        settings: Settings::new(&config.app_identifier),
+        settings: Settings::new(&config.app_identifier).for_psp_timeout(config.psp_timeout),
     };
     Ok((service, tenants))
 }

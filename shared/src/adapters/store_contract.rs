@@ -355,6 +355,11 @@ pub async fn busy_payment_leaves_no_claim_behind<S: PaymentStore>(store: &S) {
     let other = scope.claim("op-b", "worker-b", Some("tx-1"), scope.now + 1);
     assert_eq!(claim(store, &other).await, Claim::PaymentBusy);
     assert_eq!(claim(store, &other).await, Claim::PaymentBusy);
+    assert_eq!(
+        store.payment_holder(&scope.tenant, "tx-1").await,
+        Ok(Some("op-a".to_string())),
+        "the holder is known"
+    );
 
     assert_eq!(
         store
@@ -362,7 +367,12 @@ pub async fn busy_payment_leaves_no_claim_behind<S: PaymentStore>(store: &S) {
             .await,
         Ok(())
     );
+    assert_eq!(store.payment_holder(&scope.tenant, "tx-1").await, Ok(None), "released");
     assert_eq!(claim(store, &other).await, FRESH);
+    assert_eq!(
+        store.payment_holder(&scope.tenant, "tx-1").await,
+        Ok(Some("op-b".to_string()))
+    );
 
     // A command holds the payment until it completes, even past its lease (its worker may have died
     // after moving money): other operations wait, its own redelivery takes over.

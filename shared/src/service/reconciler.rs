@@ -34,6 +34,13 @@ use std::collections::BTreeSet;
 /// How long a dead letter nobody can answer now stays hidden before it is looked at (and logged) again.
 const DEAD_LETTER_HOLD_SECONDS: i32 = 3600;
 
+/// Receives of dead letters per pass (each of up to the batch size), while the queues have letters
+/// visible and the pass has time left: a backlog is answered in a few passes, not one batch a minute.
+const DEAD_LETTER_ROUNDS: usize = 20;
+
+/// The time a pass spends receiving more dead letters (the reconciler function has 50 s).
+const DEAD_LETTER_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -203,17 +210,29 @@ where
         tenants: &T,
     ) -> Result<DeadLetterReport, String> {
         let mut report = DeadLetterReport::default();
-        for letter in letters.receive(self.batch).await? {
-            match self.settle_dead_letter(&letter, tenants).await {
-                Letter::Answered => {
-                    letters.delete(&letter).await?;
-                    report.answered += 1;
+        let started = std::time::Instant::now();
+        for _ in 0..DEAD_LETTER_ROUNDS {
+            // Received letters stay hidden for the queue's visibility timeout: a round never sees a
+            // letter of an earlier round of this pass again.
+            let received = letters.receive(self.batch).await?;
+            if received.is_empty() {
+                break;
+            }
+            for letter in received {
+                match self.settle_dead_letter(&letter, tenants).await {
+                    Letter::Answered => {
+                        letters.delete(&letter).await?;
+                        report.answered += 1;
+                    }
+                    Letter::Held => {
+                        letters.hide(&letter, DEAD_LETTER_HOLD_SECONDS).await?;
+                        report.held += 1;
+                    }
+                    Letter::Pending => report.pending += 1,
                 }
-                Letter::Held => {
-                    letters.hide(&letter, DEAD_LETTER_HOLD_SECONDS).await?;
-                    report.held += 1;
-                }
-                Letter::Pending => report.pending += 1,
+            }
+            if started.elapsed() > DEAD_LETTER_BUDGET {
+                break;
             }
         }
         if report.held + report.pending > 0 {

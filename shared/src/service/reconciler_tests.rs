@@ -210,3 +210,32 @@ async fn a_kept_webhook_is_applied_once_its_payment_exists_even_if_no_drain_come
     assert_eq!(names(&svc), ["PaymentUpdated", "PaymentCaptured"]);
     assert!(svc.store.inbox(TENANT, "tx-later").await.unwrap().is_empty());
 }
+
+/// A backlog in the dead-letter queues is worked through in rounds within one pass, not one batch a minute.
+#[tokio::test]
+async fn one_pass_works_through_a_backlog_of_dead_letters_in_rounds() {
+    use crate::adapters::memory_bridge::MemoryDeadLetters;
+    use std::collections::BTreeMap;
+
+    let svc = memory_service();
+    let tenants = crate::service::testing::memory_directory(&[]).await;
+    let letters = MemoryDeadLetters::default();
+    for n in 0..25 {
+        let attributes = BTreeMap::from([
+            ("transferName".to_string(), "CapturePayment".to_string()),
+            ("tenantIdentifier".to_string(), "tenant-nobody-configured".to_string()),
+            ("timestamp".to_string(), "2026-01-01T00:00:00.000000".to_string()),
+        ]);
+        let body = format!(
+            r#"{{"orderReference": "DE--{n}", "orderItemIds": [1], "amount": 1000, "currencyIsoCode": "EUR"}}"#
+        );
+        letters.put("capture-payment-dlq", &body, attributes);
+    }
+    let pass = Reconciler {
+        commands: &svc,
+        batch: 10,
+    };
+    let report = pass.settle_dead_letters(&letters, &tenants).await.unwrap();
+    assert_eq!(report.held, 25, "three rounds of at most 10");
+    assert_eq!(letters.len(), 25, "kept for a redrive once the tenant is configured");
+}

@@ -41,4 +41,31 @@ impl Settings {
             settle_after_seconds: 15 * 60,
         }
     }
+
+    /// These settings for PSP requests that time out after `psp_timeout`: a claim's lease covers its
+    /// longest decide (every PSP attempt timing out, twice over, with ten seconds for the store and the
+    /// bus), so a worker that died is taken over soon after. A live worker overtaken by a slow store
+    /// loses nothing: its commit fails on the lease token, and the takeover reads the PSP first and asks
+    /// it again under the same idempotency key.
+    pub fn for_psp_timeout(self, psp_timeout: Duration) -> Self {
+        let attempts = u32::try_from(self.psp_attempts).unwrap_or(u32::MAX);
+        let decide = psp_timeout.saturating_mul(attempts).saturating_mul(2);
+        Settings {
+            lease_seconds: i64::try_from(decide.as_secs()).unwrap_or(i64::MAX).saturating_add(10),
+            ..self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_covers_every_psp_attempt_timing_out_twice() {
+        let stripe = Settings::new("app").for_psp_timeout(Duration::from_secs(8));
+        assert_eq!(stripe.lease_seconds, 58, "the default timeout: inside the 60 s of old");
+        let quick = Settings::new("app").for_psp_timeout(Duration::from_millis(1_500));
+        assert_eq!(quick.lease_seconds, 19);
+    }
 }

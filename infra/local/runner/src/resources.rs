@@ -69,14 +69,30 @@ fn prop(props: &Json, key: &str) -> Option<String> {
     props.get(key).and_then(scalar_to_string)
 }
 
+/// The resource types the local stack creates; every other one is skipped.
+const EMULATED: [&str; 8] = [
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+    "AWS::Events::Archive",
+    "AWS::Events::Rule",
+    "AWS::SecretsManager::Secret",
+    "AWS::Serverless::Function",
+    "AWS::Lambda::Function",
+];
+
 /// Plans one resource from its resolved properties.
 pub fn plan(resource: &Resource<'_>, resolver: &Resolver) -> Result<Plan> {
+    let stack = resolver.pseudo("AWS::StackName").unwrap_or("local");
+    let default_name = format!("{stack}-{}", resource.id);
+    if !EMULATED.contains(&resource.kind) {
+        // Not evaluated: an alarm or a dashboard may name attributes only AWS knows.
+        return Ok(Plan::Skipped { name: default_name });
+    }
     let props = resolver
         .resolve(resource.properties)?
         .filter(|p| !p.is_null())
         .unwrap_or_else(|| Json::Object(Default::default()));
-    let stack = resolver.pseudo("AWS::StackName").unwrap_or("local");
-    let default_name = format!("{stack}-{}", resource.id);
     let named = |key: &str| prop(&props, key).unwrap_or_else(|| default_name.clone());
     Ok(match resource.kind {
         "AWS::DynamoDB::Table" => Plan::Table {
