@@ -58,10 +58,13 @@ pub enum Plan {
         /// The function's local name.
         name: String,
     },
-    /// A type the local stack does not emulate (IAM, alarms, ...): reported and skipped.
+    /// A type the local stack does not emulate (IAM, alarms, log groups, ...): reported and skipped.
     Skipped {
         /// Local name (what `!Ref` gives).
         name: String,
+        /// The AWS service of its type (`logs` for `AWS::Logs::LogGroup`): its `Arn` names it, so a
+        /// resource that is emulated may refer to it (an access log's destination).
+        service: String,
     },
 }
 
@@ -87,7 +90,16 @@ pub fn plan(resource: &Resource<'_>, resolver: &Resolver) -> Result<Plan> {
     let default_name = format!("{stack}-{}", resource.id);
     if !EMULATED.contains(&resource.kind) {
         // Not evaluated: an alarm or a dashboard may name attributes only AWS knows.
-        return Ok(Plan::Skipped { name: default_name });
+        let service = resource
+            .kind
+            .split("::")
+            .nth(1)
+            .unwrap_or("unknown")
+            .to_ascii_lowercase();
+        return Ok(Plan::Skipped {
+            name: default_name,
+            service,
+        });
     }
     let props = resolver
         .resolve(resource.properties)?
@@ -154,7 +166,7 @@ pub fn plan(resource: &Resource<'_>, resolver: &Resolver) -> Result<Plan> {
         "AWS::Serverless::Function" | "AWS::Lambda::Function" => Plan::Function {
             name: named("FunctionName"),
         },
-        _ => Plan::Skipped { name: default_name },
+        other => bail!("{other} is emulated but has no plan"),
     })
 }
 
@@ -291,7 +303,7 @@ pub async fn apply(plan: &Plan, clients: &Clients, at: &Location) -> Result<Phys
             physical(arn, &[("Id", name.clone())])
         }
         Plan::Function { name } => physical(name.clone(), &[("Arn", at.arn("lambda", &format!("function:{name}")))]),
-        Plan::Skipped { name } => physical(name.clone(), &[]),
+        Plan::Skipped { name, service } => physical(name.clone(), &[("Arn", at.arn(service, name))]),
     })
 }
 
