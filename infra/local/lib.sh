@@ -19,6 +19,7 @@ LOCAL_DIR="$REPO_ROOT/.local"
 LOG_DIR="$LOCAL_DIR/logs"
 PID_DIR="$LOCAL_DIR/pids"
 REQUIREMENTS="$REPO_ROOT/infra/local/requirements.txt"
+LINT_VENV_DIR="${LINT_VENV_DIR:-$REPO_ROOT/.venv-lint}"
 
 # Pids started by this shell (stop_pids stops exactly these).
 LOCAL_PIDS=()
@@ -32,37 +33,42 @@ die() {
   exit 1
 }
 
-# The stamp is the hash of requirements.txt plus the interpreter version, so a changed pin or a new
+# The stamp is the hash of a requirements file plus the interpreter version, so a changed pin or a new
 # python rebuilds the venv.
 _requirements_stamp() {
   {
-    cat "$REQUIREMENTS"
+    cat "$1"
     python3 --version 2>&1
   } | sha256sum | cut -d' ' -f1
 }
 
+# _venv_from DIR REQUIREMENTS: create or refresh the venv DIR from the pinned REQUIREMENTS.
+_venv_from() {
+  local dir="$1" requirements="$2" stamp_file="$1/.requirements.sha256" want have=""
+  command -v python3 >/dev/null || die "python3 not found"
+  want="$(_requirements_stamp "$requirements")"
+  [[ -f "$stamp_file" ]] && have="$(cat "$stamp_file")"
+  if [[ -x "$dir/bin/python" && "$have" == "$want" ]]; then
+    log "venv up to date: $dir"
+    return 0
+  fi
+  if [[ -x "$dir/bin/python" ]]; then
+    log "requirements changed: refreshing venv $dir"
+  else
+    log "creating venv $dir"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+  fi
+  log "installing $(grep -cvE '^\s*(#|$)' "$requirements") pinned packages (about 1-2 minutes the first time)"
+  "$dir/bin/pip" install --disable-pip-version-check --quiet -r "$requirements"
+  "$dir/bin/pip" check --disable-pip-version-check >&2
+  printf '%s\n' "$want" >"$stamp_file"
+  log "venv ready"
+}
+
 # Create or refresh .venv from requirements.txt; puts .venv/bin first on PATH.
 ensure_venv() {
-  local stamp_file="$VENV_DIR/.requirements.sha256" want have=""
-  command -v python3 >/dev/null || die "python3 not found"
-  want="$(_requirements_stamp)"
-  [[ -f "$stamp_file" ]] && have="$(cat "$stamp_file")"
-  if [[ -x "$VENV_DIR/bin/python" && "$have" == "$want" ]]; then
-    log "venv up to date: $VENV_DIR"
-  else
-    if [[ -x "$VENV_DIR/bin/python" ]]; then
-      log "requirements changed: refreshing venv $VENV_DIR"
-    else
-      log "creating venv $VENV_DIR"
-      rm -rf "$VENV_DIR"
-      python3 -m venv "$VENV_DIR"
-    fi
-    log "installing $(grep -cvE '^\s*(#|$)' "$REQUIREMENTS") pinned packages (about 1-2 minutes the first time)"
-    "$VENV_DIR/bin/pip" install --disable-pip-version-check --quiet -r "$REQUIREMENTS"
-    "$VENV_DIR/bin/pip" check --disable-pip-version-check >&2
-    printf '%s\n' "$want" >"$stamp_file"
-    log "venv ready"
-  fi
+  _venv_from "$VENV_DIR" "$REQUIREMENTS"
   export VIRTUAL_ENV="$VENV_DIR"
   # First on PATH: moto_server, sam, cfn-lint, cargo-lambda, and the python3 cargo-lambda uses to find zig.
   case ":$PATH:" in
@@ -71,6 +77,13 @@ ensure_venv() {
   esac
   # No telemetry / update checks from the SAM CLI.
   export SAM_CLI_TELEMETRY=0
+}
+
+# ensure_lint_venv: .venv-lint with the template linters of requirements-lint.txt (checkov), apart from
+# .venv: checkov pins libraries (boto3, ...) that moto pins otherwise. Prints the venv's bin directory.
+ensure_lint_venv() {
+  _venv_from "$LINT_VENV_DIR" "$REPO_ROOT/infra/local/requirements-lint.txt" >&2
+  printf '%s\n' "$LINT_VENV_DIR/bin"
 }
 
 # ensure_browser: /usr/bin/chromium and /usr/bin/chromedriver (Debian's chromium and chromium-driver), which the
