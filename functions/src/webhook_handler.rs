@@ -112,6 +112,7 @@ where
     let header = request.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
     if let Err(e) = verify_signature(header, body, &tenant_secrets, now) {
         tracing::warn!(tenant, reason = %e, "webhook signature refused");
+        shared::metrics::count("WebhookSignatureRejected", 1);
         return Err(Early::Refused(StatusCode::BAD_REQUEST, "invalid signature"));
     }
     Ok((tenant, relevant(tenant, parse(body))?))

@@ -9,7 +9,12 @@ pub const NAMESPACE: &str = "AcpPaymentApp";
 
 /// Counts `value` occurrences of `name` (an EMF line; locally it shows in the function's output).
 pub fn count(name: &str, value: u64) {
-    println!("{}", line(name, value, now_millis()));
+    println!("{}", line(name, value, "Count", now_millis()));
+}
+
+/// Records a duration of `seconds` as `name` (an age, a lag).
+pub fn seconds(name: &str, seconds: u64) {
+    println!("{}", line(name, seconds, "Seconds", now_millis()));
 }
 
 fn now_millis() -> u128 {
@@ -19,15 +24,15 @@ fn now_millis() -> u128 {
         .unwrap_or_default()
 }
 
-/// The EMF line of one count.
-fn line(name: &str, value: u64, timestamp_ms: u128) -> String {
+/// The EMF line of one figure in `unit`.
+fn line(name: &str, value: u64, unit: &str, timestamp_ms: u128) -> String {
     let mut line = json!({
         "_aws": {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [[]],
-                "Metrics": [{"Name": name, "Unit": "Count"}],
+                "Metrics": [{"Name": name, "Unit": unit}],
             }],
         },
     });
@@ -41,7 +46,8 @@ mod tests {
 
     #[test]
     fn a_count_is_one_emf_object_naming_its_metric_and_value() {
-        let parsed: serde_json::Value = serde_json::from_str(&line("InboxGivenUp", 2, 1_700_000_000_000)).unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&line("InboxGivenUp", 2, "Count", 1_700_000_000_000)).unwrap();
         assert_eq!(parsed["InboxGivenUp"], 2);
         assert_eq!(parsed["_aws"]["Timestamp"], 1_700_000_000_000_u64);
         let directive = &parsed["_aws"]["CloudWatchMetrics"][0];
@@ -51,5 +57,7 @@ mod tests {
             json!({"Name": "InboxGivenUp", "Unit": "Count"})
         );
         assert_eq!(directive["Dimensions"], json!([[]]));
+        let age: serde_json::Value = serde_json::from_str(&line("OutboxUnpublishedAge", 40, "Seconds", 1)).unwrap();
+        assert_eq!(age["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"], "Seconds");
     }
 }

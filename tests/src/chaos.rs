@@ -469,11 +469,14 @@ pub async fn run(stack: &StackInfo, proxy_port: u16, scale: Scale, seed: u64) ->
     let commands: Vec<&Command> = scripts.iter().flatten().collect();
     report.commands = commands.len();
     let settling = Instant::now();
+    // A command holds its payment until it is answered: the commands queued behind one whose worker
+    // was killed wait for it, and on the local stack's quick queues (2 s visibility, 3 receives) many of
+    // them wait in a dead-letter queue for the reconciler. Settling takes minutes, not seconds.
     let deadline = settling
         + Duration::from_secs(if scale.commands > Scale::CI.commands {
             1_800
         } else {
-            600
+            900
         });
     let mut told = Instant::now();
     loop {

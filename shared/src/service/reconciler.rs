@@ -93,8 +93,13 @@ where
         let now = self.commands.clock.epoch_seconds();
         let mut report = ReconcileReport::default();
         for record in store.due_operations(Attention::Outbox, now, self.batch).await? {
+            // Committed a publish lease before the lease's end: how long the shop has waited.
+            let committed = record.publish_lease_until - self.commands.settings.publish_lease_seconds;
             match self.commands.runner().republish(&record).await {
-                Ok(true) => report.published += 1,
+                Ok(true) => {
+                    report.published += 1;
+                    metrics::seconds("OutboxUnpublishedAge", u64::try_from(now - committed).unwrap_or(0));
+                }
                 Ok(false) => {}
                 Err(reason) => {
                     tracing::warn!(tenant = record.tenant, key = record.key, %reason, "outbox not published yet");
@@ -158,6 +163,8 @@ where
                 }
             }
         }
+        // Every pass, so the alarm on what stays unsettled sees a figure each minute.
+        metrics::count("ReconcilerUnsettled", report.pending as u64);
         Ok(report)
     }
 
