@@ -124,9 +124,8 @@ pub(crate) fn sample_request(function: &str, headers: Value, body: &str) -> Requ
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::acp::AppConfigStatus;
     use shared::adapters::memory::MemoryStore;
-    use shared::ports::TenantRecord;
+    use shared::service::testing::bound_tenant;
 
     fn request(tenant: &str) -> Request {
         sample_request("initialize-payment", json!({"x-tenant-identifier": tenant}), "{}")
@@ -149,19 +148,7 @@ mod tests {
     #[tokio::test]
     async fn a_tenant_bound_to_another_subject_is_a_403_and_a_missing_header_a_400() {
         let store = MemoryStore::default();
-        let record = TenantRecord {
-            tenant: "tenant-b".into(),
-            status: AppConfigStatus::New,
-            is_active: true,
-            settings: serde_json::Map::new(),
-            announced_methods: vec![],
-            secrets: None,
-            secret_counts: Default::default(),
-            version: 1,
-            outbox: vec![],
-            token_subject: Some("tenant-b@clients".into()),
-        };
-        store.put_tenant(&record, None).await.unwrap();
+        bound_tenant(&store, "tenant-b", "tenant-b@clients").await;
         assert_eq!(
             tenant_of(&request("tenant-a"), &store).await.unwrap(),
             "tenant-a",

@@ -29,9 +29,8 @@ pub async fn authorize<S: TenantStore>(records: &S, tenant: &str, caller: &Calle
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acp::AppConfigStatus;
     use crate::adapters::memory::MemoryStore;
-    use crate::ports::TenantRecord;
+    use crate::service::testing::bound_tenant;
 
     fn caller(subject: &str) -> Caller {
         Caller {
@@ -47,19 +46,7 @@ mod tests {
             authorize(&store, "shop-a", &caller("a@clients")).await.is_ok(),
             "never configured"
         );
-        let record = TenantRecord {
-            tenant: "shop-a".into(),
-            status: AppConfigStatus::New,
-            is_active: true,
-            settings: serde_json::Map::new(),
-            announced_methods: vec![],
-            secrets: None,
-            secret_counts: Default::default(),
-            version: 1,
-            outbox: vec![],
-            token_subject: Some("a@clients".into()),
-        };
-        store.put_tenant(&record, None).await.unwrap();
+        bound_tenant(&store, "shop-a", "a@clients").await;
         assert!(authorize(&store, "shop-a", &caller("a@clients")).await.is_ok());
         assert!(matches!(
             authorize(&store, "shop-a", &caller("b@clients")).await,

@@ -468,17 +468,23 @@ async fn another_command_in_flight_on_the_payment_makes_this_one_wait() {
     assert!(matches!(svc.handle(&msg).await, Ok(OperationReport::Completed(_))));
 }
 
-#[tokio::test]
-async fn a_refund_whose_answer_was_lost_is_found_again_not_refunded_twice_even_after_24_hours() {
-    let svc = service();
-    let p = authorized(&svc, "DE--1", 1000).await;
+/// A captured order `DE--1` of 1000 whose next refund reaches Stripe and whose answers are all lost
+/// (the first after the effect, the delivery's two retries too): its outcome stays unknown.
+async fn captured_with_next_refund_lost(svc: &Svc) -> Payment {
+    let p = authorized(svc, "DE--1", 1000).await;
     svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
     svc.gateway.inject("refund", GatewayFault::ApplyThenLose);
-    // The delivery's two retries are lost too (3 attempts): the outcome stays unknown.
     for _ in 0..2 {
         svc.gateway
             .inject("refund", GatewayFault::Fail(PspError::Unknown("timeout".into())));
     }
+    p
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_found_again_not_refunded_twice_even_after_24_hours() {
+    let svc = service();
+    let p = captured_with_next_refund_lost(&svc).await;
     let msg = refund("DE--1", vec![1], -300);
     assert!(matches!(svc.handle(&msg).await, Err(OperationError::OutcomeUnknown(_))));
     // The redrive comes after Stripe forgot the idempotency key: the refund is found by its metadata.
@@ -501,13 +507,7 @@ async fn a_refund_whose_answer_was_lost_is_found_again_not_refunded_twice_even_a
 #[tokio::test]
 async fn a_repeat_of_a_refund_whose_outcome_is_unknown_settles_it_first_and_nothing_is_refunded_twice() {
     let svc = service();
-    let p = authorized(&svc, "DE--1", 1000).await;
-    svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
-    svc.gateway.inject("refund", GatewayFault::ApplyThenLose);
-    for _ in 0..2 {
-        svc.gateway
-            .inject("refund", GatewayFault::Fail(PspError::Unknown("timeout".into())));
-    }
+    let p = captured_with_next_refund_lost(&svc).await;
     let first = with_message_id(refund("DE--1", vec![1], -300), "message-1");
     assert!(matches!(
         svc.handle(&first).await,

@@ -228,3 +228,22 @@ pub async fn seed_tenant(directory: &MemoryDirectory, tenant: &str, key: &str, a
         panic!("seeding {tenant}: {e}");
     }
 }
+
+/// Writes a minimal record of `tenant` (configured, no secrets) bound to the token subject `subject`.
+pub async fn bound_tenant(store: &MemoryStore, tenant: &str, subject: &str) {
+    let record = TenantRecord {
+        tenant: tenant.into(),
+        status: crate::acp::AppConfigStatus::New,
+        is_active: true,
+        settings: serde_json::Map::new(),
+        announced_methods: vec![],
+        secrets: None,
+        secret_counts: SecretCounts::default(),
+        version: 1,
+        outbox: vec![],
+        token_subject: Some(subject.into()),
+    };
+    if let Err(e) = store.put_tenant(&record, None).await {
+        panic!("binding {tenant}: {e}");
+    }
+}
