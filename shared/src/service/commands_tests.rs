@@ -233,6 +233,25 @@ async fn an_unknown_outcome_across_deliveries_reads_the_psp_before_capturing_aga
     assert_eq!(payload(&svc.publisher.published()[1])["amount"], 700);
 }
 
+/// `msg` claimed on payment `p` by a worker (60 s lease) that will die before it commits.
+async fn claimed_by_a_worker_that_dies(svc: &Svc, msg: &InboundMessage, p: &Payment) {
+    let id = OperationId::of(msg);
+    let now = svc.clock.epoch_seconds();
+    let claim = ClaimRequest {
+        tenant: TENANT.into(),
+        key: id.key.clone(),
+        fingerprint: id.fingerprint.clone(),
+        token: "dead-worker".into(),
+        payment: Some(p.transaction_id.clone()),
+        now,
+        lease_until: now + 60,
+        expires_at: now + 86_400,
+        attention_due: now + 900,
+        request: Some(msg.to_stored()),
+    };
+    assert!(matches!(svc.store.claim(&claim).await.unwrap(), Claim::Acquired { .. }));
+}
+
 #[tokio::test]
 async fn a_crash_after_the_psp_call_is_finished_by_the_next_delivery_after_the_lease() {
     let svc = service();
@@ -240,19 +259,7 @@ async fn a_crash_after_the_psp_call_is_finished_by_the_next_delivery_after_the_l
     let msg = capture("DE--1", vec![1], None);
     let id = OperationId::of(&msg);
     // A worker claimed the command, captured at the PSP and died before committing.
-    let claim = ClaimRequest {
-        tenant: TENANT.into(),
-        key: id.key.clone(),
-        fingerprint: id.fingerprint.clone(),
-        token: "dead-worker".into(),
-        payment: Some(p.transaction_id.clone()),
-        now: svc.clock.epoch_seconds(),
-        lease_until: svc.clock.epoch_seconds() + 60,
-        expires_at: svc.clock.epoch_seconds() + 3600,
-        attention_due: svc.clock.epoch_seconds() + 900,
-        request: None,
-    };
-    assert!(matches!(svc.store.claim(&claim).await.unwrap(), Claim::Acquired { .. }));
+    claimed_by_a_worker_that_dies(&svc, &msg, &p).await;
     svc.gateway
         .capture(TENANT, &p.psp_reference, p.amount, true, &id.psp_idempotency_key())
         .await
@@ -547,20 +554,7 @@ async fn a_command_whose_worker_died_holds_its_payment_until_it_is_settled() {
     svc.handle(&capture("DE--1", vec![1, 2], None)).await.unwrap();
     let first = with_message_id(refund("DE--1", vec![1], -300), "message-1");
     let id = OperationId::of(&first);
-    let now = svc.clock.epoch_seconds();
-    let claim = ClaimRequest {
-        tenant: TENANT.into(),
-        key: id.key.clone(),
-        fingerprint: id.fingerprint.clone(),
-        token: "dead-worker".into(),
-        payment: Some(p.transaction_id.clone()),
-        now,
-        lease_until: now + 60,
-        expires_at: now + 86_400,
-        attention_due: now + 900,
-        request: Some(first.to_stored()),
-    };
-    assert!(matches!(svc.store.claim(&claim).await.unwrap(), Claim::Acquired { .. }));
+    claimed_by_a_worker_that_dies(&svc, &first, &p).await;
     let metadata = BTreeMap::from([("refundId".to_string(), id.key.clone())]);
     let money = Money::new(300, p.amount.currency);
     svc.gateway
