@@ -33,25 +33,27 @@ where
         Ok(verified) => verified,
         Err(early) => return early.answer(),
     };
+    tracing::Span::current().record("messageId", event.event_id.as_str());
     match service.handle_account(tenant, &event).await {
         Ok(report) => {
+            let outcome = match &report {
+                AccountReport::Applied(r) => r.outcome(),
+                AccountReport::UnknownAccount => "unknown_account",
+            };
+            shared::metrics::webhook_event("account", outcome);
             match &report {
                 AccountReport::Applied(r) => {
-                    tracing::info!(tenant, event_id = event.event_id, ?r, "account event applied")
+                    tracing::info!(?r, "account event applied")
                 }
                 AccountReport::UnknownAccount => {
-                    tracing::info!(
-                        tenant,
-                        event_id = event.event_id,
-                        account = event.account.id,
-                        "account without onboarding: ignored"
-                    )
+                    tracing::info!(account = event.account.id, "account without onboarding: ignored")
                 }
             }
             received()
         }
         Err(e) => {
-            tracing::warn!(tenant, event_id = event.event_id, error = %e, "account event not applied; Stripe will retry");
+            shared::metrics::webhook_event("account", "retry");
+            tracing::warn!(error = %e, "account event not applied; Stripe will retry");
             error_response(StatusCode::INTERNAL_SERVER_ERROR.as_u16(), "temporarily unavailable")
         }
     }

@@ -13,9 +13,10 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::acp::{InboundMessage, parse_record};
-use shared::batch;
 use shared::ports::{Clock, EventPublisher, PaymentGateway, PaymentStore, TenantAccess, Tenants};
 use shared::service::CommandService;
+use shared::{batch, metrics};
+use tracing::Instrument;
 
 /// Reads one record; a command for another queue is an error for that record only (decision §9.1).
 fn parse(record: &SqsMessage, accepts: &str) -> Result<(String, InboundMessage), String> {
@@ -50,32 +51,60 @@ where
     let response = batch::process(
         &event.payload,
         |record| parse(record, accepts),
-        |message| async move {
-            let tenant = message.tenant_identifier.as_str();
-            match tenants.access(tenant).await.map_err(|e| e.to_string())? {
-                TenantAccess::Active => {}
-                TenantAccess::Disconnected => {
-                    tracing::warn!(
-                        tenant,
-                        command = message.command.name(),
-                        order = message.command.order_reference(),
-                        "command ignored: the tenant is disconnected (no PSP call, no reply)"
-                    );
-                    return Ok(());
-                }
-                TenantAccess::NotConfigured => {
-                    return Err(format!(
-                        "tenant {tenant} is not configured: retried, then kept in the dead-letter queue"
-                    ));
-                }
-            }
-            let report = service.handle(&message).await.map_err(|e| e.to_string())?;
-            tracing::info!(?report, "command handled");
-            Ok(())
+        |message| {
+            let span = message.span();
+            handle_one(service, tenants, message).instrument(span)
         },
     )
     .await;
     Ok(response)
+}
+
+/// Handles one command, after its tenant's access decided (see the module's list), and counts it in
+/// `CommandsHandled` by its outcome.
+async fn handle_one<S, G, P, C, T>(
+    service: &CommandService<S, G, P, C>,
+    tenants: &T,
+    message: InboundMessage,
+) -> Result<(), String>
+where
+    S: PaymentStore,
+    G: PaymentGateway,
+    P: EventPublisher,
+    C: Clock,
+    T: Tenants,
+{
+    let tenant = message.tenant_identifier.as_str();
+    let command = message.command.name();
+    let access = tenants.access(tenant).await.map_err(|e| {
+        metrics::command_handled(command, "retry");
+        e.to_string()
+    })?;
+    match access {
+        TenantAccess::Active => {}
+        TenantAccess::Disconnected => {
+            tracing::warn!("command ignored: the tenant is disconnected (no PSP call, no reply)");
+            metrics::command_handled(command, "ignored");
+            return Ok(());
+        }
+        TenantAccess::NotConfigured => {
+            metrics::command_handled(command, "unconfigured");
+            return Err(format!(
+                "tenant {tenant} is not configured: retried, then kept in the dead-letter queue"
+            ));
+        }
+    }
+    match service.handle(&message).await {
+        Ok(report) => {
+            metrics::command_handled(command, report.outcome());
+            tracing::info!(?report, "command handled");
+            Ok(())
+        }
+        Err(e) => {
+            metrics::command_handled(command, "retry");
+            Err(e.to_string())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -53,9 +53,9 @@ where
         Ok(tenant) => tenant,
         Err(refusal) => return failed(refusal.status, refusal.message),
     };
-    let body: CustomerRequest = match serde_json::from_slice(request.body().as_ref()) {
+    let body: CustomerRequest = match shared::json::from_slice(request.body().as_ref()) {
         Ok(body) => body,
-        Err(e) => return failed(400, format!("the request body is not JSON ({:?})", e.classify())),
+        Err(e) => return failed(400, format!("the request body is not valid: {e}")),
     };
     let transaction_id = body
         .customer_payment_service_provider_data

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use shared::domain::Caller;
 use shared::ports::TenantStore;
 use shared::service::{AccessError, authorize};
+use std::future::Future;
 use std::sync::LazyLock;
+use tracing::Instrument;
 
 /// The JWT claim naming a token's tenant (`TENANT_CLAIM`, the template's `TenantClaim`), if the tokens
 /// carry one; read once per process.
@@ -35,6 +37,52 @@ pub(crate) fn tenant_header(request: &Request) -> Option<String> {
         .iter()
         .find_map(|name| header(request, name))
         .map(str::to_string)
+}
+
+/// The span of one HTTP request, whose fields every log line of the request carries as top-level keys
+/// (see [`crate::telemetry`]): the tenant it names (a `/private` header, or a webhook route's
+/// `tenantIdentifier`; proven or refused later), the API's route, and, recorded once known, the webhook
+/// event's id as `messageId` and the `orderReference`.
+fn request_span(request: &Request, tenant: Option<&str>) -> tracing::Span {
+    let route = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.route_key.clone(),
+        _ => None,
+    };
+    tracing::info_span!(
+        "request",
+        tenant,
+        route = route.as_deref(),
+        messageId = tracing::field::Empty,
+        orderReference = tracing::field::Empty,
+    )
+}
+
+/// The tenant a request names: a `/private` header, or a webhook route's `tenantIdentifier`.
+fn named_tenant(request: &Request) -> Option<String> {
+    tenant_header(request).or_else(|| {
+        request
+            .path_parameters_ref()
+            .and_then(|p| p.first("tenantIdentifier"))
+            .map(str::to_string)
+    })
+}
+
+/// Serves one HTTP request with `handle`, in the request's span and observed (metrics flushed, the
+/// tenant a property of them).
+pub(crate) async fn serve<F, Fut, T>(request: Request, handle: F) -> T
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let tenant = named_tenant(&request);
+    let span = request_span(&request, tenant.as_deref());
+    crate::telemetry::observed(async move {
+        if let Some(tenant) = &tenant {
+            crate::telemetry::tenant_property(tenant);
+        }
+        handle(request).instrument(span).await
+    })
+    .await
 }
 
 /// The caller of `request` as the API's JWT authorizer proved it: the token's `sub` and the value of the

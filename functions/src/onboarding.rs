@@ -83,7 +83,7 @@ async fn serve<S: OnboardingStore + TenantStore, A: MerchantAccounts>(
     let tenant = tenant_of(request, onboarder.store)
         .await
         .map_err(|r| Failure(r.status, r.message))?;
-    let body: OnboardingBody = serde_json::from_slice(request.body().as_ref())
+    let body: OnboardingBody = shared::json::from_slice(request.body().as_ref())
         .map_err(|e| bad(format!("the request body is not valid: {e}")))?;
     let header = request
         .headers()

@@ -97,9 +97,9 @@ fn body_of<T: DeserializeOwned>(request: &Request) -> Result<T, Failure> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let parsed = if form {
-        serde_json::from_value(form_to_json(bytes))
+        shared::json::from_value(form_to_json(bytes))
     } else {
-        serde_json::from_slice(bytes)
+        shared::json::from_slice(bytes)
     };
     parsed.map_err(|e| Failure::bad_request(format!("the request body is not valid: {e}")))
 }

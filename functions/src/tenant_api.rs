@@ -5,9 +5,11 @@
 //! Answers, as Spryker's App Catalog reads them:
 //! * configure: 200 `{tenantIdentifier, configuration}` (secrets redacted); a missing tenant header, a
 //!   malformed body or an invalid configuration is 422 `{"errors":[{"code":"422","message","status":422}]}`.
-//! * disconnect: 204; open payments without `x-confirmation-status` are 409 with the error's `confirm`
-//!   labels (also at the top level); `x-confirmation-status: false` is 400; a missing tenant header is 400
-//!   with code `20000`, an unknown tenant 400.
+//! * disconnect: 204; open payments without `x-confirmation-status` are 409 code `21000` with the error's
+//!   `confirm` labels (also at the top level); a declined confirmation is 400 code `21001`; a missing
+//!   tenant header is 422 code `422`, as in Spryker's app-kernel, whose header validator runs before
+//!   app-payment's disconnect validator (contract §5.2 names that validator's own 400 `20000`, which is
+//!   never reached); an unknown tenant 400.
 //! * a temporary failure is 503, a lost race 409, both with the same error shape.
 //!
 //! Request bodies are never logged: they carry the tenant's secrets.
@@ -82,11 +84,12 @@ impl From<TenantError> for Failure {
         match e {
             TenantError::Invalid(_) => Failure::new(422, "422", message),
             TenantError::UnknownTenant => Failure::new(400, "20003", message),
+            // Spryker's app-payment codes (AppPaymentBackendApiConfig): the shop's Back Office reads them.
             TenantError::NeedsConfirmation => Failure {
                 confirm: true,
-                ..Failure::new(409, "20001", message)
+                ..Failure::new(409, "21000", message)
             },
-            TenantError::ConfirmationDeclined => Failure::new(400, "20002", message),
+            TenantError::ConfirmationDeclined => Failure::new(400, "21001", message),
             TenantError::Forbidden(_) => Failure::new(403, "403", message),
             TenantError::Busy => Failure::new(409, "409", message),
             TenantError::Unavailable(_) => Failure::new(503, "503", message),
@@ -103,15 +106,13 @@ impl From<AccessError> for Failure {
     }
 }
 
-/// `x-confirmation-status` as sent: `true`/`false` (the first of a comma-separated list), else absent.
+/// `x-confirmation-status` as Spryker reads it: absent or blank is no answer; else the first of a
+/// comma-separated list confirms when it is `true`, `1`, `yes` or `on` (PHP's boolean filter), and any
+/// other value declines.
 fn confirmation_of(request: &Request) -> Option<bool> {
     let value = header(request, CONFIRMATION_HEADER)?;
     let first = value.split(',').next().unwrap_or_default().trim().to_ascii_lowercase();
-    match first.as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
+    Some(matches!(first.as_str(), "true" | "1" | "yes" | "on"))
 }
 
 /// Serves one request to `endpoint`. Always an HTTP answer; `Err` only if the answer cannot be built.
@@ -154,13 +155,12 @@ where
     let caller = caller(request);
     // Refused before the body is read; the service checks again under its write.
     authorize(&service.store, &tenant, &caller).await?;
-    // The serde error names what is missing, never the values (they may be secrets).
-    let body: ConfigureRequest = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
-        let what = if e.is_data() { "incomplete" } else { "not JSON" };
+    // The error names the field and the problem, never the values (they may be secrets).
+    let body: ConfigureRequest = shared::json::from_slice(request.body().as_ref()).map_err(|e| {
         Failure::new(
             422,
             "422",
-            format!("the request body is {what}: expected data.attributes.configuration as a JSON string"),
+            format!("the request body is not valid ({e}): expected data.attributes.configuration as a JSON string"),
         )
     })?;
     let configuration = service
@@ -177,7 +177,8 @@ where
     C: Clock,
     V: KeyCheck,
 {
-    let tenant = tenant_header(request).ok_or_else(|| Failure::new(400, "20000", "Tenant identifier is missing."))?;
+    let tenant =
+        tenant_header(request).ok_or_else(|| Failure::new(422, "422", "X-Tenant-Identifier in header is required."))?;
     service
         .disconnect(&tenant, &caller(request), confirmation_of(request))
         .await?;
@@ -255,6 +256,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_answered_configuration_sent_back_keeps_the_stored_secrets() {
+        let svc = memory_tenants();
+        let body = configure_body(
+            json!({"stripeSecretKey": KEY, "webhookSigningSecrets": ["whsec_a"], "paymentMethods": ["Credit Card"]}),
+        );
+        let (_, first) = configure(&svc, tenant(), &body).await;
+        // The App Catalog echoes what it was answered, with one more method.
+        let mut echoed = first["configuration"].clone();
+        echoed["paymentMethods"] = json!(["Credit Card", "Apple Pay"]);
+        let (status, second) = configure(&svc, tenant(), &configure_body(echoed)).await;
+        assert_eq!(status, 200, "{second}");
+        assert_eq!(second["configuration"]["stripeSecretKey"], "[redacted]");
+        assert_eq!(second["configuration"]["webhookSigningSecrets"], json!(["[redacted]"]));
+        let record = svc.store.get_tenant("tenant-a").await.unwrap().unwrap();
+        let secrets = svc.secrets.get_secrets(record.secrets.as_ref().unwrap()).await.unwrap();
+        assert_eq!(
+            secrets.exposed_values(),
+            vec![KEY, "whsec_a"],
+            "the stored secrets, not [redacted]"
+        );
+        assert_eq!(record.settings["paymentMethods"], json!(["Credit Card", "Apple Pay"]));
+    }
+
+    #[tokio::test]
     async fn bad_configure_requests_are_422_with_errors() {
         let svc = memory_tenants();
         let valid = configure_body(json!({"stripeSecretKey": KEY}));
@@ -287,7 +312,7 @@ mod tests {
     async fn disconnect_confirms_open_payments_and_answers_204() {
         let svc = memory_tenants();
         let (status, body) = disconnect(&svc, json!({})).await;
-        assert_eq!((status, &body["errors"][0]["code"]), (400, &json!("20000")));
+        assert_eq!((status, &body["errors"][0]["code"]), (422, &json!("422")));
         let (status, _) = disconnect(&svc, tenant()).await;
         assert_eq!(status, 400, "unknown tenant");
 
@@ -303,12 +328,20 @@ mod tests {
         );
         svc.store.insert_payment(&payment).await.unwrap();
         let (status, body) = disconnect(&svc, tenant()).await;
-        assert_eq!(status, 409);
+        assert_eq!((status, &body["errors"][0]["code"]), (409, &json!("21000")));
         let labels = json!({"labelOk": "Ignore & Disconnect", "labelCancel": "Cancel"});
         assert_eq!((&body["confirm"], &body["errors"][0]["confirm"]), (&labels, &labels));
-        let mut declined = tenant();
-        declined["x-confirmation-status"] = json!("false");
-        assert_eq!(disconnect(&svc, declined).await.0, 400);
+        // As PHP's boolean filter reads the first value: anything but true, 1, yes, on declines.
+        for value in ["false", "false,true", "value"] {
+            let mut declined = tenant();
+            declined["x-confirmation-status"] = json!(value);
+            let (status, body) = disconnect(&svc, declined).await;
+            assert_eq!((status, &body["errors"][0]["code"]), (400, &json!("21001")), "{value}");
+            assert_eq!(
+                body["errors"][0]["message"],
+                "Please close any open orders and try again."
+            );
+        }
         let mut confirmed = tenant();
         confirmed["x-confirmation-status"] = json!("true");
         assert_eq!(disconnect(&svc, confirmed).await, (204, Value::Null));

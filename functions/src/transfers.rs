@@ -102,15 +102,8 @@ where
 
 /// The items of a request, or why they cannot be read.
 fn read(request: &Request) -> Result<Vec<TransmissionItem>, String> {
-    let body: TransferRequest = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
-        // The classification only: serde's text could quote the request's values.
-        format!(
-            "the request body is not a transfer request ({:?} at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        )
-    })?;
+    let body: TransferRequest = shared::json::from_slice(request.body().as_ref())
+        .map_err(|e| format!("the request body is not a transfer request: {e}"))?;
     let wire = if body.payment_transmission_items.is_empty() {
         body.order_items
     } else {

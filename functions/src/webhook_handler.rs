@@ -58,10 +58,12 @@ fn relevant<E>(tenant: &str, parsed: Result<ParsedEvent<E>, EventParseError>) ->
             reason,
         }) => {
             tracing::info!(tenant, event_id, event_type, reason, "webhook event ignored");
+            shared::metrics::webhook_event("ignored", "acknowledged");
             Err(Early::Ignored)
         }
         Err(e) => {
             tracing::warn!(tenant, error = %e, "signed webhook body unreadable");
+            shared::metrics::webhook_event("unreadable", "refused");
             Err(Early::Refused(StatusCode::BAD_REQUEST, "unreadable event"))
         }
     }
@@ -113,6 +115,7 @@ where
     if let Err(e) = verify_signature(header, body, &tenant_secrets, now) {
         tracing::warn!(tenant, reason = %e, "webhook signature refused");
         shared::metrics::count("WebhookSignatureRejected", 1);
+        shared::metrics::webhook_event("unverified", "refused");
         return Err(Early::Refused(StatusCode::BAD_REQUEST, "invalid signature"));
     }
     Ok((tenant, relevant(tenant, parse(body))?))
@@ -134,29 +137,31 @@ where
         Ok(verified) => verified,
         Err(early) => return early.answer(),
     };
-    match service.handle(tenant, &event).await {
+    tracing::Span::current().record("messageId", event.event_id.as_str());
+    let outcome = service.handle(tenant, &event).await;
+    let kind = event.change.kind();
+    match outcome {
         Ok(report) => {
+            shared::metrics::webhook_event(kind, report.outcome());
             match &report {
-                WebhookReport::Applied(r) => tracing::info!(tenant, event_id = event.event_id, ?r, "webhook applied"),
+                WebhookReport::Applied(r) => tracing::info!(?r, "webhook applied"),
                 WebhookReport::Inboxed => {
-                    tracing::info!(tenant, event_id = event.event_id, "webhook kept in the inbox")
+                    tracing::info!("webhook kept in the inbox")
                 }
                 WebhookReport::NotOurs => {
-                    tracing::info!(
-                        tenant,
-                        event_id = event.event_id,
-                        "webhook about a payment made outside the app"
-                    )
+                    tracing::info!("webhook about a payment made outside the app")
                 }
             }
             received()
         }
         Err(e) if e.is_retryable() => {
-            tracing::warn!(tenant, event_id = event.event_id, error = %e, "webhook not applied; the PSP will retry");
+            shared::metrics::webhook_event(kind, "retry");
+            tracing::warn!(error = %e, "webhook not applied; the PSP will retry");
             error_response(StatusCode::INTERNAL_SERVER_ERROR.as_u16(), "temporarily unavailable")
         }
         Err(e) => {
-            tracing::warn!(tenant, event_id = event.event_id, error = %e, "webhook refused");
+            shared::metrics::webhook_event(kind, "refused");
+            tracing::warn!(error = %e, "webhook refused");
             error_response(StatusCode::BAD_REQUEST.as_u16(), &e.to_string())
         }
     }

@@ -1,8 +1,10 @@
 //! Cold-start wiring, shared by every function binary: read the environment, build each client once,
 //! then hand the handler to the Lambda runtime.
 
+use crate::http::serve;
 use crate::payment_page::{self, PageConfig};
 use crate::sync_api::{self, Endpoint};
+use crate::telemetry::{self, observed};
 use crate::tenant_api::{self, TenantEndpoint};
 use crate::{
     account_webhook, acp_publisher, acp_receiver, acp_router, command_handler, customer, onboarding, reconciler,
@@ -34,20 +36,6 @@ pub type LiveTenantDirectory = TenantDirectory<DynamoStore, SecretsManagerStore>
 /// The command service on the real adapters.
 pub type LiveCommandService =
     CommandService<DynamoStore, StripeGateway<LiveTenantDirectory>, EventBridgePublisher, SystemClock>;
-
-/// JSON logs (CloudWatch reads them as structured records), level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
-pub fn init_tracing() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level.to_lowercase()))
-        .with_target(false)
-        .with_current_span(false)
-        .without_time()
-        .init();
-}
 
 /// The AWS clients' shared configuration (`AWS_ENDPOINT_URL` points them at moto locally).
 async fn aws() -> aws_config::SdkConfig {
@@ -88,11 +76,11 @@ pub async fn command_service(config: &AppConfig) -> Result<(LiveCommandService, 
 
 /// Runs a command function: `accepts` is the one command its queue carries.
 pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let config = AppConfig::from_env()?;
     let (service, tenants) = command_service(&config).await?;
     lambda_runtime::run(service_fn(|event| {
-        command_handler::handle_batch(&service, &tenants, accepts, event)
+        observed(command_handler::handle_batch(&service, &tenants, accepts, event))
     }))
     .await
 }
@@ -100,7 +88,7 @@ pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
 /// Runs the reconciler function (scheduled every minute), on the command service's adapters and the
 /// command queues' dead-letter queues (`DEAD_LETTER_QUEUE_URLS`, comma-separated).
 pub async fn run_reconciler_function() -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let config = AppConfig::from_env()?;
     let (service, tenants) = command_service(&config).await?;
     let queues = std::env::var("DEAD_LETTER_QUEUE_URLS").unwrap_or_default();
@@ -116,7 +104,7 @@ pub async fn run_reconciler_function() -> Result<(), Error> {
         batch: 50,
     };
     lambda_runtime::run(service_fn(|event| {
-        reconciler::handle(&reconciler, &dead_letters, &tenants, event)
+        observed(reconciler::handle(&reconciler, &dead_letters, &tenants, event))
     }))
     .await
 }
@@ -156,11 +144,13 @@ impl WebhookParts {
 /// Runs a Stripe payment webhook function. Both routes apply every payment and refund event: a tenant
 /// may point one Stripe endpoint at the app.
 pub async fn run_webhook_function() -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let parts = WebhookParts::from_env().await?;
     let service = parts.service();
     lambda_http::run(service_fn(|request| {
-        webhook_handler::handle(&service, &parts.secrets, request)
+        serve(request, |request| {
+            webhook_handler::handle(&service, &parts.secrets, request)
+        })
     }))
     .await
 }
@@ -168,11 +158,13 @@ pub async fn run_webhook_function() -> Result<(), Error> {
 /// Runs the accounts webhook function (`POST /webhooks/stripe/{tenantIdentifier}/accounts`), with the
 /// environment of the payment webhook functions. It needs no Stripe key: each event carries the account.
 pub async fn run_accounts_webhook_function() -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let parts = WebhookParts::from_env().await?;
     let service = parts.service();
     lambda_http::run(service_fn(|request| {
-        account_webhook::handle(&service, &parts.secrets, request)
+        serve(request, |request| {
+            account_webhook::handle(&service, &parts.secrets, request)
+        })
     }))
     .await
 }
@@ -180,7 +172,7 @@ pub async fn run_accounts_webhook_function() -> Result<(), Error> {
 /// What the marketplace and express-checkout functions hold: tracing, then from the command functions'
 /// environment ([`AppConfig`]) the store and Stripe with each tenant's own key.
 async fn store_and_stripe() -> Result<(DynamoStore, StripeGateway<LiveTenantDirectory>), Error> {
-    init_tracing();
+    telemetry::init();
     let config = AppConfig::from_env()?;
     let aws = aws().await;
     let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
@@ -197,7 +189,7 @@ pub async fn run_onboarding_function() -> Result<(), Error> {
         accounts: &accounts,
     };
     lambda_http::run(lambda_http::service_fn(|request| {
-        onboarding::handle(&onboarder, request)
+        serve(request, |request| onboarding::handle(&onboarder, request))
     }))
     .await
 }
@@ -210,7 +202,10 @@ pub async fn run_customer_function() -> Result<(), Error> {
         store: &store,
         psp: &psp,
     };
-    lambda_http::run(lambda_http::service_fn(|request| customer::handle(&lookup, request))).await
+    lambda_http::run(lambda_http::service_fn(|request| {
+        serve(request, |request| customer::handle(&lookup, request))
+    }))
+    .await
 }
 
 /// Runs the payment-transfers function: `POST /private/payments/transfers` pays marketplace merchants
@@ -221,7 +216,10 @@ pub async fn run_transfers_function() -> Result<(), Error> {
         store: &store,
         transfers: &transfers,
     };
-    lambda_http::run(lambda_http::service_fn(|request| transfers::handle(&payouts, request))).await
+    lambda_http::run(lambda_http::service_fn(|request| {
+        serve(request, |request| transfers::handle(&payouts, request))
+    }))
+    .await
 }
 
 /// `APP_BASE_URL`, required by the checkout and tenant functions.
@@ -233,7 +231,7 @@ fn app_base_url(config: &AppConfig) -> Result<String, ConfigError> {
 /// tenant, the webhooks kept for it in the inbox are applied. Requires `APP_BASE_URL` besides the command
 /// functions' settings.
 pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let config = AppConfig::from_env()?;
     let app_base_url = app_base_url(&config)?;
     let (mut commands, tenants) = command_service(&config).await?;
@@ -247,7 +245,9 @@ pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
     };
     let service = CheckoutService { commands, listener };
     lambda_http::run(lambda_http::service_fn(|request| {
-        sync_api::handle(&service, &tenants, &app_base_url, endpoint, request)
+        serve(request, |request| {
+            sync_api::handle(&service, &tenants, &app_base_url, endpoint, request)
+        })
     }))
     .await
 }
@@ -255,14 +255,14 @@ pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
 /// Runs the payment page function (`GET /app-payment`, `/app-payment/redirect`, `/app-payment/cancel`):
 /// the command functions' settings, `APP_BASE_URL` and `STRIPE_JS_URL`.
 pub async fn run_payment_page_function() -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let config = AppConfig::from_env()?;
     let app_base_url = app_base_url(&config)?;
     let page = PageConfig::new(&app_base_url, &config.stripe_js_url, &config.stripe_api_base);
     let (commands, tenants) = command_service(&config).await?;
     let service = PaymentPageService { commands, tenants };
     lambda_http::run(lambda_http::service_fn(|request| {
-        payment_page::handle(&service, &page, request)
+        serve(request, |request| payment_page::handle(&service, &page, request))
     }))
     .await
 }
@@ -270,7 +270,7 @@ pub async fn run_payment_page_function() -> Result<(), Error> {
 /// Runs a tenant function (`/private/configure` or `/private/disconnect`). Requires `APP_BASE_URL`: the
 /// payment methods and the merchant onboarding point below it.
 pub async fn run_tenant_function(endpoint: TenantEndpoint) -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let config = AppConfig::from_env()?;
     let aws = aws().await;
     let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
@@ -284,7 +284,7 @@ pub async fn run_tenant_function(endpoint: TenantEndpoint) -> Result<(), Error> 
         app_base_url: app_base_url(&config)?,
     };
     lambda_http::run(lambda_http::service_fn(|request| {
-        tenant_api::handle(&service, endpoint, request)
+        serve(request, |request| tenant_api::handle(&service, endpoint, request))
     }))
     .await
 }
@@ -316,20 +316,25 @@ fn bridge_queues(config: &BridgeConfig, aws: &aws_config::SdkConfig) -> SqsQueue
 
 /// Runs the ACP publisher (the outbound queue → the event platform).
 pub async fn run_acp_publisher() -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let config = BridgeConfig::from_env()?;
     let aws = aws().await;
     let platform = event_platform(&config, &aws)?;
     let dead_letters = bridge_queues(&config, &aws);
     lambda_runtime::run(service_fn(|event| {
-        acp_publisher::handle_batch(&platform, &dead_letters, delivery_backoff(), event)
+        observed(acp_publisher::handle_batch(
+            &platform,
+            &dead_letters,
+            delivery_backoff(),
+            event,
+        ))
     }))
     .await
 }
 
 /// Runs the ACP receiver (the `payment-commands` channel → the command queues), on its schedule.
 pub async fn run_acp_receiver() -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let config = BridgeConfig::from_env()?;
     let aws = aws().await;
     let platform = event_platform(&config, &aws)?;
@@ -339,15 +344,15 @@ pub async fn run_acp_receiver() -> Result<(), Error> {
         queues: &queues,
     };
     lambda_runtime::run(service_fn(|event| {
-        acp_receiver::handle(&receiver, config.poll_for, event)
+        observed(acp_receiver::handle(&receiver, config.poll_for, event))
     }))
     .await
 }
 
 /// Runs the command router of the `http-sqs` wiring (the `payment-commands` queue → the command queues).
 pub async fn run_acp_command_router() -> Result<(), Error> {
-    init_tracing();
+    telemetry::init();
     let config = BridgeConfig::from_env()?;
     let queues = bridge_queues(&config, &aws().await);
-    lambda_runtime::run(service_fn(|event| acp_router::handle_batch(&queues, event))).await
+    lambda_runtime::run(service_fn(|event| observed(acp_router::handle_batch(&queues, event)))).await
 }

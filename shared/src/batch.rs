@@ -46,7 +46,8 @@ where
                 groups[slot].1.push((id, item));
             }
             Err(reason) => {
-                tracing::error!(message_id = %id, %reason, "unreadable record");
+                tracing::info_span!("record", messageId = %id)
+                    .in_scope(|| tracing::error!(%reason, "unreadable record"));
                 failures.push(id);
             }
         }
@@ -59,14 +60,18 @@ where
                 failed.push(id);
                 continue;
             }
-            let span = tracing::info_span!("record", message_id = %id);
-            let result = AssertUnwindSafe(handle(item)).catch_unwind().instrument(span).await;
+            let span = tracing::info_span!("record", messageId = %id);
+            // Created inside the record's span, so that the spans the handler opens are its children.
+            let result = AssertUnwindSafe(span.in_scope(|| handle(item)))
+                .catch_unwind()
+                .instrument(span.clone())
+                .await;
             let error = match result {
                 Ok(Ok(())) => continue,
                 Ok(Err(reason)) => reason,
                 Err(_) => "panic while handling the record".to_string(),
             };
-            tracing::warn!(message_id = %id, reason = %error, "record will be retried");
+            span.in_scope(|| tracing::warn!(reason = %error, "record will be retried"));
             failed.push(id);
         }
         failed

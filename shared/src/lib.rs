@@ -6,13 +6,15 @@
 //! * [`adapters`]: the real implementations (DynamoDB, EventBridge, Stripe) and their in-memory twins.
 //! * [`service`]: the use cases that tie them together (command processing with idempotency and outbox).
 //! * [`batch`]: SQS batch handling with partial batch failures.
-//! * [`metrics`]: operational counts as CloudWatch Embedded Metric Format lines.
+//! * [`metrics`]: the operational metrics, through the `metrics` facade.
+//! * [`json`]: reading outside JSON with errors that never quote its values.
 
 pub mod acp;
 pub mod adapters;
 pub mod batch;
 pub mod config;
 pub mod domain;
+pub mod json;
 pub mod metrics;
 pub mod ports;
 pub mod service;

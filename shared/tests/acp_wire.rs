@@ -41,6 +41,10 @@ macro_rules! outgoing {
             let message = OutgoingMessage::$variant(round_trip($name));
             assert_eq!(message.name(), $name);
             assert_eq!(message.channel(), $channel);
+            // The AsyncAPI document puts it on the same channel.
+            let document = shared::acp::asyncapi::document();
+            let documented = shared::acp::asyncapi::channel_of(&document, $name);
+            assert_eq!(documented.as_deref(), Some($channel.as_str()), "docs/asyncapi.yml");
             let wire = message.payload();
             assert_eq!(wire, serde_json::from_str::<Value>(&fixture($name)).unwrap());
             // Key order is not part of JSON; serde_json keeps insertion order when another crate in

@@ -75,8 +75,34 @@ pub struct BusMessage {
     pub channel: String,
 }
 
+/// The app's AsyncAPI document, generated from its message types (`docs/asyncapi.yml`).
+static ASYNCAPI: std::sync::LazyLock<Value> = std::sync::LazyLock::new(shared::acp::asyncapi::document);
+
+/// Validators by message name and part (`headers` or `payload`).
+type Validators = std::collections::HashMap<(String, &'static str), std::sync::Arc<jsonschema::Validator>>;
+
+/// The validators of the document's schemas, built once per message and part (building one compiles
+/// its patterns: too slow to repeat for each of the chaos run's thousands of messages).
+static VALIDATORS: std::sync::LazyLock<std::sync::Mutex<Validators>> = std::sync::LazyLock::new(Default::default);
+
+/// The validator of `name`'s `part` (`headers` or `payload`) in the AsyncAPI document.
+fn validator(name: &str, part: &'static str) -> std::sync::Arc<jsonschema::Validator> {
+    use shared::acp::asyncapi::{headers_schema, payload_schema};
+    let mut validators = VALIDATORS.lock().expect("validators");
+    let built = validators.entry((name.to_string(), part)).or_insert_with(|| {
+        let schema = match part {
+            "headers" => headers_schema(&ASYNCAPI, name),
+            _ => payload_schema(&ASYNCAPI, name),
+        };
+        let schema = schema.unwrap_or_else(|| panic!("{name} has no {part} schema in docs/asyncapi.yml"));
+        std::sync::Arc::new(jsonschema::validator_for(&schema).expect("the document's schema"))
+    });
+    built.clone()
+}
+
 impl BusMessage {
-    /// Reads one EventBridge event as a bus rule delivers it to SQS.
+    /// Reads one EventBridge event as a bus rule delivers it to SQS; panics unless it is a message of
+    /// the app's AsyncAPI document (see [`BusMessage::conforming`]).
     pub fn parse(body: &str) -> BusMessage {
         let event: Value = serde_json::from_str(body).expect("bus event JSON");
         let detail = &event["detail"];
@@ -86,6 +112,30 @@ impl BusMessage {
             payload: detail["payload"].clone(),
             channel: detail["channel"].as_str().unwrap_or_default().to_string(),
         }
+        .conforming()
+    }
+
+    /// The message, once checked against the app's AsyncAPI document: its channel, its headers (the
+    /// message attributes) and its payload as the document's schemas describe them. Every message a
+    /// through-the-stack test receives goes through here.
+    pub fn conforming(self) -> BusMessage {
+        let name = self.name.as_str();
+        assert_eq!(
+            shared::acp::asyncapi::channel_of(&ASYNCAPI, name).as_deref(),
+            Some(self.channel.as_str()),
+            "{name} is not a message of its channel in docs/asyncapi.yml"
+        );
+        for (what, value) in [("headers", &self.attributes), ("payload", &self.payload)] {
+            let errors: Vec<String> = validator(name, what)
+                .iter_errors(value)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{name}'s {what} break docs/asyncapi.yml: {errors:?} in {value}"
+            );
+        }
+        self
     }
 
     /// The order a payment message is about: its `orderReference`, or the `entityReference` of

@@ -118,14 +118,17 @@ impl Shop {
         }
         records
             .iter()
-            .map(|r| BusMessage {
-                channel: channel.to_string(),
-                name: r["MessageAttributes"]["transferName"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                attributes: r["MessageAttributes"].clone(),
-                payload: serde_json::from_str(r["MessageBody"].as_str().unwrap_or("null")).unwrap_or(Value::Null),
+            .map(|r| {
+                BusMessage {
+                    channel: channel.to_string(),
+                    name: r["MessageAttributes"]["transferName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    attributes: r["MessageAttributes"].clone(),
+                    payload: serde_json::from_str(r["MessageBody"].as_str().unwrap_or("null")).unwrap_or(Value::Null),
+                }
+                .conforming()
             })
             .collect()
     }

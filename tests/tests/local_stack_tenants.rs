@@ -79,6 +79,18 @@ async fn configure_reconfigure_disconnect_and_reconnect() {
         "{refused}"
     );
 
+    // The App Catalog echoes the configuration it was answered, [redacted] secrets and all: the stored
+    // secrets stay (a checkout with the tenant's key still works), and the echo moves no method.
+    let (status, echoed) = configure(&stack, tenant, &answer["configuration"]).await;
+    assert_eq!(
+        (status, &echoed["configuration"]),
+        (200, &answer["configuration"]),
+        "{echoed}"
+    );
+    expect(&sqs, &watch, tenant, &["AppConfigUpdated"]).await;
+    stack.checkout(tenant, &unique_name("DE"), 1_000, &[1]).await;
+    expect(&sqs, &watch, tenant, &["PaymentCreated"]).await;
+
     // Reconfigure with another method set: the diff, then the configuration.
     let (status, _) = configure(&stack, tenant, &json!({"paymentMethods": ["Klarna", "PayPal"]})).await;
     assert_eq!(status, 200);
@@ -108,12 +120,13 @@ async fn configure_reconfigure_disconnect_and_reconnect() {
     let store = stack.store(&aws);
     let paid = seed_order(&store, &gateway, &customer, tenant, 3_000, "pm_card_visa").await;
     let (status, body) = disconnect(&stack, tenant, None).await;
-    assert_eq!(status, 409, "{body}");
+    assert_eq!((status, &body["errors"][0]["code"]), (409, &json!("21000")), "{body}");
     assert_eq!(
         body["errors"][0]["confirm"],
         json!({"labelOk": "Ignore & Disconnect", "labelCancel": "Cancel"})
     );
-    assert_eq!(disconnect(&stack, tenant, Some(false)).await.0, 400);
+    let (status, body) = disconnect(&stack, tenant, Some(false)).await;
+    assert_eq!((status, &body["errors"][0]["code"]), (400, &json!("21001")), "{body}");
     assert_eq!(disconnect(&stack, tenant, Some(true)).await, (204, Value::Null));
     let seen = expect(
         &sqs,

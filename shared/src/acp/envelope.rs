@@ -32,6 +32,18 @@ pub struct InboundMessage {
 }
 
 impl InboundMessage {
+    /// The span of this command's handling: its fields are the top-level keys of every log line
+    /// written while handling it (`tenant`, `correlationId`, `orderReference`, `command`).
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "command",
+            tenant = %self.tenant_identifier,
+            correlationId = self.correlation_id.as_deref(),
+            orderReference = self.command.order_reference(),
+            command = self.command.name(),
+        )
+    }
+
     /// The message as one text (its payload and its attributes, as an SQS record carries them): what an
     /// operation record keeps so the reconciler can run the command again. [`InboundMessage::from_stored`]
     /// reads it back.
@@ -61,7 +73,7 @@ impl InboundMessage {
             body: String,
             attributes: BTreeMap<String, String>,
         }
-        let stored: Stored = serde_json::from_str(text).map_err(|e| malformed(format_args!("stored command: {e}")))?;
+        let stored: Stored = crate::json::from_str(text).map_err(|e| malformed(format_args!("stored command: {e}")))?;
         parse_record(&stored.body, &stored.attributes)
     }
 }
@@ -124,14 +136,14 @@ pub fn parse_record(body: &str, sqs_attributes: &BTreeMap<String, String>) -> Re
 }
 
 /// Deserializes a payload into one command.
-type CommandParser = fn(Value) -> Result<InboundCommand, serde_json::Error>;
+type CommandParser = fn(Value) -> Result<InboundCommand, crate::json::JsonError>;
 
 /// The payload parser for a message name, `None` for a name that is not an inbound command.
 fn command_parser(name: &str) -> Option<CommandParser> {
     match name {
-        "CapturePayment" => Some(|v| serde_json::from_value(v).map(InboundCommand::CapturePayment)),
-        "CancelPayment" => Some(|v| serde_json::from_value(v).map(InboundCommand::CancelPayment)),
-        "RefundPayment" => Some(|v| serde_json::from_value(v).map(InboundCommand::RefundPayment)),
+        "CapturePayment" => Some(|v| crate::json::from_value(v).map(InboundCommand::CapturePayment)),
+        "CancelPayment" => Some(|v| crate::json::from_value(v).map(InboundCommand::CancelPayment)),
+        "RefundPayment" => Some(|v| crate::json::from_value(v).map(InboundCommand::RefundPayment)),
         _ => None,
     }
 }
@@ -141,7 +153,7 @@ fn parse_json(text: &str, what: &str) -> Result<Value, EnvelopeError> {
     if text.trim().is_empty() {
         return Err(EnvelopeError::EmptyBody);
     }
-    serde_json::from_str(text).map_err(|e| malformed(format_args!("{what} is not JSON: {e}")))
+    crate::json::from_str(text).map_err(|e| malformed(format_args!("{what} is not JSON: {e}")))
 }
 
 /// Splits a record body into the payload and the attributes carried inside the body (shapes b and c);

@@ -2,11 +2,13 @@
 //! keys omitted, integer minor-unit amounts, integer `orderItemIds` (numeric strings accepted on input),
 //! unknown input keys ignored.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The channel an outgoing message travels on (contract §1.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Channel {
     /// Payment status events, app → tenant.
     #[serde(rename = "payment-events")]
@@ -69,6 +71,24 @@ impl<'de> Deserialize<'de> for LenientInt {
     }
 }
 
+/// Described as what it accepts: an integer, or a string of digits.
+impl JsonSchema for LenientInt {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "LenientInt".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An integer; a numeric string is accepted on input.",
+            "anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^\\s*-?[0-9]+\\s*$"}]
+        })
+    }
+}
+
 /// Accepts an integer or a numeric string.
 pub(crate) fn int_or_numeric_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(LenientInt::deserialize(d)?.0)
@@ -90,13 +110,14 @@ fn opt_item_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::
 }
 
 /// The payload shared by the payment events and by CapturePayment / CancelPayment (contract §3.1).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentPayload {
     /// The tenant's order reference, e.g. `DE--123`.
     pub order_reference: String,
     /// The sales-order-item ids the tenant moves in its OMS on this message.
     #[serde(deserialize_with = "item_ids", default)]
+    #[schemars(with = "Vec<LenientInt>")]
     pub order_item_ids: Vec<i64>,
     /// Amount concerned, in minor units.
     #[serde(
@@ -104,6 +125,7 @@ pub struct PaymentPayload {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "opt_int_or_numeric_string"
     )]
+    #[schemars(with = "Option<LenientInt>")]
     pub amount: Option<i64>,
     /// ISO 4217 code, e.g. `EUR`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,7 +134,7 @@ pub struct PaymentPayload {
 
 /// The payload of PaymentOverpaid and PaymentUnderpaid (contract §3.2, decision §9.11): the payment
 /// payload (§3.1) and the `context` Spryker's payment-app keeps with the status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FundingPayload {
     /// The order, its items, the payment's amount and currency.
@@ -129,11 +151,12 @@ pub type CapturePayment = PaymentPayload;
 pub type CancelPayment = PaymentPayload;
 
 /// One item of a RefundPayment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundOrderItem {
     /// The sales-order-item id.
     #[serde(deserialize_with = "int_or_numeric_string")]
+    #[schemars(with = "LenientInt")]
     pub order_item_id: i64,
     /// The item's SKU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +164,7 @@ pub struct RefundOrderItem {
 }
 
 /// RefundPayment (tenant → app, contract §3.3). `amount` arrives negative (decision §9.5).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundPayment {
     /// The order to refund.
@@ -151,9 +174,11 @@ pub struct RefundPayment {
     pub order_items: Vec<RefundOrderItem>,
     /// Deprecated twin of `orderItems`, still sent by Spryker.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "opt_item_ids")]
+    #[schemars(with = "Option<Vec<LenientInt>>")]
     pub order_item_ids: Option<Vec<i64>>,
     /// The refund amount in minor units, negative as Spryker sends it.
     #[serde(deserialize_with = "int_or_numeric_string")]
+    #[schemars(with = "LenientInt")]
     pub amount: i64,
     /// ISO 4217 code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,7 +196,7 @@ impl RefundPayment {
 }
 
 /// PaymentCreated / PaymentUpdated payload (contract §3.2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentDetailsPayload {
     /// The tenant entity, normally the order reference; absent for pre-order payments.
@@ -185,7 +210,7 @@ pub struct PaymentDetailsPayload {
 }
 
 /// AddPaymentMethod / UpdatePaymentMethod payload (app → tenant, contract §3.4).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentMethodPayload {
     /// The method name, e.g. `Credit Card`; identity key together with `providerName`.
@@ -206,7 +231,7 @@ pub type AddPaymentMethod = PaymentMethodPayload;
 pub type UpdatePaymentMethod = PaymentMethodPayload;
 
 /// `paymentMethodAppConfiguration` of a payment method (contract §3.4).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentMethodAppConfiguration {
     /// The app base URL, without trailing slash.
@@ -221,7 +246,7 @@ pub struct PaymentMethodAppConfiguration {
 }
 
 /// One named endpoint of a payment method, e.g. `authorization` → `/private/initialize-payment`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentMethodEndpoint {
     /// The endpoint name the tenant looks up.
@@ -231,7 +256,7 @@ pub struct PaymentMethodEndpoint {
 }
 
 /// `checkoutConfiguration` of a payment method (contract §3.4).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutConfiguration {
     /// The checkout strategy, e.g. `express-checkout`, `embedded`, `checkout-session`.
@@ -249,7 +274,7 @@ pub struct CheckoutConfiguration {
 }
 
 /// A script the checkout page includes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutScript {
     /// The script URL.
@@ -260,7 +285,7 @@ pub struct CheckoutScript {
 }
 
 /// DeletePaymentMethod (app → tenant, `payment-method-commands`, contract §3.4).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletePaymentMethod {
     /// The method name.
@@ -270,7 +295,7 @@ pub struct DeletePaymentMethod {
 }
 
 /// How the tenant starts merchant onboarding (contract §3.5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnboardingStrategy {
     /// The tenant shows `onboarding.url` in an iframe.
@@ -282,7 +307,7 @@ pub enum OnboardingStrategy {
 }
 
 /// `onboarding` of ReadyForMerchantAppOnboarding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Onboarding {
     /// The onboarding URL or endpoint.
@@ -292,7 +317,7 @@ pub struct Onboarding {
 }
 
 /// A link the Merchant Portal shows next to the onboarding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdditionalLink {
     /// The link text.
@@ -305,7 +330,7 @@ pub struct AdditionalLink {
 }
 
 /// The UI texts the Merchant Portal shows for one onboarding status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantOnboardingState {
     /// The status the texts are for.
@@ -316,7 +341,7 @@ pub struct MerchantOnboardingState {
 }
 
 /// ReadyForMerchantAppOnboarding (app → tenant, `merchant-app-events`, contract §3.5).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadyForMerchantAppOnboarding {
     /// Where and how the merchant onboards.
@@ -337,7 +362,7 @@ pub struct ReadyForMerchantAppOnboarding {
 }
 
 /// A merchant's onboarding status (decision §9.10).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum MerchantOnboardingStatus {
     /// Onboarding started but not finished (the tenant creates this one).
     #[serde(rename = "incomplete")]
@@ -378,7 +403,7 @@ impl MerchantOnboardingStatus {
 }
 
 /// MerchantAppOnboardingStatusChanged (app → tenant, `merchant-app-events`, contract §3.5).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantAppOnboardingStatusChanged {
     /// The merchant, e.g. `MER000001`.
@@ -396,7 +421,7 @@ pub struct MerchantAppOnboardingStatusChanged {
 }
 
 /// The app's connection status for a tenant (decision §9.9).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AppConfigStatus {
     /// Configured for the first time.
@@ -408,7 +433,7 @@ pub enum AppConfigStatus {
 }
 
 /// AppConfigUpdated (app → tenant, `app-events`, contract §3.6, decision §9.9).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppConfigUpdated {
     /// The app identifier.

@@ -1,6 +1,8 @@
 //! The Spryker ACP wire format (`../shared/spec/acp-contract.md`): messages, the inbound envelope and the
-//! outbound event on the bus, the event platform's channel wire, and the bodies of the synchronous endpoints.
+//! outbound event on the bus, the event platform's channel wire, the bodies of the synchronous endpoints, and
+//! the AsyncAPI document generated from the message types.
 
+pub mod asyncapi;
 pub mod channel;
 pub mod envelope;
 pub mod event;

@@ -94,12 +94,18 @@ impl SecretCounts {
 }
 
 /// A configuration sent by `POST /private/configure`, validated: secrets apart from the other keys.
+///
+/// The answers show each stored secret as [`REDACTED`]. A configuration that echoes them back (the App
+/// Catalog may send the configuration it was last answered) keeps the stored values: a `stripeSecretKey`
+/// of [`REDACTED`] counts as not sent, and a [`REDACTED`] entry of `webhookSigningSecrets` stands for the
+/// stored secret at the same position.
 #[derive(Clone, Debug, Default)]
 pub struct ConfigUpdate {
-    /// The Stripe secret key, when sent.
+    /// The Stripe secret key, when sent (not when echoed as [`REDACTED`]).
     pub stripe_secret_key: Option<SecretString>,
-    /// The webhook signing secrets, when sent (an empty list removes them).
-    pub webhook_signing_secrets: Option<Vec<SecretString>>,
+    /// The webhook signing secrets, when sent (an empty list removes them): `None` entries are echoed
+    /// [`REDACTED`] ones, the stored secret at that position.
+    pub webhook_signing_secrets: Option<Vec<Option<SecretString>>>,
     /// Every other key (non-secret), `paymentMethods` and `isMarketplace` included.
     pub settings: Map<String, Value>,
 }
@@ -121,6 +127,7 @@ pub fn parse_configuration(configuration: &str) -> Result<ConfigUpdate, ConfigEr
     for (key, value) in map {
         match key.as_str() {
             STRIPE_SECRET_KEY => match value {
+                Value::String(s) if s == REDACTED => {}
                 Value::String(s) if s.starts_with("sk_") || s.starts_with("rk_") => {
                     update.stripe_secret_key = Some(SecretString::from(s));
                 }
@@ -133,7 +140,8 @@ pub fn parse_configuration(configuration: &str) -> Result<ConfigUpdate, ConfigEr
                     let mut secrets = Vec::new();
                     for (i, item) in items.into_iter().enumerate() {
                         match item {
-                            Value::String(s) if s.starts_with("whsec_") => secrets.push(SecretString::from(s)),
+                            Value::String(s) if s == REDACTED => secrets.push(None),
+                            Value::String(s) if s.starts_with("whsec_") => secrets.push(Some(SecretString::from(s))),
                             _ => errors.push(format!(
                                 "{WEBHOOK_SIGNING_SECRETS}[{i}] must be a Stripe webhook signing secret (whsec_…)"
                             )),
@@ -212,10 +220,10 @@ pub fn merge(
             .stripe_secret_key
             .clone()
             .or_else(|| stored_secrets.stripe_secret_key.clone()),
-        webhook_signing_secrets: update
-            .webhook_signing_secrets
-            .clone()
-            .unwrap_or_else(|| stored_secrets.webhook_signing_secrets.clone()),
+        webhook_signing_secrets: match &update.webhook_signing_secrets {
+            Some(sent) => signing_secrets(sent, &stored_secrets.webhook_signing_secrets)?,
+            None => stored_secrets.webhook_signing_secrets.clone(),
+        },
     };
     let Some(secret_key) = &secrets.stripe_secret_key else {
         return Err(ConfigErrors(vec![format!("{STRIPE_SECRET_KEY} is required")]));
@@ -238,6 +246,22 @@ pub fn merge(
         )]));
     }
     Ok((settings, secrets))
+}
+
+/// The webhook signing secrets `sent`, each echoed [`REDACTED`] entry (`None`) replaced by the `stored`
+/// secret at its position.
+fn signing_secrets(sent: &[Option<SecretString>], stored: &[SecretString]) -> Result<Vec<SecretString>, ConfigErrors> {
+    sent.iter()
+        .enumerate()
+        .map(|(i, secret)| match secret {
+            Some(secret) => Ok(secret.clone()),
+            None => stored.get(i).cloned().ok_or_else(|| {
+                ConfigErrors(vec![format!(
+                    "{WEBHOOK_SIGNING_SECRETS}[{i}] is {REDACTED}, but no secret is stored at that position"
+                )])
+            }),
+        })
+        .collect()
 }
 
 /// The payment method names of a configuration (none when absent).
@@ -420,6 +444,47 @@ mod tests {
     }
 
     #[test]
+    fn an_echo_of_the_redacted_configuration_keeps_the_stored_secrets() {
+        let stored_settings = settings(json!({"paymentMethods": ["Credit Card"], "isMarketplace": false}));
+        let stored = TenantSecrets {
+            stripe_secret_key: Some("sk_test_stored".into()),
+            webhook_signing_secrets: vec!["whsec_one".into(), "whsec_two".into()],
+        };
+        // What configure answered, sent back as it is.
+        let shown = redacted(&stored_settings, SecretCounts::of(&stored));
+        let echo = parse_configuration(&Value::Object(shown.clone()).to_string()).unwrap();
+        let (merged, secrets) = merge(&stored_settings, &stored, &echo).unwrap();
+        assert_eq!(merged, stored_settings, "no [redacted] value is stored as a setting");
+        assert!(secrets.same_as(&stored));
+        // A rotation: the stored first secret kept by its echo, the second replaced, a key sent anew.
+        let rotate = parse_configuration(
+            &json!({"stripeSecretKey": "sk_test_new", "webhookSigningSecrets": [REDACTED, "whsec_three"]}).to_string(),
+        )
+        .unwrap();
+        let (_, secrets) = merge(&stored_settings, &stored, &rotate).unwrap();
+        assert_eq!(
+            secrets.exposed_values(),
+            vec!["sk_test_new", "whsec_one", "whsec_three"]
+        );
+        // An echo with nothing stored behind it is refused, never stored as a secret.
+        let first = parse_configuration(
+            &json!({"stripeSecretKey": REDACTED, "webhookSigningSecrets": ["whsec_a"]}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            merge(&Map::new(), &TenantSecrets::default(), &first).unwrap_err(),
+            ConfigErrors(vec!["stripeSecretKey is required".into()])
+        );
+        let beyond =
+            parse_configuration(&json!({"webhookSigningSecrets": [REDACTED, REDACTED, REDACTED]}).to_string()).unwrap();
+        let refused = merge(&stored_settings, &stored, &beyond).unwrap_err();
+        assert!(
+            refused.0[0].starts_with("webhookSigningSecrets[2] is [redacted]"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn merges_over_the_stored_configuration_and_requires_a_key_and_a_webhook_secret() {
         let stored = settings(json!({"paymentMethods": ["A"], "mode": "test"}));
         let stored_secrets = TenantSecrets {
@@ -584,7 +649,7 @@ mod tests {
             let stored_map: Map<String, Value> = stored.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             let update = ConfigUpdate {
                 stripe_secret_key: Some("sk_x".into()),
-                webhook_signing_secrets: Some(vec!["whsec_x".into()]),
+                webhook_signing_secrets: Some(vec![Some("whsec_x".into())]),
                 settings: sent.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
             };
             let (merged, _) = merge(&stored_map, &TenantSecrets::default(), &update).unwrap();

@@ -73,6 +73,18 @@ pub enum WebhookChange {
 }
 
 impl WebhookChange {
+    /// What the change is about (`payment`, `refund`, `dispute`, `funding`, `refunded`): the webhook
+    /// metrics' type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WebhookChange::Payment { .. } => "payment",
+            WebhookChange::Refund { .. } => "refund",
+            WebhookChange::Dispute { .. } => "dispute",
+            WebhookChange::Funding { .. } => "funding",
+            WebhookChange::Refunded { .. } => "refunded",
+        }
+    }
+
     /// The key of the operation that applies this change to the payment at `psp_reference`. A payment
     /// change is keyed by the state it reports, so the PSP's webhook and the shopper's return that read
     /// the same state are one operation, whichever comes first; a refund change by the PSP's event.

@@ -18,6 +18,7 @@ use crate::ports::{
 use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
 use std::future::Future;
+use tracing::Instrument;
 
 /// The reply that tells the tenant the command failed, echoing the command (decision §9.6).
 fn failure_message(command: &InboundCommand) -> OutgoingMessage {
@@ -88,12 +89,17 @@ where
     /// passed), the command waiting for the payment runs the holder first, as the holder's own
     /// redelivery would (reading the PSP before acting), instead of waiting for that redelivery or the
     /// reconciler.
-    #[tracing::instrument(skip_all, fields(tenant = %msg.tenant_identifier, command = msg.command.name()))]
     pub async fn handle(&self, msg: &InboundMessage) -> Result<OperationReport, OperationError> {
-        match self.run_command(msg).await {
-            Err(OperationError::PaymentBusy) if self.settle_stalled_holder(msg).await? => self.run_command(msg).await,
-            result => result,
+        async {
+            match self.run_command(msg).await {
+                Err(OperationError::PaymentBusy) if self.settle_stalled_holder(msg).await? => {
+                    self.run_command(msg).await
+                }
+                result => result,
+            }
         }
+        .instrument(msg.span())
+        .await
     }
 
     /// Runs the stalled command holding the payment of `msg`'s order, if one does. Returns whether it
@@ -322,6 +328,11 @@ where
 
     /// CancelPayment for some or all of an order's items (decision §9.17): only those items are canceled,
     /// and the money follows (released, or given back where a capture took it along).
+    ///
+    /// Contract note: Spryker's app-payment answers PaymentCanceled and PaymentCancellationFailed with
+    /// the order's total and all its items. This app answers with the command's items and their amount:
+    /// exactly what the shop asked to cancel, so the shop's state machine moves those items and no
+    /// others (a split shipment's canceled part), and a retried cancel names the same items again.
     async fn cancel(
         &self,
         tenant: &str,

@@ -97,6 +97,24 @@ async fn capture_moves_money_once_and_answers_with_captured() {
         ),
         (Some("DE--1"), Some("tx-DE--1"))
     );
+    // `details`: one flat JSON object, as Spryker's app-payment sends it (the shop shows one level).
+    let details: serde_json::Value = serde_json::from_str(updated["details"].as_str().unwrap()).unwrap();
+    let flat = details.as_object().unwrap();
+    assert!(flat.values().all(|v| !v.is_object() && !v.is_array()), "{details}");
+    assert_eq!(
+        (&details["sourceStatus"], &details["targetStatus"]),
+        (&serde_json::json!("authorized"), &serde_json::json!("captured"))
+    );
+    for status in ["new", "authorized", "captured"] {
+        assert!(
+            details[format!("External status \"{status}\"")].is_string(),
+            "{details}"
+        );
+    }
+    assert_eq!(
+        (&details["status"], &details["capturedAmount"]),
+        (&"captured".into(), &1000.into())
+    );
     let detail = events[1].parsed_detail().unwrap();
     assert_eq!(detail.message_attributes.correlation_id, "corr-1");
     assert_eq!(detail.message_attributes.tenant_identifier, TENANT);

@@ -98,7 +98,7 @@ where
             match self.commands.runner().republish(&record).await {
                 Ok(true) => {
                     report.published += 1;
-                    metrics::seconds("OutboxUnpublishedAge", u64::try_from(now - committed).unwrap_or(0));
+                    metrics::outbox_unpublished_age(u64::try_from(now - committed).unwrap_or(0));
                 }
                 Ok(false) => {}
                 Err(reason) => {
@@ -164,7 +164,7 @@ where
             }
         }
         // Every pass, so the alarm on what stays unsettled sees a figure each minute.
-        metrics::count("ReconcilerUnsettled", report.pending as u64);
+        metrics::level(metrics::RECONCILER_UNSETTLED, report.pending as u64);
         Ok(report)
     }
 
@@ -243,7 +243,7 @@ where
             }
         }
         if report.held + report.pending > 0 {
-            metrics::count("DeadLettersUnanswered", (report.held + report.pending) as u64);
+            metrics::level(metrics::DEAD_LETTERS_UNANSWERED, (report.held + report.pending) as u64);
         }
         Ok(report)
     }

@@ -18,7 +18,7 @@ use crate::ports::{
     Claim, ClaimRequest, Clock, Commit, EventPublisher, OperationRecord, OperationState, PaymentStore, PaymentWrite,
     PublishError, StoreError,
 };
-use std::collections::BTreeMap;
+use serde_json::json;
 use std::future::Future;
 use time::macros::format_description;
 
@@ -52,6 +52,18 @@ pub enum OperationReport {
     Duplicate,
     /// Processed before; its outbox was published now.
     Republished(Vec<String>),
+}
+
+impl OperationReport {
+    /// The report as a metric's outcome: the last message the operation answered with, or
+    /// `duplicate`, `republished`, `applied` (a change that sent no message).
+    pub fn outcome(&self) -> &str {
+        match self {
+            OperationReport::Completed(messages) => messages.last().map_or("applied", String::as_str),
+            OperationReport::Duplicate => "duplicate",
+            OperationReport::Republished(_) => "republished",
+        }
+    }
 }
 
 /// What an operation leads to, before it is committed.
@@ -91,67 +103,85 @@ fn formatted(at: time::OffsetDateTime) -> String {
     at.format(&format).unwrap_or_default()
 }
 
-/// The PaymentCreated / PaymentUpdated payload of `p`; `details` carries the PSP id, amounts and status history.
-fn payment_details(p: &Payment) -> PaymentDetailsPayload {
-    let history: BTreeMap<String, &str> = p
-        .history
-        .iter()
-        .map(|h| (format!("External status \"{}\"", h.status.as_str()), h.at.as_str()))
-        .collect();
-    let mut details = serde_json::json!({
-        "status": p.status.as_str(),
-        "pspReference": p.psp_reference,
-        "amount": p.amount.minor,
-        "currencyIsoCode": p.amount.currency.code(),
-        "capturedAmount": p.captured,
-        "refundedAmount": p.refunded,
-        "pendingRefundAmount": p.refunding,
-        "statusHistory": history,
-    });
+/// The PaymentCreated / PaymentUpdated payload of `p`, which just moved `from` another status (if it did).
+///
+/// `details` is one flat JSON object, as Spryker's app-payment sends it (the shop shows one level): an
+/// `External status "<status>"` key per status the payment went through, with its time, and on a change
+/// of status `sourceStatus` and `targetStatus`. Beside them the app's own, each a single value: the
+/// status, the PSP id and amounts; and when they apply the decline's reason, a failed refund, the PSP's
+/// own cancel, the authorization's end, refunds made outside the app, a bank transfer's funding
+/// (`fundingState`, `fundingRequestedAmount`, `fundingPaidAmount`) and each dispute (`Dispute "<id>"`:
+/// `<status>: <amount> (<reason>)`).
+fn payment_details(p: &Payment, from: Option<PaymentStatus>) -> PaymentDetailsPayload {
+    let mut details = serde_json::Map::new();
+    let mut put = |key: String, value: serde_json::Value| {
+        details.insert(key, value);
+    };
+    for change in &p.history {
+        put(
+            format!("External status \"{}\"", change.status.as_str()),
+            json!(change.at),
+        );
+    }
+    if let Some(from) = from.filter(|from| *from != p.status) {
+        put("sourceStatus".into(), json!(from.as_str()));
+        put("targetStatus".into(), json!(p.status.as_str()));
+    }
+    put("status".into(), json!(p.status.as_str()));
+    put("pspReference".into(), json!(p.psp_reference));
+    put("amount".into(), json!(p.amount.minor));
+    put("currencyIsoCode".into(), json!(p.amount.currency.code()));
+    put("capturedAmount".into(), json!(p.captured));
+    put("refundedAmount".into(), json!(p.refunded));
+    put("pendingRefundAmount".into(), json!(p.refunding));
     if let Some(reason) = p.decline.as_deref().filter(|_| p.status == PaymentStatus::New) {
-        details["declineReason"] = serde_json::json!(reason);
+        put("declineReason".into(), json!(reason));
     }
     if let Some(failure) = &p.refund_failure {
-        details["refundFailedAfterSuccess"] = serde_json::json!(failure);
+        put("refundFailedAfterSuccess".into(), json!(failure));
     }
     if let Some(why) = &p.psp_canceled {
-        details["canceledAtPsp"] = serde_json::json!(why);
+        put("canceledAtPsp".into(), json!(why));
     }
     let expiring = p.authorization_expires_at().filter(|_| p.expiry_warned);
     if let Some(end) = expiring.and_then(|end| time::OffsetDateTime::from_unix_timestamp(end).ok()) {
-        details["authorizationExpiresAt"] = serde_json::json!(formatted(end));
+        put("authorizationExpiresAt".into(), json!(formatted(end)));
     }
     if p.external_refunded() > 0 {
-        details["externalRefundedAmount"] = serde_json::json!(p.external_refunded());
+        put("externalRefundedAmount".into(), json!(p.external_refunded()));
     }
     if let Some(state) = p.funding_state() {
         let (requested, paid) = state.amounts();
-        details["funding"] =
-            serde_json::json!({"state": state.as_str(), "requestedAmount": requested, "paidAmount": paid});
+        put("fundingState".into(), json!(state.as_str()));
+        put("fundingRequestedAmount".into(), json!(requested));
+        put("fundingPaidAmount".into(), json!(paid));
     }
-    if !p.disputes.is_empty() {
-        let disputes: Vec<_> = p
-            .disputes
-            .iter()
-            .map(|d| serde_json::json!({"id": d.id, "amount": d.amount, "reason": d.reason, "status": d.status.as_str()}))
-            .collect();
-        details["disputes"] = serde_json::json!(disputes);
+    for dispute in &p.disputes {
+        put(
+            format!("Dispute \"{}\"", dispute.id),
+            json!(format!(
+                "{}: {} ({})",
+                dispute.status.as_str(),
+                dispute.amount,
+                dispute.reason
+            )),
+        );
     }
     PaymentDetailsPayload {
         entity_reference: p.order_reference.clone(),
         payment_reference: p.transaction_id.clone(),
-        details: Some(details.to_string()),
+        details: Some(serde_json::Value::Object(details).to_string()),
     }
 }
 
-/// PaymentUpdated for a changed payment.
-pub fn payment_updated(p: &Payment) -> OutgoingMessage {
-    OutgoingMessage::PaymentUpdated(payment_details(p))
+/// PaymentUpdated for a changed payment, which moved `from` another status if it did.
+pub fn payment_updated(p: &Payment, from: Option<PaymentStatus>) -> OutgoingMessage {
+    OutgoingMessage::PaymentUpdated(payment_details(p, from))
 }
 
 /// PaymentCreated for a new payment.
 pub fn payment_created(p: &Payment) -> OutgoingMessage {
-    OutgoingMessage::PaymentCreated(payment_details(p))
+    OutgoingMessage::PaymentCreated(payment_details(p, None))
 }
 
 /// PaymentUnderpaid or PaymentOverpaid for a payment of `order_reference` paid with another amount than
@@ -197,7 +227,7 @@ impl Outcome {
                 let mut all: Vec<OutgoingMessage> = next
                     .order_reference
                     .is_some()
-                    .then(|| payment_updated(&next))
+                    .then(|| payment_updated(&next, Some(before.status)))
                     .into_iter()
                     .collect();
                 all.extend(messages);

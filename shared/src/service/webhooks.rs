@@ -78,6 +78,17 @@ pub enum WebhookReport {
     NotOurs,
 }
 
+impl WebhookReport {
+    /// The report as a metric's outcome (see [`OperationReport::outcome`]), `inboxed` or `not_ours`.
+    pub fn outcome(&self) -> &str {
+        match self {
+            WebhookReport::Applied(report) => report.outcome(),
+            WebhookReport::Inboxed => "inboxed",
+            WebhookReport::NotOurs => "not_ours",
+        }
+    }
+}
+
 /// What draining an inbox did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DrainReport {
@@ -122,8 +133,8 @@ impl<'a, S, P, C> WebhookService<'a, S, P, C> {
 }
 
 impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
-    /// Handles a verified event received on `tenant`'s route.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, event_id = %event.event_id))]
+    /// Handles a verified event received on `tenant`'s route. It opens no span of its own: the caller's
+    /// names the tenant and the event, and gets the payment's `orderReference` once it is known.
     pub async fn handle(&self, tenant: &str, event: &WebhookEvent) -> Result<WebhookReport, WebhookError> {
         if event.tenant.as_deref().is_some_and(|t| t != tenant) {
             return Err(WebhookError::Mismatch("the object belongs to another tenant"));
@@ -177,7 +188,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
     /// its order (the reconciler calls it too, for entries whose `retry_at` came). Entries whose payment
     /// is still not ready stay; failed ones are retried by a later drain, up to [`INBOX_MAX_ATTEMPTS`]
     /// times, then kept as given up (never dropped; an error log and the `InboxGivenUp` metric say so).
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(skip(self), fields(orderReference = tracing::field::Empty))]
     pub async fn drain_inbox(&self, tenant: &str, transaction_id: &str) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         let now = self.clock.epoch_seconds();
@@ -250,6 +261,7 @@ impl<S: PaymentStore, P: EventPublisher, C: Clock> WebhookService<'_, S, P, C> {
         let Some(payment) = payment.filter(|p| p.order_reference.is_some()) else {
             return Ok(Applied::NotReady);
         };
+        tracing::Span::current().record("orderReference", payment.order_reference.as_deref());
         let named = [Some(payment.psp_reference.as_str()), payment.psp_customer.as_deref()];
         if !named.contains(&Some(event.psp_reference.as_str())) {
             return Err(WebhookError::Mismatch("the PSP payment is not the payment's"));
@@ -462,7 +474,7 @@ fn payment_outcome(
         Ok(None) if status == PaymentStatus::New => {
             let decline = decline.map(str::to_string);
             if payment.decline == decline {
-                return Outcome::changed(payment, None, vec![payment_updated(payment)]);
+                return Outcome::changed(payment, None, vec![payment_updated(payment, None)]);
             }
             let mut next = payment.clone();
             next.decline = decline;

@@ -601,10 +601,9 @@ async fn a_dispute_is_recorded_and_shown_and_a_foreign_one_ignored() {
     let opened = by_payment_intent("evt_1", &p.psp_reference, dispute(DisputeStatus::NeedsResponse));
     assert!(matches!(handle(&svc, &opened).await, WebhookReport::Applied(_)));
     assert_eq!(names(&svc), ["PaymentUpdated"], "never a refund message");
-    let shown = last_details(&svc)["disputes"].clone();
     assert_eq!(
-        shown,
-        serde_json::json!([{"id": "du_1", "amount": 1000, "reason": "fraudulent", "status": "needs_response"}])
+        last_details(&svc)[r#"Dispute "du_1""#],
+        "needs_response: 1000 (fraudulent)"
     );
     // Stripe's retry of the same state (another event id) tells nothing new.
     handle(
@@ -618,7 +617,7 @@ async fn a_dispute_is_recorded_and_shown_and_a_foreign_one_ignored() {
         ..by_payment_intent("evt_3", &p.psp_reference, dispute(DisputeStatus::Lost))
     };
     handle(&svc, &lost).await;
-    assert_eq!(last_details(&svc)["disputes"][0]["status"], "lost");
+    assert_eq!(last_details(&svc)[r#"Dispute "du_1""#], "lost: 1000 (fraudulent)");
     assert_eq!(stored(&svc, "tx-1").await.disputes.len(), 1);
     // A dispute of a payment made outside the app.
     let foreign = by_payment_intent("evt_4", "pi_not_ours", dispute(DisputeStatus::NeedsResponse));
@@ -734,9 +733,18 @@ async fn a_bank_transfer_arriving_short_is_underpaid_until_the_rest_arrives() {
         ("DE--1".into(), serde_json::json!([1, 2]), 1000.into())
     );
     assert_eq!(context, serde_json::json!({"requestedAmount": 1000, "paidAmount": 600}));
+    let details = last_details(&svc);
     assert_eq!(
-        last_details(&svc)["funding"],
-        serde_json::json!({"state": "underpaid", "requestedAmount": 1000, "paidAmount": 600})
+        (
+            &details["fundingState"],
+            &details["fundingRequestedAmount"],
+            &details["fundingPaidAmount"]
+        ),
+        (
+            &serde_json::json!("underpaid"),
+            &serde_json::json!(1000),
+            &serde_json::json!(600)
+        )
     );
     assert_eq!(
         stored(&svc, "tx-1").await.status,
@@ -759,7 +767,7 @@ async fn a_bank_transfer_arriving_short_is_underpaid_until_the_rest_arrives() {
     assert_eq!(stored(&svc, "tx-1").await.status, PaymentStatus::Authorized);
     assert_eq!(names(&svc).last().map(String::as_str), Some("PaymentAuthorized"));
     assert_eq!(
-        last_details(&svc)["funding"],
+        last_details(&svc)["fundingState"],
         serde_json::Value::Null,
         "nothing is missing any more"
     );
@@ -788,7 +796,7 @@ async fn money_beyond_the_amount_in_the_customers_balance_is_overpaid() {
         context,
         serde_json::json!({"requestedAmount": 1000, "paidAmount": 1250})
     );
-    assert_eq!(last_details(&svc)["funding"]["state"], "overpaid");
+    assert_eq!(last_details(&svc)["fundingState"], "overpaid");
     assert_eq!(stored(&svc, "tx-1").await.funding.map(|f| f.balance), Some(250));
     // A balance in another currency is not this payment's money: recorded nowhere, logged for operators.
     let other = WebhookChange::Funding {
@@ -807,5 +815,5 @@ async fn money_in_the_balance_of_a_payment_that_took_none_is_no_overpayment() {
     handle(&svc, &by_payment_intent("evt_1", "cus_1", funding(700))).await;
     // Recorded and shown as nothing more: the payment still waits for its money.
     assert_eq!(names(&svc), ["PaymentUpdated"]);
-    assert_eq!(last_details(&svc)["funding"], serde_json::Value::Null);
+    assert_eq!(last_details(&svc)["fundingState"], serde_json::Value::Null);
 }

@@ -190,7 +190,7 @@ impl<K: ApiKeys> MerchantAccounts for StripeGateway<K> {
 /// Reads a verified event body from the accounts endpoint: `account.updated` reports the account as
 /// it is now; every other type is acknowledged and ignored.
 pub fn parse_account_event(body: &[u8]) -> Result<ParsedEvent<AccountEvent>, EventParseError> {
-    let event: StripeEvent = serde_json::from_slice(body).map_err(|e| EventParseError(e.to_string()))?;
+    let event: StripeEvent = crate::json::from_slice(body).map_err(|e| EventParseError(e.to_string()))?;
     if event.event_type != "account.updated" {
         return Ok(ParsedEvent::Ignored {
             event_id: event.id,
@@ -199,7 +199,7 @@ pub fn parse_account_event(body: &[u8]) -> Result<ParsedEvent<AccountEvent>, Eve
         });
     }
     let account: StripeAccount =
-        serde_json::from_value(event.data.object).map_err(|e| EventParseError(e.to_string()))?;
+        crate::json::from_value(event.data.object).map_err(|e| EventParseError(e.to_string()))?;
     Ok(ParsedEvent::Relevant(AccountEvent {
         event_id: event.id,
         created: event.created,

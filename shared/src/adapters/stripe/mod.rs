@@ -16,6 +16,7 @@ mod transformers;
 pub mod webhook;
 
 use crate::domain::{Money, PaymentMethod};
+use crate::metrics;
 use crate::ports::gateway::{
     CreatePayment, KeyCheck, KeyCheckError, ORDER_REFERENCE, PaymentGateway, PspError, PspPaymentIntent, PspRefund,
 };
@@ -24,7 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use transformers::{Form, StripeList, StripePaymentIntent, StripeRefund};
 
 /// The Stripe API version every call pins (`Stripe-Version`), so an account's default version never
@@ -207,6 +208,7 @@ impl<K: ApiKeys> StripeGateway<K> {
         let named_object = url
             .path_segments()
             .is_some_and(|s| s.skip_while(|p| *p != "v1").filter(|p| !p.is_empty()).count() >= 3);
+        let operation = operation(&method, &url);
         let mut request = self.request(method, url, &key);
         if let Some(form) = form {
             request = request.form(form);
@@ -214,31 +216,76 @@ impl<K: ApiKeys> StripeGateway<K> {
         if let Some(idempotency_key) = idempotency_key {
             request = request.header("Idempotency-Key", idempotency_key);
         }
-        let response = request.send().await.map_err(transport_error)?;
-        let status = response.status();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+        let started = Instant::now();
+        let (result, retry_after) = exchange(request, named_object).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(PspError::Declined { .. }) => "declined",
+            Err(PspError::Unknown(_)) => "unknown",
         };
-        let should_retry = header("Stripe-Should-Retry").map(|v| v == "true");
-        let retry_after = header("Retry-After")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
-        let body = response.bytes().await.map_err(transport_error)?;
-        if !status.is_success() {
-            let error = transformers::classify_error(status, should_retry, named_object, &body);
-            if let (PspError::Unknown(_), Some(wait)) = (&error, retry_after) {
-                // Stripe said when to come back: the caller's retry comes no earlier.
-                tokio::time::sleep(wait).await;
-            }
-            return Err(error);
+        metrics::psp_call(&operation, outcome, started.elapsed());
+        if let (Err(PspError::Unknown(_)), Some(wait)) = (&result, retry_after) {
+            // Stripe said when to come back: the caller's retry comes no earlier.
+            tokio::time::sleep(wait).await;
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| PspError::Unknown(format!("unreadable Stripe answer (HTTP {status}): {e}")))
+        result
     }
+}
+
+/// Sends `request` and decodes a 2xx body as `T`; anything else is classified into a [`PspError`], with
+/// the wait Stripe asked for (`Retry-After`) when it gave one.
+async fn exchange<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    named_object: bool,
+) -> (Result<T, PspError>, Option<Duration>) {
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => return (Err(transport_error(e)), None),
+    };
+    let status = response.status();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let should_retry = header("Stripe-Should-Retry").map(|v| v == "true");
+    let retry_after = header("Retry-After")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(e) => return (Err(transport_error(e)), None),
+    };
+    if !status.is_success() {
+        return (
+            Err(transformers::classify_error(status, should_retry, named_object, &body)),
+            retry_after,
+        );
+    }
+    // Never the serde error's text: it may quote the body's values.
+    let decoded = crate::json::from_slice(&body)
+        .map_err(|e| PspError::Unknown(format!("unreadable Stripe answer (HTTP {status}): {e}")));
+    (decoded, None)
+}
+
+/// A request's name in the PSP metrics: the object's collection and what is done to it
+/// (`payment_intents.capture`, `refunds.create`, `payment_intents.retrieve`); never an object's id.
+fn operation(method: &Method, url: &Url) -> String {
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.skip_while(|p| *p != "v1").skip(1).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    let collection = segments.first().copied().unwrap_or("unknown");
+    let action = match (segments.get(2), segments.len(), *method == Method::GET) {
+        (Some(action), _, _) => action,
+        (None, 1, true) => "list",
+        (None, 1, false) => "create",
+        (None, _, true) => "retrieve",
+        (None, _, false) => "update",
+    };
+    format!("{collection}.{action}")
 }
 
 /// A timeout or connection failure: the request may or may not have reached Stripe.

@@ -503,8 +503,8 @@ pub struct EventParseError(pub(super) String);
 /// Reads a verified event body and maps it onto the domain: payment-intent events report the intent's
 /// status, refund events the refund's, each through the one status mapping of its object.
 pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
-    // serde_json's messages name the position and the expected token, never the content.
-    let event: StripeEvent = serde_json::from_slice(body).map_err(|e| EventParseError(e.to_string()))?;
+    // Errors name the field and the kind of problem, never the content (`crate::json`).
+    let event: StripeEvent = crate::json::from_slice(body).map_err(|e| EventParseError(e.to_string()))?;
     let kind: StripeEventType = serde_json::from_value(serde_json::Value::String(event.event_type.clone()))
         .map_err(|e| EventParseError(e.to_string()))?;
     let ignored = |reason| ParsedEvent::Ignored {
@@ -517,7 +517,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
         EventObject::Ignored => return Ok(ignored("event type not handled")),
         EventObject::PaymentIntent => {
             let mut pi: StripePaymentIntent =
-                serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+                crate::json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
             let metadata = std::mem::take(&mut pi.metadata);
             // A bank transfer that arrived short reports what is missing; any other event the status.
             let missing = if kind == StripeEventType::PaymentIntentPartiallyFunded {
@@ -540,7 +540,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             (metadata, intent.id, change)
         }
         EventObject::Refund => {
-            let refund: StripeRefund = serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let refund: StripeRefund = crate::json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
             let mut metadata = refund.metadata;
             let Some(refund_id) = metadata.remove("refundId") else {
                 return Ok(ignored("refund not created by the app (no metadata.refundId)"));
@@ -557,7 +557,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             (metadata, payment_intent, change)
         }
         EventObject::Charge => {
-            let charge: StripeCharge = serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let charge: StripeCharge = crate::json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
             let Some(payment_intent) = charge.payment_intent else {
                 return Ok(ignored("charge without a payment_intent"));
             };
@@ -567,7 +567,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
             (charge.metadata, payment_intent, change)
         }
         EventObject::Dispute => {
-            let dispute: StripeDispute = serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+            let dispute: StripeDispute = crate::json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
             let Some(payment_intent) = dispute.payment_intent else {
                 return Ok(ignored("dispute without a payment_intent"));
             };
@@ -581,7 +581,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventParseError> {
         }
         EventObject::CashBalance => {
             let balance: StripeCashBalance =
-                serde_json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
+                crate::json::from_value(object).map_err(|e| EventParseError(e.to_string()))?;
             let Some((excess, currency)) = balance.excess() else {
                 return Ok(ignored("the cash balance holds nothing"));
             };
