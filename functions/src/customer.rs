@@ -11,29 +11,118 @@
 //! anything but 200 as failed and shows `error`): 400 unreadable, 404 unknown payment, 422 nothing
 //! collected yet, 503 retry; `{isSuccessful: false, error, errors: [{message}]}`.
 
-use crate::http::{json_response, tenant_of};
+use crate::http::{ErrorBody, ErrorMessage, json_response, tenant_of};
 use lambda_http::{Body, Error, Request, Response};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use shared::ports::customer::{CustomerDetails, PspAddress, PspCustomer};
 use shared::ports::{PaymentStore, TenantStore};
 use shared::service::customer::{CustomerError, CustomerLookup};
 
 /// The request body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct CustomerRequest {
+pub struct CustomerRequest {
+    /// The pre-order payment, as the shop names it.
     #[serde(default)]
     customer_payment_service_provider_data: Option<ProviderData>,
+    /// The pre-order payment, when sent at the top level.
     #[serde(default)]
     transaction_id: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `customerPaymentServiceProviderData`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ProviderData {
+    /// The `transactionId` of the pre-order payment's `preOrderPaymentData`.
     #[serde(default)]
     transaction_id: Option<String>,
+}
+
+/// The answer: the shopper Stripe collected.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerAnswer {
+    /// Always `true`.
+    #[schemars(extend("const" = true))]
+    pub is_successful: bool,
+    /// The shopper.
+    pub customer: Customer,
+}
+
+/// The shopper, with the keys of Spryker's `CustomerTransfer`; absent fields are left out.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    /// E-mail address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// First name (the payer's name but its last word).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name (the last word of the payer's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Where the order goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
+    /// The payer's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<Address>,
+}
+
+/// An address, with the keys of Spryker's `AddressTransfer`; absent fields are left out.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    /// First name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Street and number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address1: Option<String>,
+    /// More of the address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address2: Option<String>,
+    /// City.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// Postal code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zip_code: Option<String>,
+    /// State or region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iso2_code: Option<String>,
+    /// Phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// The refusal: the shop treats anything but 200 as failed and shows `error`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerRefusal {
+    /// Always `false`.
+    #[schemars(extend("const" = false))]
+    pub is_successful: bool,
+    /// Why there is no customer.
+    pub error: String,
+    /// The same message, as the ACP error list.
+    pub errors: Vec<ErrorMessage>,
 }
 
 /// Serves one request. Always an HTTP answer; `Err` only if the answer cannot be built.
@@ -46,7 +135,11 @@ where
         tracing::warn!(status, reason = %message, "customer lookup not served");
         json_response(
             status,
-            &json!({"isSuccessful": false, "error": message, "errors": [{"message": message}]}),
+            &CustomerRefusal {
+                is_successful: false,
+                errors: ErrorBody::of(&message).errors,
+                error: message,
+            },
         )
     };
     let tenant = match tenant_of(&request, lookup.store).await {
@@ -72,7 +165,10 @@ where
     match lookup.customer(&tenant, &transaction_id).await {
         Ok(customer) => json_response(
             200,
-            &json!({"isSuccessful": true, "customer": customer_json(&customer)}),
+            &CustomerAnswer {
+                is_successful: true,
+                customer: customer_of(&customer),
+            },
         ),
         Err(e @ CustomerError::UnknownPayment(_)) => failed(404, e.to_string()),
         Err(e @ CustomerError::NotCollected(_)) => failed(422, e.to_string()),
@@ -88,66 +184,44 @@ fn split_name(name: &str) -> (String, Option<String>) {
     }
 }
 
-/// Inserts the fields that have a value.
-fn put(object: &mut Map<String, Value>, fields: &[(&str, Option<&str>)]) {
-    for (key, value) in fields {
-        if let Some(value) = value {
-            object.insert((*key).to_string(), Value::from(*value));
-        }
+fn address_of(address: &PspAddress) -> Address {
+    let (first_name, last_name) = address.name.as_deref().map(split_name).unzip();
+    Address {
+        first_name,
+        last_name: last_name.flatten(),
+        address1: address.line1.clone(),
+        address2: address.line2.clone(),
+        city: address.city.clone(),
+        zip_code: address.postal_code.clone(),
+        state: address.state.clone(),
+        iso2_code: address.country.clone(),
+        phone: address.phone.clone(),
     }
 }
 
-fn address_json(address: &PspAddress) -> Value {
-    let (first, last) = address.name.as_deref().map(split_name).unzip();
-    let mut object = Map::new();
-    put(
-        &mut object,
-        &[
-            ("firstName", first.as_deref()),
-            ("lastName", last.flatten().as_deref()),
-            ("address1", address.line1.as_deref()),
-            ("address2", address.line2.as_deref()),
-            ("city", address.city.as_deref()),
-            ("zipCode", address.postal_code.as_deref()),
-            ("state", address.state.as_deref()),
-            ("iso2Code", address.country.as_deref()),
-            ("phone", address.phone.as_deref()),
-        ],
-    );
-    Value::Object(object)
-}
-
-fn customer_json(customer: &PspCustomer) -> Value {
+fn customer_of(customer: &PspCustomer) -> Customer {
     // The customer's name: the billing name (the payer), else the shipping name.
     let name = customer
         .billing
         .as_ref()
         .and_then(|a| a.name.as_deref())
         .or(customer.shipping.as_ref().and_then(|a| a.name.as_deref()));
-    let (first, last) = name.map(split_name).unzip();
-    let mut object = Map::new();
-    put(
-        &mut object,
-        &[
-            ("email", customer.email.as_deref()),
-            ("phone", customer.phone.as_deref()),
-            ("firstName", first.as_deref()),
-            ("lastName", last.flatten().as_deref()),
-        ],
-    );
-    if let Some(shipping) = &customer.shipping {
-        object.insert("shippingAddress".into(), address_json(shipping));
+    let (first_name, last_name) = name.map(split_name).unzip();
+    Customer {
+        email: customer.email.clone(),
+        phone: customer.phone.clone(),
+        first_name,
+        last_name: last_name.flatten(),
+        shipping_address: customer.shipping.as_ref().map(address_of),
+        billing_address: customer.billing.as_ref().map(address_of),
     }
-    if let Some(billing) = &customer.billing {
-        object.insert("billingAddress".into(), address_json(billing));
-    }
-    Value::Object(object)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::sample_request;
+    use serde_json::{Value, json};
     use shared::adapters::memory::MemoryGateway;
     use shared::adapters::memory::MemoryStore;
     use shared::domain::{Currency, Money, Payment};
@@ -165,8 +239,7 @@ mod tests {
         let response = handle(&lookup, sample_request("customer", headers(tenant), body))
             .await
             .unwrap();
-        let status = response.status().as_u16();
-        (status, serde_json::from_slice(response.body().as_ref()).unwrap())
+        crate::openapi::conforming("/private/customer", response)
     }
 
     /// A pre-order payment `tx-1` of tenant-a at PSP payment `pi_1`.

@@ -4,6 +4,9 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use schemars::JsonSchema;
+use serde::Serialize;
+#[cfg(test)]
 use serde_json::{Value, json};
 use shared::domain::Caller;
 use shared::ports::TenantStore;
@@ -141,12 +144,41 @@ pub(crate) async fn tenant_of<S: TenantStore>(request: &Request, records: &S) ->
     Ok(tenant)
 }
 
-/// A JSON answer with `status`.
-pub(crate) fn json_response(status: u16, body: &Value) -> Result<Response<Body>, Error> {
+/// The ACP error body, `{"errors":[{"message"}]}`: the answer of a refused request on the routes
+/// without an error shape of their own.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// What went wrong: one entry.
+    pub errors: Vec<ErrorMessage>,
+}
+
+/// One entry of an error body.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ErrorMessage {
+    /// What to tell the caller.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// The error body of one `message`.
+    pub fn of(message: &str) -> ErrorBody {
+        ErrorBody {
+            errors: vec![ErrorMessage {
+                message: message.to_string(),
+            }],
+        }
+    }
+}
+
+/// A JSON answer with `status`: `body` as the route's type in the OpenAPI document (`crate::openapi`)
+/// describes it.
+pub(crate) fn json_response<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Response<Body>, Error> {
     Ok(Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))?)
+        .body(Body::Text(serde_json::to_string(body)?))?)
 }
 
 /// An answer with `status` and no body.
@@ -156,7 +188,7 @@ pub(crate) fn empty_response(status: u16) -> Result<Response<Body>, Error> {
 
 /// An error answer in the ACP error shape.
 pub(crate) fn error_response(status: u16, message: &str) -> Result<Response<Body>, Error> {
-    json_response(status, &json!({"errors": [{"message": message}]}))
+    json_response(status, &ErrorBody::of(message))
 }
 
 /// The sample event of `function` (`events/<function>.json`) with `headers` and `body` replaced.

@@ -13,6 +13,7 @@
 //! * [`transfers`]: `POST /private/payments/transfers`, marketplace payouts and their reversals.
 //! * [`account_webhook`]: Stripe account webhooks (merchant onboarding status).
 //! * [`reconciler`]: the scheduled pass that publishes forgotten outboxes and settles unsettled commands.
+//! * [`openapi`]: the HTTP API's OpenAPI document (`docs/openapi.yml`), generated from the bodies' types.
 //! * `http`: what the HTTP functions share (tenant header, JSON and error answers).
 //! * [`telemetry`]: JSON log lines with the request's context as top-level keys, and EMF metrics.
 //! * [`wiring`]: building the clients once per cold start from the environment.
@@ -29,6 +30,7 @@ pub mod command_handler;
 pub mod customer;
 mod http;
 pub mod onboarding;
+pub mod openapi;
 pub mod payment_page;
 pub mod reconciler;
 pub mod sync_api;

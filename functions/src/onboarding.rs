@@ -13,8 +13,8 @@
 
 use crate::http::{error_response, json_response, tenant_of};
 use lambda_http::{Body, Error, Request, Response};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use shared::ports::{MerchantAccounts, OnboardingStore, TenantStore};
 use shared::service::{MerchantOnboarder, OnboardingError, OnboardingRequest};
 
@@ -22,24 +22,43 @@ use shared::service::{MerchantOnboarder, OnboardingError, OnboardingRequest};
 const MERCHANT_HEADER: &str = "x-merchant-reference";
 
 /// The request body (contract §5.7).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct OnboardingBody {
+pub struct OnboardingBody {
+    /// The merchant.
     merchant: Merchant,
+    /// Where Stripe sends the merchant when onboarding is done (an absolute URL).
     success_url: String,
+    /// Where Stripe sends the merchant when the link has expired (an absolute URL).
     refresh_url: String,
+    /// Where the merchant goes on cancel.
     #[serde(default)]
     cancel_url: Option<String>,
+    /// Where the merchant goes on an error.
     #[serde(default)]
     error_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `merchant` of the request body.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Merchant {
+    /// The merchant's reference (else the `x-merchant-reference` header's).
     #[serde(default)]
     merchant_reference: Option<String>,
+    /// The merchant's name.
     name: String,
+}
+
+/// Where the merchant goes next: `{"strategy": "redirect", "url"}`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct OnboardingAnswer {
+    /// Always `redirect`.
+    #[schemars(extend("const" = "redirect"))]
+    pub strategy: &'static str,
+    /// Stripe's onboarding link for the merchant.
+    pub url: String,
 }
 
 /// An answer that is not a link: its status and message.
@@ -65,7 +84,10 @@ where
     match serve(onboarder, &request).await {
         Ok((created, url)) => json_response(
             if created { 201 } else { 200 },
-            &json!({"strategy": "redirect", "url": url}),
+            &OnboardingAnswer {
+                strategy: "redirect",
+                url,
+            },
         ),
         Err(Failure(status, message)) => {
             tracing::warn!(status, reason = %message, "onboarding request not served");
@@ -118,7 +140,7 @@ async fn serve<S: OnboardingStore + TenantStore, A: MerchantAccounts>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
+    use serde_json::{Value, json};
     use shared::adapters::memory::{MemoryAccounts, MemoryStore};
     use shared::domain::MerchantOnboardingStatus;
     use shared::ports::PspError;
@@ -149,8 +171,7 @@ mod tests {
     async fn call(store: &MemoryStore, accounts: &MemoryAccounts, req: Request) -> (u16, Value) {
         let onboarder = MerchantOnboarder { store, accounts };
         let response = handle(&onboarder, req).await.unwrap();
-        let status = response.status().as_u16();
-        (status, serde_json::from_slice(response.body().as_ref()).unwrap())
+        crate::openapi::conforming("/private/merchants/onboarding", response)
     }
 
     #[tokio::test]

@@ -10,12 +10,14 @@
 //! cancel-pre-order-payment answer `{"error", "errors": [{"message"}]}` (the tenant reads `error` or the
 //! first error's `message`, §5.4). Client secrets are put in answers only, never in logs.
 
-use crate::http::{Refusal, json_response, tenant_of};
+use crate::http::{ErrorBody, ErrorMessage, Refusal, json_response, tenant_of};
 use crate::payment_page::{PAGE_ROUTE, payment_link};
 use lambda_http::{Body, Error, Request, Response};
+use schemars::JsonSchema;
 use secrecy::ExposeSecret;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use shared::acp::sync::{
     CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, PreOrderPaymentRequest,
 };
@@ -37,17 +39,119 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// The error body of this endpoint (§6).
-    fn error_body(self, message: &str) -> Value {
+    /// The endpoint's route.
+    pub fn path(self) -> &'static str {
         match self {
-            Endpoint::InitializePayment | Endpoint::PreOrderPayment => {
-                json!({"isSuccessful": false, "message": message})
-            }
-            Endpoint::ConfirmPreOrderPayment | Endpoint::CancelPreOrderPayment => {
-                json!({"error": message, "errors": [{"message": message}]})
-            }
+            Endpoint::InitializePayment => "/private/initialize-payment",
+            Endpoint::PreOrderPayment => "/private/pre-order-payment",
+            Endpoint::ConfirmPreOrderPayment => "/private/confirm-pre-order-payment",
+            Endpoint::CancelPreOrderPayment => "/private/cancel-pre-order-payment",
         }
     }
+
+    /// The error answer of this endpoint (§6).
+    fn refusal(self, status: u16, message: &str) -> Result<Response<Body>, Error> {
+        match self {
+            Endpoint::InitializePayment | Endpoint::PreOrderPayment => json_response(
+                status,
+                &CheckoutRefusal {
+                    is_successful: false,
+                    message: message.to_string(),
+                },
+            ),
+            Endpoint::ConfirmPreOrderPayment | Endpoint::CancelPreOrderPayment => json_response(
+                status,
+                &PreOrderRefusal {
+                    error: message.to_string(),
+                    errors: ErrorBody::of(message).errors,
+                },
+            ),
+        }
+    }
+}
+
+/// The refusal of initialize-payment and pre-order-payment (§6): `{"isSuccessful": false, "message"}`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutRefusal {
+    /// Always `false`.
+    #[schemars(extend("const" = false))]
+    pub is_successful: bool,
+    /// Why the request was not served.
+    pub message: String,
+}
+
+/// The refusal of confirm- and cancel-pre-order-payment (§5.4): the shop reads `error`, or the first
+/// error's `message`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct PreOrderRefusal {
+    /// Why the request was not served.
+    pub error: String,
+    /// The same message, as the ACP error list.
+    pub errors: Vec<ErrorMessage>,
+}
+
+/// `preOrderPaymentData` handed to the tenant, which sends it back on confirm and cancel.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentData {
+    /// The app's payment id.
+    pub transaction_id: String,
+    /// The PaymentIntent's client secret, for the shop's frontend (Stripe.js); only in this answer,
+    /// never logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// The answer of initialize-payment.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializePaymentAnswer {
+    /// Always `true`.
+    #[schemars(extend("const" = true))]
+    pub is_successful: bool,
+    /// The app's payment id.
+    pub transaction_id: String,
+    /// The hosted payment page of the payment, where the shop sends the shopper.
+    pub redirect_url: String,
+    /// For a payment without an order yet (headless): its data for the shop's frontend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_order_payment_data: Option<PaymentData>,
+}
+
+/// The answer of pre-order-payment.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct PreOrderPaymentAnswer {
+    /// Always `true`.
+    #[schemars(extend("const" = true))]
+    pub is_successful: bool,
+    /// The payment's data for the shop's frontend.
+    pub pre_order_payment_data: PaymentData,
+}
+
+/// The answer of confirm- and cancel-pre-order-payment: `{"isSuccessful": true}`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct Succeeded {
+    /// Always `true`.
+    #[schemars(extend("const" = true))]
+    pub is_successful: bool,
+}
+
+/// A served request's answer.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Served {
+    Initialized(InitializePaymentAnswer),
+    PreOrder(PreOrderPaymentAnswer),
+    Done(Succeeded),
 }
 
 /// A request that cannot be served, with its HTTP status.
@@ -150,12 +254,11 @@ fn with_arrays(value: Value) -> Value {
 }
 
 /// `preOrderPaymentData` handed to the tenant: the payment id and, for the frontend, its client secret.
-fn pre_order_payment_data(created: &CreatedPayment) -> Value {
-    let mut data = json!({"transactionId": created.transaction_id});
-    if let Some(secret) = &created.client_secret {
-        data["clientSecret"] = json!(secret.expose_secret());
+fn pre_order_payment_data(created: &CreatedPayment) -> PaymentData {
+    PaymentData {
+        transaction_id: created.transaction_id.clone(),
+        client_secret: created.client_secret.as_ref().map(|s| s.expose_secret().to_string()),
     }
-    data
 }
 
 /// Serves one request to `endpoint`. Always an HTTP answer; `Err` only if the answer cannot be built.
@@ -178,7 +281,7 @@ where
         Ok(body) => json_response(200, &body),
         Err(failure) => {
             tracing::warn!(?endpoint, status = failure.status, reason = %failure.message, "request not served");
-            json_response(failure.status, &endpoint.error_body(&failure.message))
+            endpoint.refusal(failure.status, &failure.message)
         }
     }
 }
@@ -189,7 +292,7 @@ async fn serve<S, G, P, C, L, T>(
     app_base_url: &str,
     endpoint: Endpoint,
     request: &Request,
-) -> Result<Value, Failure>
+) -> Result<Served, Failure>
 where
     S: PaymentStore + TenantStore,
     G: PaymentGateway,
@@ -212,30 +315,30 @@ where
         Endpoint::InitializePayment => {
             let body: InitializePaymentRequest = body_of(request)?;
             let created = service.initialize_payment(&tenant, &body).await?;
-            let mut answer = json!({
-                "isSuccessful": true,
-                "transactionId": created.transaction_id,
-                "redirectUrl": payment_link(app_base_url, PAGE_ROUTE, &tenant, &created.transaction_id),
-            });
-            if !created.has_order {
-                answer["preOrderPaymentData"] = pre_order_payment_data(&created);
-            }
-            Ok(answer)
+            Ok(Served::Initialized(InitializePaymentAnswer {
+                is_successful: true,
+                transaction_id: created.transaction_id.clone(),
+                redirect_url: payment_link(app_base_url, PAGE_ROUTE, &tenant, &created.transaction_id),
+                pre_order_payment_data: (!created.has_order).then(|| pre_order_payment_data(&created)),
+            }))
         }
         Endpoint::PreOrderPayment => {
             let body: PreOrderPaymentRequest = body_of(request)?;
             let created = service.pre_order_payment(&tenant, &body).await?;
-            Ok(json!({"isSuccessful": true, "preOrderPaymentData": pre_order_payment_data(&created)}))
+            Ok(Served::PreOrder(PreOrderPaymentAnswer {
+                is_successful: true,
+                pre_order_payment_data: pre_order_payment_data(&created),
+            }))
         }
         Endpoint::ConfirmPreOrderPayment => {
             let body: ConfirmPreOrderPaymentRequest = body_of(request)?;
             service.confirm_pre_order_payment(&tenant, &body).await?;
-            Ok(json!({"isSuccessful": true}))
+            Ok(Served::Done(Succeeded { is_successful: true }))
         }
         Endpoint::CancelPreOrderPayment => {
             let body: CancelPreOrderPaymentRequest = body_of(request)?;
             service.cancel_pre_order_payment(&tenant, &body).await?;
-            Ok(json!({"isSuccessful": true}))
+            Ok(Served::Done(Succeeded { is_successful: true }))
         }
     }
 }
@@ -243,6 +346,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use shared::domain::{Currency, Money, Payment, PaymentStatus};
     use shared::service::testing::{MemoryCheckoutService, memory_checkout, memory_directory, seed_tenant};
 
@@ -263,9 +367,7 @@ mod tests {
         let tenants = memory_directory(&["tenant-a"]).await;
         let response = handle(svc, &tenants, BASE, endpoint, request).await.unwrap();
         assert_eq!(response.headers()["content-type"], "application/json");
-        let status = response.status().as_u16();
-        let body = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (status, body)
+        crate::openapi::conforming(endpoint.path(), response)
     }
 
     fn initialize_body(order: &str) -> Value {
@@ -492,9 +594,8 @@ mod tests {
         let response = handle(&svc, &tenants, BASE, Endpoint::InitializePayment, disconnected)
             .await
             .unwrap();
-        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(
-            (response.status().as_u16(), body),
+            crate::openapi::conforming(Endpoint::InitializePayment.path(), response),
             (
                 400,
                 json!({"isSuccessful": false, "message": "Tenant is disconnected."})

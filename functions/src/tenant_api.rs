@@ -16,8 +16,9 @@
 
 use crate::http::{caller, empty_response, header, json_response, tenant_header};
 use lambda_http::{Body, Error, Request, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use shared::ports::{Clock, EventPublisher, KeyCheck, PaymentStore, SecretStore, TenantStore};
 use shared::service::{AccessError, TenantError, TenantService, authorize};
 
@@ -33,20 +34,86 @@ pub enum TenantEndpoint {
     Disconnect,
 }
 
-/// The configure body (contract §5.1).
-#[derive(Deserialize)]
-struct ConfigureRequest {
+impl TenantEndpoint {
+    /// The endpoint's route.
+    pub fn path(self) -> &'static str {
+        match self {
+            TenantEndpoint::Configure => "/private/configure",
+            TenantEndpoint::Disconnect => "/private/disconnect",
+        }
+    }
+}
+
+/// The configure body (contract §5.1), a JSON:API document.
+#[derive(Deserialize, JsonSchema)]
+pub struct ConfigureRequest {
+    /// The resource (`type` is `configuration`; it is not read).
     data: ConfigureData,
 }
 
-#[derive(Deserialize)]
+/// `data` of the configure body.
+#[derive(Deserialize, JsonSchema)]
 struct ConfigureData {
+    /// Its attributes.
     attributes: ConfigureAttributes,
 }
 
-#[derive(Deserialize)]
+/// `data.attributes` of the configure body.
+#[derive(Deserialize, JsonSchema)]
 struct ConfigureAttributes {
+    /// The tenant's configuration: a JSON object as a string. Keys: `stripeSecretKey` (required),
+    /// `stripePublishableKey`, `webhookSigningSecrets` (a list; one is required), `paymentMethods`,
+    /// `isMarketplace`; `"[redacted]"` keeps the stored value of a secret.
+    #[schemars(extend("contentMediaType" = "application/json"))]
     configuration: String,
+}
+
+/// The configure answer: the configuration as stored, secrets redacted.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigureAnswer {
+    /// The tenant.
+    pub tenant_identifier: String,
+    /// The stored configuration; every secret is `"[redacted]"`.
+    pub configuration: Map<String, Value>,
+}
+
+/// The error answer of configure and disconnect, as Spryker's App Catalog reads it.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct TenantRefusal {
+    /// One error.
+    pub errors: Vec<TenantErrorEntry>,
+    /// On a 409 of disconnect: the labels of the Back Office's confirmation dialog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<Confirm>,
+}
+
+/// One error of a [`TenantRefusal`].
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct TenantErrorEntry {
+    /// Spryker's code: `21000` open payments, `21001` declined, `20003` unknown tenant, else the status.
+    pub code: String,
+    /// What to tell the operator.
+    pub message: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// On a 409 of disconnect: the confirmation labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<Confirm>,
+}
+
+/// The confirmation dialog's labels of a disconnect with open payments.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct Confirm {
+    /// `Ignore & Disconnect`.
+    pub label_ok: String,
+    /// `Cancel`.
+    pub label_cancel: String,
 }
 
 /// An error answer: status, code, message and, for a 409 on disconnect, the confirmation labels.
@@ -67,14 +134,20 @@ impl Failure {
         }
     }
 
-    fn body(&self) -> Value {
-        let mut error = json!({"code": self.code, "message": self.message, "status": self.status});
-        if !self.confirm {
-            return json!({"errors": [error]});
+    fn body(&self) -> TenantRefusal {
+        let confirm = self.confirm.then(|| Confirm {
+            label_ok: "Ignore & Disconnect".into(),
+            label_cancel: "Cancel".into(),
+        });
+        TenantRefusal {
+            errors: vec![TenantErrorEntry {
+                code: self.code.clone(),
+                message: self.message.clone(),
+                status: self.status,
+                confirm: confirm.clone(),
+            }],
+            confirm,
         }
-        let confirm = json!({"labelOk": "Ignore & Disconnect", "labelCancel": "Cancel"});
-        error["confirm"] = confirm.clone();
-        json!({"errors": [error], "confirm": confirm})
     }
 }
 
@@ -142,7 +215,10 @@ where
     }
 }
 
-async fn configure<S, K, P, C, V>(service: &TenantService<S, K, P, C, V>, request: &Request) -> Result<Value, Failure>
+async fn configure<S, K, P, C, V>(
+    service: &TenantService<S, K, P, C, V>,
+    request: &Request,
+) -> Result<ConfigureAnswer, Failure>
 where
     S: TenantStore + PaymentStore,
     K: SecretStore,
@@ -166,7 +242,10 @@ where
     let configuration = service
         .configure(&tenant, &caller, &body.data.attributes.configuration)
         .await?;
-    Ok(json!({"tenantIdentifier": tenant, "configuration": configuration}))
+    Ok(ConfigureAnswer {
+        tenant_identifier: tenant,
+        configuration,
+    })
 }
 
 async fn disconnect<S, K, P, C, V>(service: &TenantService<S, K, P, C, V>, request: &Request) -> Result<(), Failure>
@@ -188,6 +267,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use shared::domain::{Currency, Money, Payment};
     use shared::service::testing::{MemoryTenantService, memory_tenants};
 
@@ -202,14 +282,7 @@ mod tests {
 
     async fn answer(svc: &MemoryTenantService, endpoint: TenantEndpoint, request: Request) -> (u16, Value) {
         let response = handle(svc, endpoint, request).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes: &[u8] = response.body().as_ref();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(bytes).unwrap()
-        };
-        (status, body)
+        crate::openapi::conforming(endpoint.path(), response)
     }
 
     async fn configure(svc: &MemoryTenantService, headers: Value, body: &str) -> (u16, Value) {

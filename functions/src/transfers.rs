@@ -17,37 +17,110 @@
 
 use crate::http::{error_response, json_response, tenant_of};
 use lambda_http::{Body, Error, Request, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use shared::domain::{TransmissionItem, TransmissionKind};
 use shared::ports::{MerchantTransfers, OnboardingStore, PaymentStore, TenantStore, TransferStore};
 use shared::service::{Payouts, TransmissionResult};
 
-/// The request body, as `sales-payment-merchant` sends it.
-#[derive(Debug, Deserialize)]
+/// The request body, as `sales-payment-merchant` sends it: the same items twice.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct TransferRequest {
+pub struct TransferRequest {
+    /// The items, read when `paymentTransmissionItems` is empty (`order_items` is read too).
     #[serde(default, alias = "order_items")]
     order_items: Vec<WireItem>,
+    /// The items (`payment_transmission_items` is read too).
     #[serde(default, alias = "payment_transmission_items")]
     payment_transmission_items: Vec<WireItem>,
 }
 
 /// A `PaymentTransmissionItem` (camelCase or Spryker's snake_case keys; unknown keys ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct WireItem {
+    /// On a reversal: the transfer to take money back from (`transfer_id` is read too).
     #[serde(default, alias = "transfer_id")]
     transfer_id: Option<String>,
+    /// What it pays for.
     #[serde(rename = "type")]
     kind: TransmissionKind,
+    /// The merchant paid (`merchant_reference` is read too).
     #[serde(default, alias = "merchant_reference")]
     merchant_reference: Option<String>,
+    /// The order (`order_reference` is read too).
     #[serde(alias = "order_reference")]
     order_reference: String,
+    /// The item or expense (`item_reference` is read too).
     #[serde(alias = "item_reference")]
     item_reference: String,
+    /// Minor units, as a string such as `"900"` (a number is read too); negative reverses.
+    #[schemars(with = "WireAmount")]
     amount: Value,
+}
+
+/// What `amount` accepts.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum WireAmount {
+    /// `"900"`, `"-900"`.
+    Text(#[schemars(regex(pattern = r"^\s*-?[0-9]+\s*$"))] String),
+    /// `900`.
+    Number(i64),
+}
+
+/// The answer: one entry per merchant, order and direction.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct TransfersAnswer {
+    /// The transfers.
+    pub transfers: Vec<TransferEntry>,
+}
+
+/// One `PaymentTransmissionResponse`: only keys Spryker's transfer object knows (it refuses others).
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferEntry {
+    /// Whether the transfer (or reversal) was made.
+    pub is_successful: bool,
+    /// Why not, when it was not.
+    pub failure_message: Option<String>,
+    /// The merchant.
+    pub merchant_reference: Option<String>,
+    /// The order.
+    pub order_reference: String,
+    /// The items' references, comma-separated.
+    pub item_references: String,
+    /// The Stripe transfer (`tr_...`) made or reversed.
+    pub transfer_id: Option<String>,
+    /// Minor units as a string; negative for a reversal.
+    pub amount: String,
+    /// The items it covers.
+    pub payment_transmission_items: Vec<TransferItemEntry>,
+}
+
+/// One item of a [`TransferEntry`].
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferItemEntry {
+    /// What it pays for.
+    #[serde(rename = "type")]
+    pub kind: TransmissionKind,
+    /// The merchant.
+    pub merchant_reference: Option<String>,
+    /// The order.
+    pub order_reference: String,
+    /// The item or expense.
+    pub item_reference: String,
+    /// Minor units as a string.
+    pub amount: String,
+    /// The Stripe transfer.
+    pub transfer_id: Option<String>,
 }
 
 impl WireItem {
@@ -96,8 +169,8 @@ where
         }
     };
     let results = payouts.transmit(&tenant, &items).await;
-    let transfers: Vec<Value> = results.iter().map(entry).collect();
-    json_response(200, &json!({ "transfers": transfers }))
+    let transfers = results.iter().map(entry).collect();
+    json_response(200, &TransfersAnswer { transfers })
 }
 
 /// The items of a request, or why they cannot be read.
@@ -117,39 +190,38 @@ fn read(request: &Request) -> Result<Vec<TransmissionItem>, String> {
 }
 
 /// One `PaymentTransmissionResponse`.
-fn entry(result: &TransmissionResult) -> Value {
+fn entry(result: &TransmissionResult) -> TransferEntry {
     let transmission = &result.transmission;
-    let merchant = Some(transmission.merchant_reference.as_str()).filter(|m| !m.is_empty());
-    let items: Vec<Value> = transmission
+    let merchant = Some(transmission.merchant_reference.clone()).filter(|m| !m.is_empty());
+    let items = transmission
         .items
         .iter()
-        .map(|item| {
-            json!({
-                "type": item.kind,
-                "merchantReference": merchant,
-                "orderReference": item.order_reference,
-                "itemReference": item.item_reference,
-                "amount": item.amount.to_string(),
-                "transferId": result.transfer_id,
-            })
+        .map(|item| TransferItemEntry {
+            kind: item.kind,
+            merchant_reference: merchant.clone(),
+            order_reference: item.order_reference.clone(),
+            item_reference: item.item_reference.clone(),
+            amount: item.amount.to_string(),
+            transfer_id: result.transfer_id.clone(),
         })
         .collect();
     let item_references: Vec<&str> = transmission.items.iter().map(|i| i.item_reference.as_str()).collect();
-    json!({
-        "isSuccessful": result.is_successful(),
-        "failureMessage": result.failure,
-        "merchantReference": merchant,
-        "orderReference": transmission.order_reference,
-        "itemReferences": item_references.join(","),
-        "transferId": result.transfer_id,
-        "amount": result.signed_amount().to_string(),
-        "paymentTransmissionItems": items,
-    })
+    TransferEntry {
+        is_successful: result.is_successful(),
+        failure_message: result.failure.clone(),
+        merchant_reference: merchant,
+        order_reference: transmission.order_reference.clone(),
+        item_references: item_references.join(","),
+        transfer_id: result.transfer_id.clone(),
+        amount: result.signed_amount().to_string(),
+        payment_transmission_items: items,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use shared::adapters::memory::MemoryTransfers;
     use shared::domain::MerchantOnboardingStatus;
     use shared::service::testing::{MemoryCommandService, captured_order, memory_service, onboarded};
@@ -181,8 +253,7 @@ mod tests {
             transfers: psp,
         };
         let response = handle(&payouts, req).await.unwrap();
-        let status = response.status().as_u16();
-        (status, serde_json::from_slice(response.body().as_ref()).unwrap())
+        crate::openapi::conforming("/private/payments/transfers", response)
     }
 
     /// Order DE--1 (2000 cents) captured; MER000001 onboarded, MER000002 not.

@@ -17,6 +17,8 @@
 use crate::http::{error_response, json_response};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use schemars::JsonSchema;
+use serde::Serialize;
 use shared::adapters::stripe::webhook::{EventParseError, ParsedEvent, parse_event, verify_signature};
 use shared::ports::{Clock, EventPublisher, PaymentStore, WebhookSecrets};
 use shared::service::{WebhookReport, WebhookService};
@@ -24,9 +26,18 @@ use shared::service::{WebhookReport, WebhookService};
 /// Bodies above this size are refused before anything else (Stripe events are a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// A webhook's answer when the event needs no retry: `{"received": true}`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Received {
+    /// Always `true`.
+    #[schemars(extend("const" = true))]
+    pub received: bool,
+}
+
 /// The request was received and needs no retry.
 pub(crate) fn received() -> Result<Response<Body>, Error> {
-    json_response(StatusCode::OK.as_u16(), &serde_json::json!({"received": true}))
+    json_response(StatusCode::OK.as_u16(), &Received { received: true })
 }
 
 /// An answer given before an event is applied.
@@ -231,8 +242,9 @@ pub(crate) mod tests {
 
     async fn call(svc: &MemoryCommandService, req: Request) -> (StatusCode, serde_json::Value) {
         let response = handle(&webhook_service(svc), &Secrets, req).await.unwrap();
-        let body = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), body)
+        let (status, body) =
+            crate::openapi::conforming("/webhooks/stripe/{tenantIdentifier}/payment-intents", response);
+        (StatusCode::from_u16(status).unwrap(), body)
     }
 
     fn names(svc: &MemoryCommandService) -> Vec<String> {

@@ -4,6 +4,7 @@
 //! * [`aws`]: SDK clients for the local AWS emulator (moto) and uniquely named resources per test.
 //! * [`browser`]: the shopper's headless Chromium, paying on the app's payment page.
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
+//! * [`http_answer`]: the app's HTTP answers, checked against its OpenAPI document.
 //! * [`local_stack`]: a running local stack, found through `.local/stack.json`: its queues and bus, its
 //!   HTTP API with the stack's bearer token, and Stripe's side of its webhooks (signed events).
 //! * [`shop`]: a Spryker shop on the local ACP event platform: publishes commands, consumes the app's
@@ -18,6 +19,7 @@ pub mod aws;
 pub mod browser;
 pub mod chaos;
 pub mod fault_proxy;
+pub mod http_answer;
 pub mod local_stack;
 pub mod shop;
 pub mod sqs_source;

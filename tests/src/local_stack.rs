@@ -224,7 +224,9 @@ impl StackInfo {
             .await
             .expect("the stack's HTTP API answers");
         let status = response.status().as_u16();
-        (status, response.text().await.expect("answer body"))
+        let text = response.text().await.expect("answer body");
+        crate::http_answer::checked(path, status, &text);
+        (status, text)
     }
 
     /// `POST /private/initialize-payment` with the stack's token for a new order of `tenant` over
@@ -364,6 +366,7 @@ impl StackInfo {
         body: &str,
     ) -> (u16, Value) {
         let url = format!("{}/webhooks/stripe/{route_tenant}/{kind}", self.http_base_url);
+        let route = format!("/webhooks/stripe/{{tenantIdentifier}}/{kind}");
         let response = reqwest::Client::new()
             .post(url)
             .header("stripe-signature", signature)
@@ -372,8 +375,7 @@ impl StackInfo {
             .send()
             .await
             .expect("the stack's HTTP API answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        crate::http_answer::conforming(&route, response).await
     }
 }
 

@@ -26,8 +26,7 @@ pub async fn configure_as(stack: &StackInfo, token: &str, tenant: &str, configur
         .send()
         .await
         .expect("POST /private/configure");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    crate::http_answer::conforming("/private/configure", response).await
 }
 
 /// Posts a disconnect for `tenant` with `x-confirmation-status` when given; returns the status and the
@@ -38,8 +37,7 @@ pub async fn disconnect(stack: &StackInfo, tenant: &str, confirmation: Option<bo
         request = request.header("x-confirmation-status", confirmed.to_string());
     }
     let response = request.send().await.expect("POST /private/disconnect");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    crate::http_answer::conforming("/private/disconnect", response).await
 }
 
 /// The secrets the tenants of the demo and the tests are configured with (for the secret scan):

@@ -535,9 +535,7 @@ async fn post_private(
         request = request.header(*name, *value);
     }
     let response = request.send().await.expect("the stack answers");
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
+    integration_tests::http_answer::conforming(path, response).await
 }
 
 /// Merchant onboarding through the real `merchant-onboarding` and `stripe-accounts-webhook` binaries.

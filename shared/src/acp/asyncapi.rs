@@ -6,7 +6,8 @@
 
 use super::event::MessageAttributes;
 use super::messages::*;
-use schemars::generate::{SchemaGenerator, SchemaSettings};
+use super::schema::{schema_generator, standalone};
+use schemars::generate::SchemaGenerator;
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 
@@ -222,17 +223,6 @@ const CHANNELS: [(Channel, &str); 5] = [
     (Channel::MerchantAppEvents, "Merchant onboarding events, app to tenant."),
 ];
 
-/// The JSON Schema generator of the documents: definitions under `#/components/schemas`, describing
-/// what the types accept.
-pub fn schema_generator() -> SchemaGenerator {
-    SchemaSettings::draft2020_12()
-        .with(|s| {
-            s.definitions_path = "/components/schemas".into();
-            s.meta_schema = None;
-        })
-        .into_generator()
-}
-
 /// The AsyncAPI 2.6 document of the app's messages.
 pub fn document() -> Value {
     let mut generator = schema_generator();
@@ -312,14 +302,4 @@ pub fn channel_of(document: &Value, name: &str) -> Option<String> {
             })
             .then(|| channel.clone())
     })
-}
-
-/// `schema` with the document's components beside it, so its `$ref`s resolve.
-fn standalone(document: &Value, schema: &Value) -> Option<Value> {
-    let mut root = schema.as_object()?.clone();
-    root.insert(
-        "components".into(),
-        json!({"schemas": document["components"]["schemas"].clone()}),
-    );
-    Some(Value::Object(root))
 }

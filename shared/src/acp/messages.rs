@@ -42,7 +42,7 @@ impl Channel {
 
 /// An integer that may arrive as a JSON number or as a numeric string (Spryker's PHP side is not strict
 /// about either). Every lenient field below goes through this one type.
-struct LenientInt(i64);
+pub(crate) struct LenientInt(i64);
 
 impl<'de> Deserialize<'de> for LenientInt {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

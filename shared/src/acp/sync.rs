@@ -1,12 +1,13 @@
 //! Request bodies of the synchronous endpoints the tenant calls (contract §6): only the fields the app
 //! reads are declared, unknown keys are ignored, integers may arrive as numeric strings (decision §9.4).
 
-use super::messages::{int_or_numeric_string, opt_int_or_numeric_string};
+use super::messages::{LenientInt, int_or_numeric_string, opt_int_or_numeric_string};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// `orderData` of initialize-payment and pre-order-payment: what to authorize and for which items.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderData {
     /// The tenant's order reference; absent before the order exists (headless, §5.4).
@@ -16,6 +17,7 @@ pub struct OrderData {
     pub currency_code: String,
     /// The amount to authorize, in minor units.
     #[serde(deserialize_with = "int_or_numeric_string")]
+    #[schemars(with = "LenientInt")]
     pub grand_total: i64,
     /// The shop's key of the payment method (`stripe-credit-card`, the slug of provider and name).
     #[serde(default)]
@@ -29,7 +31,7 @@ pub struct OrderData {
 }
 
 /// `orderData` of confirm-pre-order-payment: only its items are read.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItems {
     /// The order's items.
@@ -38,21 +40,25 @@ pub struct OrderItems {
 }
 
 /// One item of `orderData.items`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItem {
     /// The sales-order-item id; absent before the order is placed.
     #[serde(default, deserialize_with = "opt_int_or_numeric_string")]
+    #[schemars(with = "Option<LenientInt>")]
     pub id_sales_order_item: Option<i64>,
     /// What the shopper pays for the item after discounts, in minor units (Spryker's
     /// `sumPriceToPayAggregation`, which its CapturePayment amounts add up).
     #[serde(default, deserialize_with = "opt_int_or_numeric_string")]
+    #[schemars(with = "Option<LenientInt>")]
     pub sum_price_to_pay_aggregation: Option<i64>,
     /// Quantity (Spryker splits items to quantity 1 by default).
     #[serde(default, deserialize_with = "opt_int_or_numeric_string")]
+    #[schemars(with = "Option<LenientInt>")]
     pub quantity: Option<i64>,
     /// Unit price in minor units.
     #[serde(default, deserialize_with = "opt_int_or_numeric_string")]
+    #[schemars(with = "Option<LenientInt>")]
     pub unit_price: Option<i64>,
 }
 
@@ -80,7 +86,7 @@ pub fn item_amounts(items: &[OrderItem]) -> BTreeMap<i64, i64> {
 }
 
 /// `preOrderPaymentData`: free data the app handed out with the pre-order payment, sent back by the tenant.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreOrderPaymentData {
     /// The app's payment id.
@@ -89,7 +95,7 @@ pub struct PreOrderPaymentData {
 }
 
 /// `POST /private/initialize-payment`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InitializePaymentRequest {
     /// The order.
@@ -106,7 +112,7 @@ pub struct InitializePaymentRequest {
 }
 
 /// `POST /private/pre-order-payment`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreOrderPaymentRequest {
     /// The cart about to become an order (no `orderReference` yet).
@@ -117,7 +123,7 @@ pub struct PreOrderPaymentRequest {
 }
 
 /// `POST /private/confirm-pre-order-payment`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmPreOrderPaymentRequest {
     /// The order just placed.
@@ -134,7 +140,7 @@ pub struct ConfirmPreOrderPaymentRequest {
 }
 
 /// `POST /private/cancel-pre-order-payment`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelPreOrderPaymentRequest {
     /// The payment, when sent at the top level (decision §9.8).
