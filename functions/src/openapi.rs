@@ -22,12 +22,25 @@ use shared::acp::sync::{
     CancelPreOrderPaymentRequest, ConfirmPreOrderPaymentRequest, InitializePaymentRequest, PreOrderPaymentRequest,
 };
 
-/// API Gateway's own answer when the JWT authorizer refuses a token (the function never runs).
+/// API Gateway's own answer, given without the app: the JWT authorizer refused the token (401), or the
+/// function failed (500: it crashed, or ran out of time).
 #[derive(JsonSchema)]
 #[allow(dead_code)]
-struct GatewayRefusal {
-    /// `Unauthorized`.
+struct GatewayMessage {
+    /// `Unauthorized`, `Internal Server Error`.
     message: String,
+}
+
+/// A webhook's 500: the app's (the event was not applied now), or API Gateway's (the function failed).
+/// Stripe delivers the event again either way.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum WebhookRetry {
+    /// The app's answer.
+    App(ErrorBody),
+    /// API Gateway's answer.
+    Gateway(GatewayMessage),
 }
 
 /// A Stripe event as Stripe delivers it (only `id`, `type`, `created` and `data.object` are read).
@@ -81,6 +94,11 @@ const fn answer(status: u16, description: &'static str, content: Content) -> Ans
     }
 }
 
+/// An answer carrying JSON of type `T`.
+fn json<T: JsonSchema>(status: u16, description: &'static str) -> Answer {
+    answer(status, description, Content::Json(of::<T>))
+}
+
 /// Who may call a route.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -117,10 +135,9 @@ struct Route {
 /// tenant's token) and 503 (retry) in the route's error shape `error`.
 fn tenant_refusals(error: Json) -> [Answer; 3] {
     [
-        answer(
+        json::<GatewayMessage>(
             401,
             "No valid token: API Gateway's JWT authorizer refused it (the function never runs).",
-            Content::Json(of::<GatewayRefusal>),
         ),
         answer(
             403,
@@ -135,7 +152,7 @@ fn tenant_refusals(error: Json) -> [Answer; 3] {
     ]
 }
 
-/// A Stripe webhook route's answers (`what`: the events it applies).
+/// A Stripe webhook route: the signature header, the event and the answers Stripe reads.
 fn webhook(path: &'static str, function: &'static str, summary: &'static str) -> Route {
     Route {
         method: "post",
@@ -151,21 +168,15 @@ fn webhook(path: &'static str, function: &'static str, summary: &'static str) ->
         }],
         request: Some(of::<StripeEvent>),
         answers: vec![
-            answer(
+            json::<Received>(
                 200,
                 "Applied, applied before, or nothing to do (`{\"received\": true}`).",
-                Content::Json(of::<Received>),
             ),
-            answer(
-                400,
-                "Refused (a bad signature, an unreadable event): nothing changed.",
-                Content::Json(of::<ErrorBody>),
-            ),
-            answer(413, "The body is larger than 64 KiB.", Content::Json(of::<ErrorBody>)),
-            answer(
+            json::<ErrorBody>(400, "Refused (a bad signature, an unreadable event): nothing changed."),
+            json::<ErrorBody>(413, "The body is larger than 64 KiB."),
+            json::<WebhookRetry>(
                 500,
-                "Not applied now: Stripe delivers it again.",
-                Content::Json(of::<ErrorBody>),
+                "Not applied now, or the function failed: Stripe delivers it again.",
             ),
         ],
     }
@@ -312,20 +323,11 @@ fn routes() -> Vec<Route> {
             Vec::new(),
             Some(of::<ConfigureRequest>),
             vec![
-                answer(
-                    200,
-                    "Stored; the configuration as stored, secrets redacted.",
-                    Content::Json(of::<ConfigureAnswer>),
-                ),
-                answer(
-                    409,
-                    "A concurrent configure or disconnect: try again.",
-                    Content::Json(of::<TenantRefusal>),
-                ),
-                answer(
+                json::<ConfigureAnswer>(200, "Stored; the configuration as stored, secrets redacted."),
+                json::<TenantRefusal>(409, "A concurrent configure or disconnect: try again."),
+                json::<TenantRefusal>(
                     422,
                     "No tenant header, an unreadable body, or an invalid configuration (the fields named, never their values).",
-                    Content::Json(of::<TenantRefusal>),
                 ),
             ],
             of::<TenantRefusal>,
@@ -343,17 +345,15 @@ fn routes() -> Vec<Route> {
             None,
             vec![
                 answer(204, "Disconnected.", Content::Empty),
-                answer(
+                json::<TenantRefusal>(
                     400,
                     "The confirmation was declined (code 21001), or the tenant is unknown (20003).",
-                    Content::Json(of::<TenantRefusal>),
                 ),
-                answer(
+                json::<TenantRefusal>(
                     409,
                     "Open payments: confirm with `x-confirmation-status: true` (code 21000, with `confirm` labels); or a concurrent request (code 409).",
-                    Content::Json(of::<TenantRefusal>),
                 ),
-                answer(422, "The tenant header is missing.", Content::Json(of::<TenantRefusal>)),
+                json::<TenantRefusal>(422, "The tenant header is missing."),
             ],
             of::<TenantRefusal>,
         ),
@@ -369,21 +369,15 @@ fn routes() -> Vec<Route> {
             }],
             Some(of::<OnboardingBody>),
             vec![
-                answer(
+                json::<OnboardingAnswer>(
                     201,
                     "The merchant's Stripe account was created; where the merchant goes next.",
-                    Content::Json(of::<OnboardingAnswer>),
                 ),
-                answer(
-                    200,
-                    "The onboarding continues; a new link.",
-                    Content::Json(of::<OnboardingAnswer>),
-                ),
-                answer(400, "Bad input.", Content::Json(of::<ErrorBody>)),
-                answer(
+                json::<OnboardingAnswer>(200, "The onboarding continues; a new link."),
+                json::<ErrorBody>(400, "Bad input."),
+                json::<ErrorBody>(
                     412,
                     "Onboarding cannot proceed (Stripe rejected the merchant or refuses accounts for the tenant).",
-                    Content::Json(of::<ErrorBody>),
                 ),
             ],
             of::<ErrorBody>,
@@ -395,14 +389,10 @@ fn routes() -> Vec<Route> {
             Vec::new(),
             Some(of::<CustomerRequest>),
             vec![
-                answer(200, "The customer.", Content::Json(of::<CustomerAnswer>)),
-                answer(
-                    400,
-                    "Unreadable body or no transaction id.",
-                    Content::Json(of::<CustomerRefusal>),
-                ),
-                answer(404, "No such payment.", Content::Json(of::<CustomerRefusal>)),
-                answer(422, "Nothing collected yet.", Content::Json(of::<CustomerRefusal>)),
+                json::<CustomerAnswer>(200, "The customer."),
+                json::<CustomerRefusal>(400, "Unreadable body or no transaction id."),
+                json::<CustomerRefusal>(404, "No such payment."),
+                json::<CustomerRefusal>(422, "Nothing collected yet."),
             ],
             of::<CustomerRefusal>,
         ),
@@ -413,12 +403,11 @@ fn routes() -> Vec<Route> {
             Vec::new(),
             Some(of::<TransferRequest>),
             vec![
-                answer(
+                json::<TransfersAnswer>(
                     200,
                     "One entry per merchant, order and direction; a transfer that cannot be made is an entry with `isSuccessful: false`.",
-                    Content::Json(of::<TransfersAnswer>),
                 ),
-                answer(400, "Unreadable body or no items.", Content::Json(of::<ErrorBody>)),
+                json::<ErrorBody>(400, "Unreadable body or no items."),
             ],
             of::<ErrorBody>,
         ),
@@ -459,7 +448,13 @@ pub fn document() -> Value {
                 "description": p.description, "schema": {"type": "string"}}));
         }
         let mut responses = Map::new();
-        for a in &route.answers {
+        // Every route may fail before the app answers (the function crashed or ran out of time).
+        let failed = json::<GatewayMessage>(
+            500,
+            "The function failed (it crashed, or ran out of time): API Gateway's own answer.",
+        );
+        let own_failure = route.answers.iter().any(|a| a.status == failed.status);
+        for a in route.answers.iter().chain((!own_failure).then_some(&failed)) {
             let mut response = json!({"description": a.description});
             match a.content {
                 Content::Json(schema) => {
