@@ -470,8 +470,8 @@ pub async fn run(stack: &StackInfo, proxy_port: u16, scale: Scale, seed: u64) ->
     report.commands = commands.len();
     let settling = Instant::now();
     // A command holds its payment until it is answered: the commands queued behind one whose worker
-    // was killed wait for it, and on the local stack's quick queues (2 s visibility, 3 receives) many of
-    // them wait in a dead-letter queue for the reconciler. Settling takes minutes, not seconds.
+    // was killed wait for its lease to pass, then the next of them runs it first; the queues' 15
+    // receives of 2 s outlast that lease. What reaches a dead-letter queue waits for the reconciler.
     let deadline = settling
         + Duration::from_secs(if scale.commands > Scale::CI.commands {
             1_800

@@ -927,7 +927,7 @@ mod tests {
             let policy: serde_json::Value = serde_json::from_str(&attributes["RedrivePolicy"]).unwrap();
             assert_eq!(
                 policy,
-                json!({"deadLetterTargetArn": format!("arn:{command}DeadLetterQueue"), "maxReceiveCount": 3})
+                json!({"deadLetterTargetArn": format!("arn:{command}DeadLetterQueue"), "maxReceiveCount": 15})
             );
             assert!(
                 matches!(&p.plans[&format!("{command}DeadLetterQueue")], Plan::Queue { attributes, .. } if !attributes.contains_key("RedrivePolicy"))
@@ -948,7 +948,7 @@ mod tests {
             matches!(&p.plans["EventBusArchive"], Plan::Archive { properties, .. } if properties["SourceArn"] == "arn:EventBus")
         );
         assert_eq!(p.resolver.parameter("Stage"), Some("dev"));
-        assert_eq!(p.resolver.parameter("CommandQueueMaxReceiveCount"), Some("3"));
+        assert_eq!(p.resolver.parameter("CommandQueueMaxReceiveCount"), Some("15"));
     }
 
     /// The emulated API in front of a stand-in function: a /private request passes the authorizer only
