@@ -79,11 +79,15 @@ where
 {
     let tenant = named_tenant(&request);
     let span = request_span(&request, tenant.as_deref());
+    // Boxed: a handler's future nests deep (its services, the SDK's calls), and without a pointer between
+    // it and the runtime's layers a release build's layout queries overflow the compiler's depth limit
+    // (payment-page's did: `sam build` failed while the dev builds passed).
+    let handled = Box::pin(handle(request).instrument(span));
     crate::telemetry::observed(async move {
         if let Some(tenant) = &tenant {
             crate::telemetry::tenant_property(tenant);
         }
-        handle(request).instrument(span).await
+        handled.await
     })
     .await
 }
