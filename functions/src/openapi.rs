@@ -525,29 +525,53 @@ pub fn answer_schema(document: &Value, method: &str, path: &str, status: u16) ->
     standalone(document, schema).ok_or_else(|| format!("{method} {path}'s {status} answer carries no JSON"))
 }
 
-/// For the handlers' tests: the status and JSON body of `response`, a `POST` to `path`, once checked
-/// against the document (panics when the document has no such answer or the body breaks its schema;
-/// `Null` for an answer without a body).
-#[cfg(test)]
-pub(crate) fn conforming(path: &str, response: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
-    static DOCUMENT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(document);
-    let status = response.status().as_u16();
-    let bytes: &[u8] = response.body().as_ref();
-    if bytes.is_empty() {
-        let described = &DOCUMENT["paths"][path]["post"]["responses"][status.to_string()];
+/// For the tests (the handlers' and the through-the-stack ones): `text`, the body of a `status` answer
+/// of `POST route` (`route` as the document names it), as JSON once checked against the document
+/// (`Null` for an answer without a body). Panics when the document has no such answer, or the body
+/// breaks its schema. Validators are built once per route and status (the chaos run reads thousands).
+#[cfg(any(test, feature = "test-support"))]
+pub fn checked(route: &str, status: u16, text: &str) -> Value {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+    type Validators = HashMap<(String, u16), Arc<jsonschema::Validator>>;
+    static DOCUMENT: LazyLock<Value> = LazyLock::new(document);
+    static VALIDATORS: LazyLock<Mutex<Validators>> = LazyLock::new(Default::default);
+    let described = &DOCUMENT["paths"][route]["post"]["responses"][status.to_string()];
+    assert!(
+        described.is_object(),
+        "POST {route} has no {status} answer in docs/openapi.yml: {text}"
+    );
+    if text.is_empty() {
         assert!(
-            described.is_object(),
-            "POST {path} has no {status} answer in docs/openapi.yml"
+            described.get("content").is_none(),
+            "POST {route} answered {status} without the body docs/openapi.yml describes"
         );
-        return (status, Value::Null);
+        return Value::Null;
     }
-    let body: Value = serde_json::from_slice(bytes).expect("a JSON answer");
-    let schema = answer_schema(&DOCUMENT, "post", path, status).unwrap_or_else(|e| panic!("{e}"));
-    let validator = jsonschema::validator_for(&schema).expect("the document's schema");
+    let body: Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("POST {route} {status}: not JSON ({e}): {text}"));
+    let validator = VALIDATORS
+        .lock()
+        .expect("validators")
+        .entry((route.to_string(), status))
+        .or_insert_with(|| {
+            let schema = answer_schema(&DOCUMENT, "post", route, status).unwrap_or_else(|e| panic!("{e}"));
+            Arc::new(jsonschema::validator_for(&schema).expect("the document's schema"))
+        })
+        .clone();
     let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
     assert!(
         errors.is_empty(),
-        "POST {path} {status} breaks docs/openapi.yml: {errors:?} in {body}"
+        "POST {route} {status} breaks docs/openapi.yml: {errors:?} in {body}"
     );
-    (status, body)
+    body
+}
+
+/// For the handlers' tests: the status and JSON body of `response`, a `POST` to `path`, once
+/// [`checked`].
+#[cfg(test)]
+pub(crate) fn conforming(path: &str, response: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = std::str::from_utf8(response.body().as_ref()).expect("a UTF-8 answer");
+    (status, checked(path, status, text))
 }

@@ -225,7 +225,7 @@ impl StackInfo {
             .expect("the stack's HTTP API answers");
         let status = response.status().as_u16();
         let text = response.text().await.expect("answer body");
-        crate::http_answer::checked(path, status, &text);
+        functions::openapi::checked(path, status, &text);
         (status, text)
     }
 
