@@ -1,4 +1,4 @@
-//! The Lambda functions. Each binary under `src/bin/<name>/main.rs` only wires things together; the
+//! The Lambda functions. Their one binary (`src/main.rs`, `app`) only wires things together; the
 //! handlers live here with their tests.
 //!
 //! * [`acp_publisher`], [`acp_receiver`], [`acp_router`]: the bridge to the ACP event platform (messages out,

@@ -18,7 +18,7 @@ use shared::adapters::secrets_manager::SecretsManagerStore;
 use shared::adapters::sqs_queues::{SqsDeadLetters, SqsQueues};
 use shared::adapters::stripe::{StripeGateway, Timeouts};
 use shared::adapters::tenant_directory::{DEFAULT_TTL, TenantDirectory};
-use shared::config::{AppConfig, BridgeConfig, ConfigError, WebhookConfig};
+use shared::config::{AppConfig, BridgeConfig, ConfigError, WebhookConfig, required};
 use shared::ports::clock::SystemClock;
 use shared::service::bridge::{Receiver, delivery_backoff};
 use shared::service::checkout::is_loopback;
@@ -355,4 +355,173 @@ pub async fn run_acp_command_router() -> Result<(), Error> {
     let config = BridgeConfig::from_env()?;
     let queues = bridge_queues(&config, &aws().await);
     lambda_runtime::run(service_fn(|event| observed(acp_router::handle_batch(&queues, event)))).await
+}
+
+/// The app's functions. They all deploy one binary (`app`, linked once instead of twenty times); the
+/// `APP_FUNCTION` variable that template.yaml sets on each picks the handler at init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// CapturePayment commands (SQS).
+    CapturePayment,
+    /// CancelPayment commands (SQS).
+    CancelPayment,
+    /// RefundPayment commands (SQS).
+    RefundPayment,
+    /// The scheduled reconciler.
+    Reconciler,
+    /// `POST /private/initialize-payment`.
+    InitializePayment,
+    /// `POST /private/pre-order-payment`.
+    PreOrderPayment,
+    /// `POST /private/confirm-pre-order-payment`.
+    ConfirmPreOrderPayment,
+    /// `POST /private/cancel-pre-order-payment`.
+    CancelPreOrderPayment,
+    /// The hosted payment page.
+    PaymentPage,
+    /// `POST /private/configure`.
+    Configure,
+    /// `POST /private/disconnect`.
+    Disconnect,
+    /// `POST /private/merchants/onboarding`.
+    MerchantOnboarding,
+    /// `POST /private/customer`.
+    Customer,
+    /// `POST /private/payments/transfers`.
+    PaymentTransfers,
+    /// Stripe's payment intent webhooks.
+    StripePaymentIntentsWebhook,
+    /// Stripe's refund webhooks (the same handler: every route applies every event type).
+    StripeRefundsWebhook,
+    /// Stripe's account webhooks.
+    StripeAccountsWebhook,
+    /// The outbound queue → the ACP event platform.
+    AcpPublisher,
+    /// The `payment-commands` channel → the command queues, on a schedule.
+    AcpReceiver,
+    /// The `payment-commands` queue → the command queues (`http-sqs` wiring).
+    AcpCommandRouter,
+}
+
+impl Function {
+    /// Every function, in template order.
+    pub const ALL: [Function; 20] = [
+        Function::CapturePayment,
+        Function::CancelPayment,
+        Function::RefundPayment,
+        Function::Reconciler,
+        Function::InitializePayment,
+        Function::PaymentPage,
+        Function::PreOrderPayment,
+        Function::ConfirmPreOrderPayment,
+        Function::CancelPreOrderPayment,
+        Function::Configure,
+        Function::Disconnect,
+        Function::MerchantOnboarding,
+        Function::Customer,
+        Function::PaymentTransfers,
+        Function::StripePaymentIntentsWebhook,
+        Function::StripeRefundsWebhook,
+        Function::StripeAccountsWebhook,
+        Function::AcpPublisher,
+        Function::AcpReceiver,
+        Function::AcpCommandRouter,
+    ];
+
+    /// The name `APP_FUNCTION` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::CapturePayment => "capture-payment",
+            Function::CancelPayment => "cancel-payment",
+            Function::RefundPayment => "refund-payment",
+            Function::Reconciler => "reconciler",
+            Function::InitializePayment => "initialize-payment",
+            Function::PreOrderPayment => "pre-order-payment",
+            Function::ConfirmPreOrderPayment => "confirm-pre-order-payment",
+            Function::CancelPreOrderPayment => "cancel-pre-order-payment",
+            Function::PaymentPage => "payment-page",
+            Function::Configure => "configure",
+            Function::Disconnect => "disconnect",
+            Function::MerchantOnboarding => "merchant-onboarding",
+            Function::Customer => "customer",
+            Function::PaymentTransfers => "payment-transfers",
+            Function::StripePaymentIntentsWebhook => "stripe-payment-intents-webhook",
+            Function::StripeRefundsWebhook => "stripe-refunds-webhook",
+            Function::StripeAccountsWebhook => "stripe-accounts-webhook",
+            Function::AcpPublisher => "acp-publisher",
+            Function::AcpReceiver => "acp-receiver",
+            Function::AcpCommandRouter => "acp-command-router",
+        }
+    }
+
+    /// The function of that name, if there is one.
+    pub fn named(name: &str) -> Option<Function> {
+        Function::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The function `APP_FUNCTION` names.
+    pub fn from_env() -> Result<Function, ConfigError> {
+        let name = required(|n| std::env::var(n).ok(), "APP_FUNCTION")?;
+        Function::named(&name)
+            .ok_or_else(|| ConfigError::Malformed("APP_FUNCTION", format!("no function named {name}")))
+    }
+
+    /// Builds its clients and serves its invocations until the runtime stops. Each handler's future is
+    /// boxed: one state machine holding all twenty would nest too deep for the compiler's layout queries.
+    pub async fn run(self) -> Result<(), Error> {
+        match self {
+            Function::CapturePayment => Box::pin(run_command_function("CapturePayment")).await,
+            Function::CancelPayment => Box::pin(run_command_function("CancelPayment")).await,
+            Function::RefundPayment => Box::pin(run_command_function("RefundPayment")).await,
+            Function::Reconciler => Box::pin(run_reconciler_function()).await,
+            Function::InitializePayment => Box::pin(run_sync_function(Endpoint::InitializePayment)).await,
+            Function::PreOrderPayment => Box::pin(run_sync_function(Endpoint::PreOrderPayment)).await,
+            Function::ConfirmPreOrderPayment => Box::pin(run_sync_function(Endpoint::ConfirmPreOrderPayment)).await,
+            Function::CancelPreOrderPayment => Box::pin(run_sync_function(Endpoint::CancelPreOrderPayment)).await,
+            Function::PaymentPage => Box::pin(run_payment_page_function()).await,
+            Function::Configure => Box::pin(run_tenant_function(TenantEndpoint::Configure)).await,
+            Function::Disconnect => Box::pin(run_tenant_function(TenantEndpoint::Disconnect)).await,
+            Function::MerchantOnboarding => Box::pin(run_onboarding_function()).await,
+            Function::Customer => Box::pin(run_customer_function()).await,
+            Function::PaymentTransfers => Box::pin(run_transfers_function()).await,
+            Function::StripePaymentIntentsWebhook | Function::StripeRefundsWebhook => {
+                Box::pin(run_webhook_function()).await
+            }
+            Function::StripeAccountsWebhook => Box::pin(run_accounts_webhook_function()).await,
+            Function::AcpPublisher => Box::pin(run_acp_publisher()).await,
+            Function::AcpReceiver => Box::pin(run_acp_receiver()).await,
+            Function::AcpCommandRouter => Box::pin(run_acp_command_router()).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Function;
+
+    #[test]
+    fn each_name_finds_its_function_and_no_other() {
+        for f in Function::ALL {
+            assert_eq!(Function::named(f.name()), Some(f));
+        }
+        assert_eq!(Function::named("capture"), None);
+    }
+
+    #[test]
+    fn every_function_of_the_template_runs_the_one_binary_with_a_function_of_its_own() {
+        let template = include_str!("../../template.yaml");
+        let value = |key: &str| -> Vec<&str> {
+            template
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix(key))
+                .map(str::trim)
+                .collect()
+        };
+        assert_eq!(value("Binary:"), vec!["app"; Function::ALL.len()]);
+        let mut named: Vec<_> = value("APP_FUNCTION:").into_iter().map(Function::named).collect();
+        let mut all: Vec<_> = Function::ALL.into_iter().map(Some).collect();
+        named.sort_by_key(|f| f.map(Function::name));
+        all.sort_by_key(|f| f.map(Function::name));
+        assert_eq!(named, all);
+    }
 }

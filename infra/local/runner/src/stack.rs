@@ -833,7 +833,7 @@ mod tests {
                 "StripeRefundsWebhookFunction",
             ]
         );
-        for (id, binary, route) in [
+        for (id, function, route) in [
             (
                 "InitializePaymentFunction",
                 "initialize-payment",
@@ -864,7 +864,10 @@ mod tests {
             ("CustomerFunction", "customer", "POST /private/customer"),
         ] {
             let f = by_id[id];
-            assert_eq!(f.binary, binary);
+            assert_eq!(
+                (f.binary.as_str(), f.environment["APP_FUNCTION"].as_str()),
+                ("app", function)
+            );
             assert!(f.sqs.is_none());
             let keys: Vec<String> = f.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
             assert_eq!(keys, vec![route]);
@@ -886,16 +889,25 @@ mod tests {
         );
         // The reconciler runs on its schedule, read from the template.
         let reconciler = by_id["ReconcilerFunction"];
-        assert_eq!(reconciler.binary, "reconciler");
+        assert_eq!(
+            (
+                reconciler.binary.as_str(),
+                reconciler.environment["APP_FUNCTION"].as_str()
+            ),
+            ("app", "reconciler")
+        );
         assert_eq!(reconciler.schedule, Some(std::time::Duration::from_secs(60)));
         assert!(reconciler.routes.is_empty() && reconciler.sqs.is_none());
-        for (id, binary, queue) in [
+        for (id, function, queue) in [
             ("CapturePaymentFunction", "capture-payment", "CapturePaymentQueue"),
             ("CancelPaymentFunction", "cancel-payment", "CancelPaymentQueue"),
             ("RefundPaymentFunction", "refund-payment", "RefundPaymentQueue"),
         ] {
             let f = by_id[id];
-            assert_eq!(f.binary, binary);
+            assert_eq!(
+                (f.binary.as_str(), f.environment["APP_FUNCTION"].as_str()),
+                ("app", function)
+            );
             assert_eq!(f.timeout_seconds, 30);
             assert!(f.routes.is_empty() && f.unsupported_events.is_empty());
             let sqs = f.sqs.as_ref().unwrap();
@@ -1151,7 +1163,7 @@ mod tests {
             "url/acp-payment-local-RefundPaymentDeadLetterQueue"
         );
         let f = &file.functions["CancelPaymentFunction"];
-        assert_eq!(f.binary, "cancel-payment");
+        assert_eq!(f.binary, "app");
         assert_eq!(f.queue.as_deref(), Some("url/acp-payment-local-CancelPaymentQueue"));
     }
 }
