@@ -37,9 +37,13 @@ pub type LiveTenantDirectory = TenantDirectory<DynamoStore, SecretsManagerStore>
 pub type LiveCommandService =
     CommandService<DynamoStore, StripeGateway<LiveTenantDirectory>, EventBridgePublisher, SystemClock>;
 
-/// The AWS clients' shared configuration (`AWS_ENDPOINT_URL` points them at moto locally).
+/// The AWS clients' shared configuration (`AWS_ENDPOINT_URL` points them at moto locally), on an HTTPS
+/// client that trusts the compiled-in roots (no scan of the system's certificate store at init).
 async fn aws() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::adapters::tls::sdk_http_client())
+        .load()
+        .await
 }
 
 /// The tenant directory on `table_name` and the secrets under `secret_prefix`.

@@ -10,7 +10,7 @@
 //!   later request with that key, which then never reaches upstream. A key reused with another method,
 //!   path or body gets 400 `idempotency_error`; a key whose first request is still upstream gets 409. A
 //!   fault before forwarding saves nothing, so the retry goes through.
-//! * Counters of the requests forwarded upstream per method and path.
+//! * Counters of the requests forwarded upstream per method and path, and per AWS operation.
 //! * Random faults (the chaos run): a share of the requests no rule matches gets one of the three faults.
 
 use bytes::Bytes;
@@ -21,7 +21,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -123,6 +123,17 @@ impl FaultProxy {
         let key = (method.to_ascii_uppercase(), path.to_string());
         self.shared.state().forwarded.get(&key).copied().unwrap_or(0)
     }
+
+    /// How many requests were forwarded upstream in all.
+    pub fn forwarded_total(&self) -> usize {
+        self.shared.state().forwarded.values().sum()
+    }
+
+    /// How many requests of each AWS operation (`X-Amz-Target`) were forwarded so far: in front of the
+    /// AWS endpoint, the proxy counts what a function asks of DynamoDB, EventBridge and Secrets Manager.
+    pub fn operations(&self) -> BTreeMap<String, usize> {
+        self.shared.state().operations.clone()
+    }
 }
 
 impl Drop for FaultProxy {
@@ -194,6 +205,8 @@ struct State {
     random: Option<RandomFaults>,
     keys: HashMap<String, KeyState>,
     forwarded: HashMap<(String, String), usize>,
+    /// Forwarded requests by AWS operation (`X-Amz-Target`, e.g. `DynamoDB_20120810.GetItem`).
+    operations: BTreeMap<String, usize>,
 }
 
 struct Shared {
@@ -257,11 +270,16 @@ impl Shared {
             .next()
             .unwrap_or_default()
             .to_string();
-        *self
-            .state()
-            .forwarded
-            .entry((fingerprint.method.to_string(), path))
-            .or_default() += 1;
+        {
+            let mut state = self.state();
+            if let Some(target) = headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
+                *state.operations.entry(target.to_string()).or_default() += 1;
+            }
+            *state
+                .forwarded
+                .entry((fingerprint.method.to_string(), path))
+                .or_default() += 1;
+        }
         let mut headers = headers.clone();
         for hop in [HOST, CONTENT_LENGTH, CONNECTION, TRANSFER_ENCODING] {
             headers.remove(hop);

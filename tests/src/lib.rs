@@ -2,7 +2,9 @@
 //!
 //! * [`acp`]: the app seen from outside: send commands, read the bus, seed authorized orders.
 //! * [`aws`]: SDK clients for the local AWS emulator (moto) and uniquely named resources per test.
+//! * [`bench`]: the benchmark driver's measurements (cold start, invocations, RSS, AWS requests, latency).
 //! * [`browser`]: the shopper's headless Chromium, paying on the app's payment page.
+//! * [`fake_runtime`]: a minimal Lambda Runtime API that times a function's start-up and invocations.
 //! * [`fault_proxy`]: an HTTP proxy that injects faults and emulates Stripe's idempotency layer.
 //! * [`http_answer`]: the app's HTTP answers, checked against its OpenAPI document.
 //! * [`local_stack`]: a running local stack, found through `.local/stack.json`: its queues and bus, its
@@ -16,8 +18,10 @@
 
 pub mod acp;
 pub mod aws;
+pub mod bench;
 pub mod browser;
 pub mod chaos;
+pub mod fake_runtime;
 pub mod fault_proxy;
 pub mod http_answer;
 pub mod local_stack;

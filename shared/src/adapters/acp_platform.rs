@@ -204,6 +204,7 @@ impl<C: CredentialSource> HttpEventPlatform<C> {
         consumer_id: impl Into<String>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::adapters::tls::rustls_client_config())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()?;

@@ -14,3 +14,4 @@ pub mod sqs_queues;
 pub mod store_contract;
 pub mod stripe;
 pub mod tenant_directory;
+pub mod tls;

@@ -127,6 +127,7 @@ impl<K: ApiKeys> StripeGateway<K> {
             .filter(|url| !url.cannot_be_a_base() && matches!(url.scheme(), "http" | "https"))
             .ok_or_else(|| StripeConfigError::BaseUrl(base_url.to_string()))?;
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::adapters::tls::rustls_client_config())
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             .build()?;
