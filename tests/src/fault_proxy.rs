@@ -365,9 +365,16 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                 "Keys for idempotent requests can only be used with the same parameters they were first used with.",
             )),
             Claim::Forward => {
-                let answer = shared.forward(&parts.headers, &fingerprint).await;
-                shared.settle(&key, fingerprint, answer.as_ref());
-                answer.map(|a| respond(a, false))
+                // Stripe finishes a request whose client hung up, and so does the proxy: dropped with the
+                // connection, the key would stay in flight and answer 409 for ever.
+                let shared = Arc::clone(&shared);
+                let headers = parts.headers.clone();
+                let forwarded = tokio::spawn(async move {
+                    let answer = shared.forward(&headers, &fingerprint).await;
+                    shared.settle(&key, fingerprint, answer.as_ref());
+                    answer
+                });
+                forwarded.await.ok().flatten().map(|a| respond(a, false))
             }
         },
     };
@@ -492,6 +499,39 @@ mod tests {
         // Without a key nothing is saved: each request reaches upstream.
         post(&proxy, None, "a=1").await;
         assert_eq!(proxy.forwarded("POST", CAPTURE), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_client_hung_up_still_completes_and_its_retry_gets_the_answer() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(CAPTURE))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"id": "pi_1"}))
+                    .set_delay(Duration::from_millis(400)),
+            )
+            .mount(&server)
+            .await;
+        let proxy = FaultProxy::start(&server.uri()).await;
+        let impatient = reqwest::Client::builder()
+            .timeout(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let gone = impatient
+            .post(format!("{}{CAPTURE}", proxy.base_url()))
+            .header("Idempotency-Key", "k")
+            .body("a=1")
+            .send()
+            .await;
+        assert!(gone.is_err(), "the client gave up first");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Not 409 "in progress" for ever: the first request finished and its answer is replayed.
+        assert_eq!(
+            post(&proxy, Some("k"), "a=1").await,
+            (200, true, r#"{"id":"pi_1"}"#.into())
+        );
+        assert_eq!(proxy.forwarded("POST", CAPTURE), 1);
     }
 
     #[tokio::test]
