@@ -97,19 +97,23 @@ pub struct BusToQueue {
     pub queue_url: String,
 }
 
+/// Creates a standard queue named `prefix` plus a unique suffix; returns its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    sqs.create_queue()
+        .queue_name(unique_name(prefix))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url")
+}
+
 /// Creates a bus, a queue and a rule (exact match on `source`) targeting the queue.
 pub async fn create_bus_to_queue(eb: &aws_sdk_eventbridge::Client, sqs: &aws_sdk_sqs::Client) -> BusToQueue {
     let bus_name = unique_name("bus");
     let source = unique_name("app");
     eb.create_event_bus().name(&bus_name).send().await.expect("create bus");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique_name("events"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
+    let queue_url = create_queue(sqs, "events").await;
     let queue_arn = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)

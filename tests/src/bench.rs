@@ -11,7 +11,7 @@
 //!   on the bus, over `commands` commands at a steady rate.
 
 use crate::acp::{BusMessage, seed_order, send_command};
-use crate::aws::{take_bodies, unique_name};
+use crate::aws::{create_queue, take_bodies, unique_name};
 use crate::fake_runtime::FakeRuntime;
 use crate::fault_proxy::{Fault, FaultProxy};
 use crate::local_stack::StackInfo;
@@ -182,14 +182,7 @@ impl Bench {
         let store = stack.store(&aws);
         let tenant = unique_name("bench");
         crate::tenant::configure_tenant(&stack, &tenant).await;
-        let queue = sqs
-            .create_queue()
-            .queue_name(unique_name("bench-commands"))
-            .send()
-            .await
-            .expect("create the bench queue")
-            .queue_url
-            .expect("queue url");
+        let queue = create_queue(&sqs, "bench-commands").await;
         Bench {
             stack,
             stack_json: stack_json.to_path_buf(),

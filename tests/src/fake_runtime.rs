@@ -7,10 +7,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -68,7 +65,7 @@ impl FakeRuntime {
             polls: poll_sender,
             answers: answer_sender,
         });
-        let server = tokio::spawn(serve(listener, shared));
+        let server = tokio::spawn(crate::loopback::serve(listener, shared, handle));
         FakeRuntime {
             address,
             events,
@@ -110,21 +107,6 @@ impl FakeRuntime {
 impl Drop for FakeRuntime {
     fn drop(&mut self) {
         self.server.abort();
-    }
-}
-
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| handle(Arc::clone(&shared), request));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 

@@ -25,6 +25,7 @@ pub mod fake_runtime;
 pub mod fault_proxy;
 pub mod http_answer;
 pub mod local_stack;
+mod loopback;
 pub mod shop;
 pub mod sqs_source;
 pub mod stripe_customer;

@@ -95,13 +95,7 @@ impl StackInfo {
     async fn watch_bus_matching(&self, aws: &aws_config::SdkConfig, pattern: Value) -> (String, String) {
         let sqs = aws_sdk_sqs::Client::new(aws);
         let eb = aws_sdk_eventbridge::Client::new(aws);
-        let queue = sqs
-            .create_queue()
-            .queue_name(unique_name("watch"))
-            .send()
-            .await
-            .expect("create queue");
-        let queue = queue.queue_url.expect("queue url");
+        let queue = crate::aws::create_queue(&sqs, "watch").await;
         let rule = unique_name("watch");
         eb.put_rule()
             .name(&rule)
