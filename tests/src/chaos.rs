@@ -74,7 +74,7 @@ const CONCURRENT_ORDERS: usize = 48;
 const SETUP_CONCURRENCY: usize = 6;
 /// How often the setup sends an initialize-payment the stack answered with a 5xx.
 const INITIALIZE_ATTEMPTS: usize = 3;
-/// The function binaries the run kills while they work.
+/// The functions (`APP_FUNCTION` of the one binary `app`) the run kills while they work.
 const KILLABLE: [&str; 6] = [
     "capture-payment",
     "cancel-payment",
@@ -582,24 +582,33 @@ async fn run_script(
     deliveries
 }
 
+/// The processes of this workspace's `app` binary (beside this program's own) serving `function`.
+fn function_pids(function: &str) -> Vec<u32> {
+    let Some(app) = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.join("app"))) else {
+        return Vec::new();
+    };
+    let wanted = format!("APP_FUNCTION={function}");
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    processes
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == app))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+        })
+        .collect()
+}
+
 /// Kills a running function process every few seconds (`kill -9`), counting the kills.
 async fn kill_functions_at_random(kills: Arc<Mutex<usize>>, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x6b69_6c6c);
     loop {
         tokio::time::sleep(Duration::from_millis(rng.u64(3_000..9_000))).await;
-        let binary = KILLABLE[rng.usize(..KILLABLE.len())];
-        let Ok(found) = tokio::process::Command::new("pgrep")
-            .args(["-f", &format!("target/debug/{binary}$")])
-            .output()
-            .await
-        else {
-            continue;
-        };
-        let pids: Vec<String> = String::from_utf8_lossy(&found.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        let Some(pid) = (!pids.is_empty()).then(|| pids[rng.usize(..pids.len())].clone()) else {
+        let function = KILLABLE[rng.usize(..KILLABLE.len())];
+        let pids = function_pids(function);
+        let Some(pid) = (!pids.is_empty()).then(|| pids[rng.usize(..pids.len())].to_string()) else {
             continue;
         };
         let killed = tokio::process::Command::new("kill").args(["-9", &pid]).status().await;
