@@ -64,14 +64,17 @@ fn stripe(config: &AppConfig, tenants: &LiveTenantDirectory) -> Result<StripeGat
     Ok(StripeGateway::new(&config.stripe_api_base, tenants.clone(), timeouts)?)
 }
 
-/// Builds the command service and its tenant directory from the environment (see [`AppConfig`]).
-pub async fn command_service(config: &AppConfig) -> Result<(LiveCommandService, LiveTenantDirectory), Error> {
-    let aws = aws().await;
-    let tenants = tenant_directory(&aws, &config.table_name, &config.tenant_secret_prefix);
+/// Builds the command service and its tenant directory from the environment (see [`AppConfig`]) on the
+/// function's one AWS configuration.
+pub fn command_service(
+    config: &AppConfig,
+    aws: &aws_config::SdkConfig,
+) -> Result<(LiveCommandService, LiveTenantDirectory), Error> {
+    let tenants = tenant_directory(aws, &config.table_name, &config.tenant_secret_prefix);
     let service = CommandService {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
         gateway: stripe(config, &tenants)?,
-        publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), &config.event_bus_name),
+        publisher: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(aws), &config.event_bus_name),
         clock: SystemClock,
         settings: Settings::new(&config.app_identifier).for_psp_timeout(config.psp_timeout),
     };
@@ -82,7 +85,7 @@ pub async fn command_service(config: &AppConfig) -> Result<(LiveCommandService, 
 pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
     telemetry::init();
     let config = AppConfig::from_env()?;
-    let (service, tenants) = command_service(&config).await?;
+    let (service, tenants) = command_service(&config, &aws().await)?;
     lambda_runtime::run(service_fn(|event| {
         observed(command_handler::handle_batch(&service, &tenants, accepts, event))
     }))
@@ -94,14 +97,15 @@ pub async fn run_command_function(accepts: &'static str) -> Result<(), Error> {
 pub async fn run_reconciler_function() -> Result<(), Error> {
     telemetry::init();
     let config = AppConfig::from_env()?;
-    let (service, tenants) = command_service(&config).await?;
+    let aws = aws().await;
+    let (service, tenants) = command_service(&config, &aws)?;
     let queues = std::env::var("DEAD_LETTER_QUEUE_URLS").unwrap_or_default();
     let queues = queues
         .split(',')
         .filter(|q| !q.is_empty())
         .map(str::to_string)
         .collect();
-    let dead_letters = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&aws().await), queues);
+    let dead_letters = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&aws), queues);
     // A bounded batch per kind and pass keeps a pass well inside the function's timeout.
     let reconciler = Reconciler {
         commands: &service,
@@ -238,7 +242,7 @@ pub async fn run_sync_function(endpoint: Endpoint) -> Result<(), Error> {
     telemetry::init();
     let config = AppConfig::from_env()?;
     let app_base_url = app_base_url(&config)?;
-    let (mut commands, tenants) = command_service(&config).await?;
+    let (mut commands, tenants) = command_service(&config, &aws().await)?;
     // A local stack (the app itself on a loopback host) takes the shop's `http` loopback return URLs.
     commands.settings.loopback_return_urls = url::Url::parse(&app_base_url).is_ok_and(|u| is_loopback(&u));
     let listener = InboxDrain {
@@ -263,7 +267,7 @@ pub async fn run_payment_page_function() -> Result<(), Error> {
     let config = AppConfig::from_env()?;
     let app_base_url = app_base_url(&config)?;
     let page = PageConfig::new(&app_base_url, &config.stripe_js_url, &config.stripe_api_base);
-    let (commands, tenants) = command_service(&config).await?;
+    let (commands, tenants) = command_service(&config, &aws().await)?;
     let service = PaymentPageService { commands, tenants };
     lambda_http::run(lambda_http::service_fn(|request| {
         serve(request, |request| payment_page::handle(&service, &page, request))
