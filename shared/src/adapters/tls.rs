@@ -4,9 +4,10 @@
 //! cold start, twice: reqwest and the SDK each loaded their own (issue 15, `infra/bench/run`).
 
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use base64::Engine;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The rustls configuration for reqwest (`tls_backend_preconfigured`): the compiled-in roots,
 /// aws-lc-rs as the crypto provider, TLS 1.2 and 1.3.
@@ -20,8 +21,32 @@ pub fn rustls_client_config() -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
-/// The AWS SDK's HTTPS client on rustls (aws-lc-rs) trusting the compiled-in roots only.
+/// The AWS SDK's HTTPS client on rustls (aws-lc-rs) trusting the compiled-in roots only, built on the
+/// first request (see [`OnFirstRequest`]).
 pub fn sdk_http_client() -> SharedHttpClient {
+    SharedHttpClient::new(OnFirstRequest::default())
+}
+
+/// The SDK's HTTPS client, built when a request first needs it. The SDK's own client builds its TLS
+/// connector (every root certificate parsed from PEM) each time an SDK client is created, only to check
+/// that it can, and drops it: four clients and the credential chain's STS client made that a third of a
+/// command function's cold start (issue 15). Here the SDK clients share one connector per connection
+/// setting, built once, on the first call to AWS.
+#[derive(Debug, Default)]
+struct OnFirstRequest {
+    client: OnceLock<SharedHttpClient>,
+}
+
+impl HttpClient for OnFirstRequest {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.client
+            .get_or_init(compiled_in_roots_client)
+            .http_connector(settings, components)
+    }
+}
+
+/// The SDK's own hyper client on rustls (aws-lc-rs) trusting the compiled-in roots only.
+fn compiled_in_roots_client() -> SharedHttpClient {
     let context = TlsContext::builder()
         .with_trust_store(
             TrustStore::empty()
