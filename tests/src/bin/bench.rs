@@ -37,10 +37,9 @@ async fn main() -> ExitCode {
     let mut figures = Figures::default();
 
     eprintln!("cold starts ({starts} each): the bare runtime, then every function");
-    figures.cold_start_ms.insert(
-        "bare".into(),
-        cold_start(&binaries.bare, &Default::default(), starts).await,
-    );
+    let bare = cold_start(&binaries.bare, &Default::default(), starts).await;
+    eprintln!("  bare: {bare:.2} ms");
+    figures.cold_start_ms.insert("bare".into(), bare);
     let env_dir = stack_json.parent().unwrap_or(std::path::Path::new(".")).join("env");
     let mut functions: Vec<String> = std::fs::read_dir(&env_dir)
         .unwrap_or_else(|e| panic!("{}: {e} (is the stack up?)", env_dir.display()))
@@ -51,6 +50,7 @@ async fn main() -> ExitCode {
         let env = function_environment(&stack_json, &id);
         let name = env.get("APP_FUNCTION").cloned().unwrap_or(id);
         let median = cold_start(&binaries.app, &env, starts).await;
+        eprintln!("  {name}: {median:.2} ms");
         figures.cold_start_ms.insert(name, median);
     }
     figures.bare_peak_rss_mib = bare_peak_rss(&binaries.bare).await;
