@@ -304,14 +304,15 @@ impl Bench {
     }
 
     /// End-to-end latency through the stack: `commands` CapturePayments sent to the stack's queue at
-    /// `rate` per second, each until its PaymentCaptured is on the bus.
+    /// `rate` per second, each until its PaymentCaptured is on the bus. The bus is watched while the
+    /// commands go out, so an answer is timed when it arrives, not when the last command has been sent.
     pub async fn latency(&self, commands: usize, rate: f64, figures: &mut Figures) {
         let aws = self.stack.sdk_config().await;
         let (rule, watch) = self.stack.watch_bus(&aws).await;
         let payments = self.payments(commands).await;
         let queue = self.stack.queue("CapturePayment").to_string();
         let started = Instant::now();
-        let sent: HashMap<String, Instant> = futures::stream::iter(payments.iter().enumerate())
+        let sending = futures::stream::iter(payments.iter().enumerate())
             .map(|(i, payment)| {
                 let queue = queue.clone();
                 async move {
@@ -329,25 +330,35 @@ impl Bench {
                 }
             })
             .buffer_unordered(16)
-            .collect()
-            .await;
-        let mut latencies = Vec::with_capacity(commands);
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let mut open = sent.clone();
-        while !open.is_empty() && Instant::now() < deadline {
-            let bodies = take_bodies(&self.sqs, &watch).await;
-            let arrived = Instant::now();
-            for message in bodies.iter().map(|b| BusMessage::parse(b)) {
-                if message.name != "PaymentCaptured" {
-                    continue;
-                }
-                if let Some(at) = message.order().and_then(|o| open.remove(o)) {
-                    latencies.push(millis(arrived - at));
+            .collect::<HashMap<String, Instant>>();
+        let deadline = started + Duration::from_secs_f64(commands as f64 / rate) + Duration::from_secs(300);
+        let receiving = async {
+            let mut arrivals: HashMap<String, Instant> = HashMap::with_capacity(commands);
+            while arrivals.len() < commands && Instant::now() < deadline {
+                let bodies = take_bodies(&self.sqs, &watch).await;
+                let arrived = Instant::now();
+                for message in bodies.iter().map(|b| BusMessage::parse(b)) {
+                    if message.name == "PaymentCaptured"
+                        && let Some(order) = message.order()
+                    {
+                        arrivals.entry(order.to_string()).or_insert(arrived);
+                    }
                 }
             }
-        }
+            arrivals
+        };
+        let (sent, arrivals) = tokio::join!(sending, receiving);
         self.stack.unwatch_bus(&aws, &rule).await;
-        assert!(open.is_empty(), "{} of {commands} captures never answered", open.len());
+        let latencies: Vec<f64> = sent
+            .iter()
+            .filter_map(|(order, at)| arrivals.get(order).map(|arrived| millis(*arrived - *at)))
+            .collect();
+        assert_eq!(
+            latencies.len(),
+            commands,
+            "{} of {commands} captures never answered",
+            commands - latencies.len()
+        );
         figures.latency_p50_ms = percentile(&latencies, 50.0);
         figures.latency_p99_ms = percentile(&latencies, 99.0);
         figures.latency_commands = commands;
