@@ -46,6 +46,16 @@ pub struct EventDetail {
     pub payload: serde_json::Value,
 }
 
+/// An [`EventDetail`] as it is written: the payload serialized straight from the message, with no JSON
+/// value built between (issue 15: a capture's handler CPU 17.8 -> 16.6 µs per record). The same bytes.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenderedDetail<'a> {
+    channel: &'a str,
+    message_attributes: MessageAttributes,
+    payload: &'a OutgoingMessage,
+}
+
 /// A fully rendered event, ready to publish and stored as such in the outbox so a republish is identical.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BusEvent {
@@ -83,8 +93,8 @@ impl BusEvent {
         at: OffsetDateTime,
     ) -> BusEvent {
         let name = message.name().to_string();
-        let detail = EventDetail {
-            channel: message.channel().as_str().to_string(),
+        let detail = RenderedDetail {
+            channel: message.channel().as_str(),
             message_attributes: MessageAttributes {
                 transfer_name: name.clone(),
                 name: name.clone(),
@@ -97,7 +107,7 @@ impl BusEvent {
                 correlation_id: correlation_id.to_string(),
                 transaction_id: event_id.clone(),
             },
-            payload: message.payload(),
+            payload: message,
         };
         BusEvent {
             event_id,
@@ -170,6 +180,32 @@ mod tests {
                 "payload": {"orderReference": "DE--1", "orderItemIds": [1, 2], "amount": 10000, "currencyIsoCode": "EUR"}
             })
         );
+    }
+
+    #[test]
+    fn the_detail_is_written_as_its_parsed_form_would_be() {
+        let msg = OutgoingMessage::PaymentRefundFailed(PaymentPayload {
+            order_reference: "DE--2".into(),
+            order_item_ids: vec![3],
+            amount: None,
+            currency_iso_code: Some("EUR".into()),
+        });
+        let ev = BusEvent::render(
+            &msg,
+            "t-1",
+            "app",
+            "c-1",
+            "x-1".into(),
+            datetime!(2025-02-10 11:32:52 UTC),
+        );
+        let parsed = ev.parsed_detail().unwrap();
+        assert_eq!(parsed.payload, msg.payload());
+        // Byte for byte what the detail with its payload as a JSON value writes (keys in the same order).
+        let via_value = EventDetail {
+            payload: msg.payload(),
+            ..parsed
+        };
+        assert_eq!(ev.detail, serde_json::to_string(&via_value).unwrap());
     }
 
     #[test]

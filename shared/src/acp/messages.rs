@@ -577,11 +577,19 @@ impl OutgoingMessage {
         }
     }
 
-    /// The payload as JSON, exactly as it goes on the wire.
+    /// The payload as a JSON value, exactly as it goes on the wire.
     pub fn payload(&self) -> serde_json::Value {
-        let value = match self {
-            OutgoingMessage::AddPaymentMethod(p) | OutgoingMessage::UpdatePaymentMethod(p) => serde_json::to_value(p),
-            OutgoingMessage::DeletePaymentMethod(p) => serde_json::to_value(p),
+        // The payloads are structs with string keys only; serializing them to a JSON value cannot fail.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A message serializes as its payload, exactly as it goes on the wire.
+impl serde::Serialize for OutgoingMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OutgoingMessage::AddPaymentMethod(p) | OutgoingMessage::UpdatePaymentMethod(p) => p.serialize(serializer),
+            OutgoingMessage::DeletePaymentMethod(p) => p.serialize(serializer),
             OutgoingMessage::PaymentAuthorized(p)
             | OutgoingMessage::PaymentAuthorizationFailed(p)
             | OutgoingMessage::PaymentCaptured(p)
@@ -589,14 +597,12 @@ impl OutgoingMessage {
             | OutgoingMessage::PaymentRefunded(p)
             | OutgoingMessage::PaymentRefundFailed(p)
             | OutgoingMessage::PaymentCanceled(p)
-            | OutgoingMessage::PaymentCancellationFailed(p) => serde_json::to_value(p),
-            OutgoingMessage::PaymentOverpaid(p) | OutgoingMessage::PaymentUnderpaid(p) => serde_json::to_value(p),
-            OutgoingMessage::PaymentCreated(p) | OutgoingMessage::PaymentUpdated(p) => serde_json::to_value(p),
-            OutgoingMessage::ReadyForMerchantAppOnboarding(p) => serde_json::to_value(p),
-            OutgoingMessage::MerchantAppOnboardingStatusChanged(p) => serde_json::to_value(p),
-            OutgoingMessage::AppConfigUpdated(p) => serde_json::to_value(p),
-        };
-        // The payloads are structs with string keys only; serializing them to a JSON value cannot fail.
-        value.unwrap_or(serde_json::Value::Null)
+            | OutgoingMessage::PaymentCancellationFailed(p) => p.serialize(serializer),
+            OutgoingMessage::PaymentOverpaid(p) | OutgoingMessage::PaymentUnderpaid(p) => p.serialize(serializer),
+            OutgoingMessage::PaymentCreated(p) | OutgoingMessage::PaymentUpdated(p) => p.serialize(serializer),
+            OutgoingMessage::ReadyForMerchantAppOnboarding(p) => p.serialize(serializer),
+            OutgoingMessage::MerchantAppOnboardingStatusChanged(p) => p.serialize(serializer),
+            OutgoingMessage::AppConfigUpdated(p) => p.serialize(serializer),
+        }
     }
 }
