@@ -148,22 +148,29 @@ mod tests {
     use crate::acp::PaymentPayload;
     use time::macros::datetime;
 
+    /// A payment message's payload in EUR.
+    fn payment(order_reference: &str, order_item_ids: Vec<i64>, amount: Option<i64>) -> PaymentPayload {
+        PaymentPayload {
+            order_reference: order_reference.into(),
+            order_item_ids,
+            amount,
+            currency_iso_code: Some("EUR".into()),
+        }
+    }
+
+    /// `message` rendered for tenant `tenant-1` of app `app-stripe`, as event `ev-1` of process `corr-1`.
+    fn rendered(message: &OutgoingMessage) -> BusEvent {
+        let at = datetime!(2025-02-10 11:32:52.123456 UTC);
+        BusEvent::render(message, "tenant-1", "app-stripe", "corr-1", "ev-1".into(), at)
+    }
+
     #[test]
     fn renders_the_bus_shape_of_decision_9_2() {
-        let msg = OutgoingMessage::PaymentCaptured(PaymentPayload {
-            order_reference: "DE--1".into(),
-            order_item_ids: vec![1, 2],
-            amount: Some(10000),
-            currency_iso_code: Some("EUR".into()),
-        });
-        let ev = BusEvent::render(
-            &msg,
-            "tenant-1",
-            "app-stripe",
-            "corr-1",
-            "ev-1".into(),
-            datetime!(2025-02-10 11:32:52.123456 UTC),
-        );
+        let ev = rendered(&OutgoingMessage::PaymentCaptured(payment(
+            "DE--1",
+            vec![1, 2],
+            Some(10000),
+        )));
         assert_eq!(ev.detail_type, "PaymentCaptured");
         assert_eq!(ev.source, "app-stripe");
         let detail: serde_json::Value = serde_json::from_str(&ev.detail).unwrap();
@@ -183,21 +190,9 @@ mod tests {
     }
 
     #[test]
-    fn the_detail_is_written_as_its_parsed_form_would_be() {
-        let msg = OutgoingMessage::PaymentRefundFailed(PaymentPayload {
-            order_reference: "DE--2".into(),
-            order_item_ids: vec![3],
-            amount: None,
-            currency_iso_code: Some("EUR".into()),
-        });
-        let ev = BusEvent::render(
-            &msg,
-            "t-1",
-            "app",
-            "c-1",
-            "x-1".into(),
-            datetime!(2025-02-10 11:32:52 UTC),
-        );
+    fn the_detail_has_the_bytes_of_its_payload_as_a_json_value() {
+        let msg = OutgoingMessage::PaymentRefundFailed(payment("DE--2", vec![3], None));
+        let ev = rendered(&msg);
         let parsed = ev.parsed_detail().unwrap();
         assert_eq!(parsed.payload, msg.payload());
         // Byte for byte what the detail with its payload as a JSON value writes (keys in the same order).
